@@ -1,0 +1,41 @@
+/**
+ * The whole libflashmla symbol table, one entry per `export fn` in `zig-kernels/src/root.zig`,
+ * each parameter's Zig type in a comment. Sections follow root.zig's sections.
+ * @module
+ */
+
+/** ABI version this binding expects from `fm_abi_version`. */
+export const ABI_VERSION = 1;
+
+/** Symbols of libflashmla. */
+export const symbols = {
+  // ---------------------------------------------------------------- library
+  fm_abi_version: { parameters: [], result: "u32" },
+
+  // ---------------------------------------------------------------- mapped files
+  // (path: [*:0]const u8, out_addr: *usize, out_len: *u64) i32
+  fm_file_map: { parameters: ["buffer", "buffer", "buffer"], result: "i32" },
+  // (addr: usize, len: u64) i32
+  fm_file_unmap: { parameters: ["usize", "u64"], result: "i32" },
+  // (addr: usize, map_len: u64, offset: u64, len: u64) i32
+  fm_file_advise_willneed: {
+    parameters: ["usize", "u64", "u64", "u64"],
+    result: "i32",
+  },
+
+  // ---------------------------------------------------------------- thread pool
+  // (n_threads: u32, out_pool: *?*ThreadPool) i32
+  fm_pool_create: { parameters: ["u32", "buffer"], result: "i32" },
+  // (pool: ?*ThreadPool) i32
+  fm_pool_destroy: { parameters: ["pointer"], result: "i32" },
+  // ---------------------------------------------------------------- quants and matmuls
+
+  // ---------------------------------------------------------------- small ops
+
+  // ---------------------------------------------------------------- flash MLA
+
+  // ---------------------------------------------------------------- graph executor
+} as const satisfies Deno.ForeignLibraryInterface;
+
+/** The loaded library's symbol functions. */
+export type Symbols = Deno.DynamicLibrary<typeof symbols>["symbols"];

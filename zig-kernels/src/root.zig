@@ -1,0 +1,79 @@
+//! Every `export fn` of libflashmla and nothing else: argument checks, then a call into the
+//! kernel modules. Each export returns a `Status` code (see status.zig) and never panics.
+//! Sections are owned by the module they expose; keep each section's exports together.
+const std = @import("std");
+const status = @import("status.zig");
+const Status = status.Status;
+const ThreadPool = @import("ThreadPool.zig");
+const mapped_file = @import("mapped_file.zig");
+
+const allocator = std.heap.c_allocator;
+
+// ---------------------------------------------------------------- library
+/// ABI version; bumped whenever an export's signature changes so a stale library is rejected.
+export fn fm_abi_version() u32 {
+    return 1;
+}
+
+// ---------------------------------------------------------------- mapped files
+/// Maps `path` (NUL-terminated, `path_len` bytes before the NUL) read-only.
+/// Writes the base address and the byte length to `out_addr` / `out_len`.
+export fn fm_file_map(path: [*:0]const u8, out_addr: *usize, out_len: *u64) i32 {
+    const mapped = mapped_file.map(std.mem.span(path)) catch |err| return status.code(switch (err) {
+        error.FileNotFound => .file_not_found,
+        error.EmptyFile => .invalid_argument,
+        error.IoError => .io_error,
+    });
+    out_addr.* = @intFromPtr(mapped.bytes.ptr);
+    out_len.* = mapped.bytes.len;
+    return status.code(.ok);
+}
+
+/// Unmaps a region returned by `fm_file_map`.
+export fn fm_file_unmap(addr: usize, len: u64) i32 {
+    if (addr == 0 or len == 0 or addr % std.heap.page_size_min != 0) return status.code(.invalid_argument);
+    const bytes: [*]align(std.heap.page_size_min) const u8 = @ptrFromInt(addr);
+    mapped_file.unmap(.{ .bytes = bytes[0..@intCast(len)] });
+    return status.code(.ok);
+}
+
+/// Asks the kernel to read `[offset, offset+len)` of a mapping ahead of use.
+export fn fm_file_advise_willneed(addr: usize, map_len: u64, offset: u64, len: u64) i32 {
+    if (addr == 0 or offset > map_len) return status.code(.invalid_argument);
+    const bytes: [*]align(std.heap.page_size_min) const u8 = @ptrFromInt(addr);
+    mapped_file.adviseWillNeed(.{ .bytes = bytes[0..@intCast(map_len)] }, @intCast(offset), @intCast(len));
+    return status.code(.ok);
+}
+
+// ---------------------------------------------------------------- thread pool
+/// Creates a pool of `n_threads` (1..64) threads; writes its handle to `out_pool`.
+export fn fm_pool_create(n_threads: u32, out_pool: *?*ThreadPool) i32 {
+    if (n_threads < 1 or n_threads > ThreadPool.n_threads_max) return status.code(.invalid_argument);
+    out_pool.* = ThreadPool.create(allocator, n_threads) catch |err| return status.code(switch (err) {
+        error.OutOfMemory => .out_of_memory,
+        else => .thread_spawn_failed,
+    });
+    return status.code(.ok);
+}
+
+/// Joins and frees a pool made by `fm_pool_create`.
+export fn fm_pool_destroy(pool: ?*ThreadPool) i32 {
+    const p = pool orelse return status.code(.invalid_argument);
+    p.destroy();
+    return status.code(.ok);
+}
+
+// ---------------------------------------------------------------- quants and matmuls (kernels issue)
+
+// ---------------------------------------------------------------- small ops (kernels issue)
+
+// ---------------------------------------------------------------- flash MLA (FlashMLA issue)
+
+// ---------------------------------------------------------------- graph executor (model issue)
+
+test {
+    std.testing.refAllDecls(@This());
+    _ = ThreadPool;
+    _ = mapped_file;
+    _ = @import("simd.zig");
+}
