@@ -11,6 +11,8 @@ export const ABI_VERSION = 1;
 export const symbols = {
   // ---------------------------------------------------------------- library
   fm_abi_version: { parameters: [], result: "u32" },
+  // (enabled: u32) i32 — 1 SIMD kernels, 0 scalar reference twins
+  fm_set_simd: { parameters: ["u32"], result: "i32" },
 
   // ---------------------------------------------------------------- mapped files
   // (path: [*:0]const u8, out_addr: *usize, out_len: *u64) i32

@@ -6,6 +6,7 @@ const status = @import("status.zig");
 const Status = status.Status;
 const ThreadPool = @import("ThreadPool.zig");
 const mapped_file = @import("mapped_file.zig");
+const cpu_path = @import("cpu_path.zig");
 
 const allocator = std.heap.c_allocator;
 
@@ -13,6 +14,13 @@ const allocator = std.heap.c_allocator;
 /// ABI version; bumped whenever an export's signature changes so a stale library is rejected.
 export fn fm_abi_version() u32 {
     return 1;
+}
+
+/// Selects SIMD kernels (1, the default) or their scalar reference twins (0), for tests.
+export fn fm_set_simd(enabled: u32) i32 {
+    if (enabled > 1) return status.code(.invalid_argument);
+    cpu_path.use_simd.store(enabled == 1, .monotonic);
+    return status.code(.ok);
 }
 
 // ---------------------------------------------------------------- mapped files
