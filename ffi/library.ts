@@ -1,13 +1,19 @@
 /**
  * Finds, (re)builds and opens libflashmla, once per process. The search order:
  * 1. `FLASHMLA_LIB`: a prebuilt library, used as is.
- * 2. The repository's `zig-kernels/`: built into `zig-kernels/zig-out/lib`, and rebuilt when a
- *    kernel source is newer than the library.
+ * 2. The repository's `zig-kernels/` (a checkout, where `../zig-kernels/build.zig` exists):
+ *    built into `zig-kernels/zig-out/lib`, and rebuilt when a kernel source is newer than the
+ *    library.
+ * 3. Package mode (imported from JSR or from the published file set, which has no .zig files):
+ *    the sources embedded in `kernel_sources.ts` are written out and built once with the
+ *    user's zig into `$FLASHMLA_CACHE_DIR` or `$XDG_CACHE_HOME/flashmla-deno` or
+ *    `~/.cache/flashmla-deno`, under `<version>-<source hash>/lib/libflashmla.so`.
  * @module
  */
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { NativeError } from "../src/errors.ts";
+import { KERNEL_PACKAGE_VERSION, KERNEL_SOURCES, KERNEL_SOURCES_HASH } from "./kernel_sources.ts";
 import { ABI_VERSION, type Symbols, symbols } from "./symbols.ts";
 import { zigBuild } from "./zig.ts";
 
@@ -51,6 +57,62 @@ export function ensureRepositoryBuild(): string {
   return libraryPath;
 }
 
+/**
+ * The directory package-mode builds are cached in: `$FLASHMLA_CACHE_DIR`, else
+ * `$XDG_CACHE_HOME/flashmla-deno`, else `~/.cache/flashmla-deno`.
+ *
+ * @returns An absolute directory path (not necessarily existing yet).
+ */
+export function packageCacheRoot(): string {
+  const explicit = Deno.env.get("FLASHMLA_CACHE_DIR");
+  if (explicit) return explicit;
+  const xdg = Deno.env.get("XDG_CACHE_HOME");
+  if (xdg) return join(xdg, "flashmla-deno");
+  const home = Deno.env.get("HOME") ?? Deno.env.get("USERPROFILE");
+  if (!home) {
+    throw new NativeError(
+      "Cannot choose a cache directory for libflashmla: set FLASHMLA_CACHE_DIR or HOME",
+    );
+  }
+  return join(home, ".cache", "flashmla-deno");
+}
+
+/**
+ * Builds libflashmla from the embedded sources into the per-version cache directory unless a
+ * build is already there, and returns its path. The build runs in a private temporary
+ * directory and the library is renamed into place, so two processes building at once never
+ * see a half-written file.
+ *
+ * @returns Absolute path of the cached libflashmla.so.
+ */
+export function ensureEmbeddedBuild(): string {
+  const buildDir = join(packageCacheRoot(), `${KERNEL_PACKAGE_VERSION}-${KERNEL_SOURCES_HASH}`);
+  const libraryPath = join(buildDir, "lib", LIBRARY_FILE);
+  if (mtimeMs(libraryPath) !== undefined) return libraryPath;
+  Deno.mkdirSync(join(buildDir, "lib"), { recursive: true });
+  const workDir = Deno.makeTempDirSync({ dir: buildDir, prefix: "build-" });
+  try {
+    for (const [path, text] of Object.entries(KERNEL_SOURCES)) {
+      const target = join(workDir, "kernels", path);
+      Deno.mkdirSync(dirname(target), { recursive: true });
+      Deno.writeTextFileSync(target, text);
+    }
+    const prefix = join(workDir, "out");
+    zigBuild(join(workDir, "kernels"), { prefix, cacheDir: join(workDir, "zig-cache") });
+    Deno.renameSync(join(prefix, "lib", LIBRARY_FILE), libraryPath);
+  } finally {
+    Deno.removeSync(workDir, { recursive: true });
+  }
+  return libraryPath;
+}
+
+/** Whether this module sits in a repository checkout with the kernel sources beside it. */
+function inRepositoryCheckout(): boolean {
+  if (!import.meta.url.startsWith("file:")) return false;
+  const buildZig = fileURLToPath(new URL("../zig-kernels/build.zig", import.meta.url));
+  return mtimeMs(buildZig) !== undefined;
+}
+
 function locateLibrary(): string {
   const fromEnv = Deno.env.get("FLASHMLA_LIB");
   if (fromEnv) {
@@ -59,12 +121,7 @@ function locateLibrary(): string {
     }
     return fromEnv;
   }
-  if (!import.meta.url.startsWith("file:")) {
-    throw new NativeError(
-      `Cannot build libflashmla from ${import.meta.url}: set FLASHMLA_LIB to a prebuilt library`,
-    );
-  }
-  return ensureRepositoryBuild();
+  return inRepositoryCheckout() ? ensureRepositoryBuild() : ensureEmbeddedBuild();
 }
 
 /**
