@@ -1,0 +1,111 @@
+//! The dot-product engine shared by the 32-element block types (Q8_0, Q4_0, IQ4_NL) against
+//! BlockQ8A activations. A type supplies its block size, its fp16 scale, and two decoders of a
+//! block's 32 integer weights: a SIMD one (unsigned nibbles or signed bytes in one register) and a
+//! scalar twin. Each weight block is decoded once and used for `ncols` activation rows, which is
+//! what lets the GEMM reuse a weight register across a tile of tokens.
+const std = @import("std");
+const simd = @import("../simd.zig");
+const cpu_path = @import("../cpu_path.zig");
+const common = @import("common.zig");
+
+const F32x8 = simd.F32x8;
+const I8x32 = simd.I8x32;
+const U8x32 = simd.U8x32;
+const I16x16 = simd.I16x16;
+
+/// `out[c] = Σ_k w[k]·act_c[k]` for c < ncols; `act` rows are `act_stride` bytes apart, `k`
+/// elements long; the same signature serves every type (float types take f32 rows as bytes).
+pub const DotFn = *const fn (w: [*]const u8, act: [*]const u8, act_stride: usize, k: usize, out: [*]f32) void;
+
+/// Most activation rows one dot call handles (the GEMM token-tile width).
+pub const ncols_max = 4;
+
+/// Builds the dot products of a 32-element block type `T`, which declares:
+/// `block_bytes`, `scale(w) f32`, `unsigned_quants: bool` (SIMD decode yields u8 in [0,15] and
+/// `offset` is added through the activation sum s) or signed (decode yields i8 in [-128,127],
+/// offset 0), `offset: f32`, `decodeSimd(w) U8x32/I8x32`, `decodeScalar(w, *[32]i32)` (values
+/// with the offset already applied).
+pub fn Engine(comptime T: type) type {
+    return struct {
+        /// The dot products for 1..ncols_max activation rows, indexed by ncols − 1.
+        pub const dots: [ncols_max]DotFn = .{ dot(1), dot(2), dot(3), dot(4) };
+
+        fn dot(comptime ncols: usize) DotFn {
+            return struct {
+                fn call(w: [*]const u8, act: [*]const u8, act_stride: usize, k: usize, out: [*]f32) void {
+                    std.debug.assert(k % 32 == 0);
+                    if (cpu_path.simd()) dotSimd(ncols, w, act, act_stride, k / 32, out) else dotScalar(ncols, w, act, act_stride, k / 32, out);
+                }
+            }.call;
+        }
+
+        inline fn dotSimd(comptime ncols: usize, w: [*]const u8, act: [*]const u8, act_stride: usize, n_blocks: usize, out: [*]f32) void {
+            var acc: [ncols]F32x8 = @splat(@splat(0));
+            var offset_sum: [ncols]f32 = @splat(0);
+            const ones: I16x16 = @splat(1);
+            for (0..n_blocks) |b| {
+                const wb = w + b * T.block_bytes;
+                const dw = T.scale(wb);
+                if (T.unsigned_quants) {
+                    const u = T.decodeSimd(wb);
+                    inline for (0..ncols) |c| {
+                        const a = common.q8a(act + c * act_stride + b * @sizeOf(common.BlockQ8A));
+                        const p = simd.mulAddPairs(simd.mulAddBytes(u, a.q), ones);
+                        acc[c] += @as(F32x8, @floatFromInt(p)) * @as(F32x8, @splat(dw * a.d));
+                        offset_sum[c] += dw * a.s;
+                    }
+                } else {
+                    // Sign trick: |w| (unsigned) times a carrying w's sign; |−128| = 128 still fits u8.
+                    const v = T.decodeSimd(wb);
+                    const negative = v < @as(I8x32, @splat(0));
+                    const abs_w: U8x32 = @bitCast(@select(i8, negative, -%v, v));
+                    inline for (0..ncols) |c| {
+                        const a = common.q8a(act + c * act_stride + b * @sizeOf(common.BlockQ8A));
+                        const qa: I8x32 = a.q;
+                        const signed_a = @select(i8, negative, -%qa, qa);
+                        const p = simd.mulAddPairs(simd.mulAddBytes(abs_w, signed_a), ones);
+                        acc[c] += @as(F32x8, @floatFromInt(p)) * @as(F32x8, @splat(dw * a.d));
+                    }
+                }
+            }
+            inline for (0..ncols) |c| out[c] = @reduce(.Add, acc[c]) + T.offset * offset_sum[c];
+        }
+
+        inline fn dotScalar(comptime ncols: usize, w: [*]const u8, act: [*]const u8, act_stride: usize, n_blocks: usize, out: [*]f32) void {
+            var sum: [ncols]f32 = @splat(0);
+            for (0..n_blocks) |b| {
+                const wb = w + b * T.block_bytes;
+                var values: [32]i32 = undefined;
+                T.decodeScalar(wb, &values);
+                const dw = T.scale(wb);
+                inline for (0..ncols) |c| {
+                    const a = common.q8a(act + c * act_stride + b * @sizeOf(common.BlockQ8A));
+                    var isum: i32 = 0;
+                    for (values, a.q) |x, y| isum += x * y;
+                    sum[c] += dw * a.d * @as(f32, @floatFromInt(isum));
+                }
+            }
+            inline for (0..ncols) |c| out[c] = sum[c];
+        }
+
+        /// Dequantizes `dst.len` elements (a multiple of 32) from `src`.
+        pub fn dequantizeRow(src: [*]const u8, dst: []f32) void {
+            std.debug.assert(dst.len % 32 == 0);
+            for (0..dst.len / 32) |b| {
+                const wb = src + b * T.block_bytes;
+                var values: [32]i32 = undefined;
+                T.decodeScalar(wb, &values);
+                const d = T.scale(wb);
+                for (values, dst[b * 32 ..][0..32]) |v, *x| x.* = d * @as(f32, @floatFromInt(v));
+            }
+        }
+    };
+}
+
+/// Low nibbles of 16 bytes followed by their high nibbles, as 32 unsigned bytes in [0, 15].
+pub inline fn unpackNibbles(qs: *const [16]u8) U8x32 {
+    const bytes: @Vector(16, u8) = qs.*;
+    const low = bytes & @as(@Vector(16, u8), @splat(0x0F));
+    const high = bytes >> @as(@Vector(16, u3), @splat(4));
+    return @shuffle(u8, low, high, [32]i32{ 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, -1, -2, -3, -4, -5, -6, -7, -8, -9, -10, -11, -12, -13, -14, -15, -16 });
+}

@@ -1,0 +1,198 @@
+//! What every quantized type shares: fp16/bf16 conversion, the two activation formats the int8
+//! dot products consume, and their quantizers (SIMD path plus scalar twin).
+//!
+//! Activation formats (scratch only, never in files):
+//! * `BlockQ8A` — 32 elements: `d` f32, `s` f32 = d·Σq, `q[32]` i8 (40 bytes). Used against
+//!   Q8_0, Q4_0 and IQ4_NL weights. `s` lets Q4_0's −8 offset cost one multiply per block.
+//! * `BlockQ8K` — 256 elements: `d` f32, `q[256]` i8, `bsums[16]` i16 (292 bytes, mainline
+//!   ggml's Q8_K). Used against Q4_K, Q5_K and Q6_K; `bsums` carry the K-quant mins/offsets.
+//! Both round x/d to nearest-even (the SIMD-friendly rounding); |x − d·q| ≤ d/2 = amax/254.
+const std = @import("std");
+const simd = @import("../simd.zig");
+const cpu_path = @import("../cpu_path.zig");
+
+pub const F32x8 = simd.F32x8;
+
+/// 32-element activation block for Q8_0 / Q4_0 / IQ4_NL weights.
+pub const BlockQ8A = extern struct {
+    d: f32,
+    s: f32,
+    q: [32]i8,
+};
+
+/// 256-element activation block for the K-quants (mainline ggml Q8_K layout).
+pub const BlockQ8K = extern struct {
+    d: f32,
+    q: [256]i8,
+    bsums: [16]i16,
+};
+
+comptime {
+    std.debug.assert(@sizeOf(BlockQ8A) == 40);
+    std.debug.assert(@sizeOf(BlockQ8K) == 292);
+}
+
+/// IEEE binary16 bits (little-endian, unaligned) → f32.
+pub inline fn f16At(bytes: [*]const u8) f32 {
+    const bits = std.mem.readInt(u16, bytes[0..2], .little);
+    return @floatCast(@as(f16, @bitCast(bits)));
+}
+
+/// f32 → IEEE binary16 bits, round-to-nearest-even.
+pub inline fn f16Bits(value: f32) u16 {
+    return @bitCast(@as(f16, @floatCast(value)));
+}
+
+/// bf16 bits → f32.
+pub inline fn bf16ToF32(bits: u16) f32 {
+    return @bitCast(@as(u32, bits) << 16);
+}
+
+/// f32 → bf16 bits: NaN stays a quiet NaN, everything else rounds to nearest-even.
+pub inline fn f32ToBf16(value: f32) u16 {
+    const bits: u32 = @bitCast(value);
+    if (std.math.isNan(value)) return @truncate((bits >> 16) | 0x40);
+    return @truncate((bits +% 0x7FFF +% ((bits >> 16) & 1)) >> 16);
+}
+
+/// Round to nearest, ties to even, for |x| < 2^22: adding 1.5·2^23 pushes the fraction out.
+pub inline fn roundEven(x: anytype) @TypeOf(x) {
+    const magic: @TypeOf(x) = if (@typeInfo(@TypeOf(x)) == .vector) @splat(12582912.0) else 12582912.0;
+    return (x + magic) - magic;
+}
+
+/// Activation block pointer at byte `ptr` (scratch may be only 4-byte aligned).
+pub inline fn q8a(ptr: [*]const u8) *align(1) const BlockQ8A {
+    return @ptrCast(ptr);
+}
+
+/// Activation block pointer at byte `ptr`.
+pub inline fn q8k(ptr: [*]const u8) *align(1) const BlockQ8K {
+    return @ptrCast(ptr);
+}
+
+/// Quantizes `x` (a multiple of 32 long) into `x.len/32` BlockQ8A blocks at `dst`.
+pub fn quantizeRowQ8A(x: []const f32, dst: [*]u8) void {
+    std.debug.assert(x.len % 32 == 0);
+    const blocks: [*]align(1) BlockQ8A = @ptrCast(dst);
+    if (cpu_path.simd()) {
+        for (0..x.len / 32) |b| quantizeBlockQ8ASimd(x[b * 32 ..][0..32], &blocks[b]);
+    } else {
+        for (0..x.len / 32) |b| quantizeBlockQ8AScalar(x[b * 32 ..][0..32], &blocks[b]);
+    }
+}
+
+fn quantizeBlockQ8ASimd(x: *const [32]f32, out: *align(1) BlockQ8A) void {
+    var v: [4]F32x8 = undefined;
+    var amax: F32x8 = @splat(0);
+    inline for (0..4) |i| {
+        v[i] = x[i * 8 ..][0..8].*;
+        amax = @max(amax, @abs(v[i]));
+    }
+    const d = @reduce(.Max, amax) / 127.0;
+    const id: f32 = if (d != 0) 1.0 / d else 0;
+    var sum: @Vector(8, i32) = @splat(0);
+    inline for (0..4) |i| {
+        const qi: @Vector(8, i32) = @intFromFloat(roundEven(v[i] * @as(F32x8, @splat(id))));
+        sum += qi;
+        const q8: @Vector(8, i8) = @intCast(qi);
+        out.q[i * 8 ..][0..8].* = q8;
+    }
+    out.d = d;
+    out.s = d * @as(f32, @floatFromInt(@reduce(.Add, sum)));
+}
+
+fn quantizeBlockQ8AScalar(x: *const [32]f32, out: *align(1) BlockQ8A) void {
+    var amax: f32 = 0;
+    for (x) |value| amax = @max(amax, @abs(value));
+    const d = amax / 127.0;
+    const id: f32 = if (d != 0) 1.0 / d else 0;
+    var sum: i32 = 0;
+    for (x, 0..) |value, i| {
+        const q: i32 = @intFromFloat(roundEven(value * id));
+        out.q[i] = @intCast(q);
+        sum += q;
+    }
+    out.d = d;
+    out.s = d * @as(f32, @floatFromInt(sum));
+}
+
+/// Quantizes `x` (a multiple of 256 long) into `x.len/256` BlockQ8K blocks at `dst`.
+/// As ggml: the signed element of largest magnitude maps to −127, so d may be negative.
+pub fn quantizeRowQ8K(x: []const f32, dst: [*]u8) void {
+    std.debug.assert(x.len % 256 == 0);
+    const blocks: [*]align(1) BlockQ8K = @ptrCast(dst);
+    const use_simd = cpu_path.simd();
+    for (0..x.len / 256) |b| {
+        const src = x[b * 256 ..][0..256];
+        const out = &blocks[b];
+        var max: f32 = 0;
+        var amax: f32 = 0;
+        for (src) |value| {
+            if (@abs(value) > amax) {
+                amax = @abs(value);
+                max = value;
+            }
+        }
+        if (amax == 0) {
+            out.d = 0;
+            out.q = @splat(0);
+            out.bsums = @splat(0);
+            continue;
+        }
+        const iscale = -127.0 / max;
+        if (use_simd) {
+            var g: usize = 0;
+            while (g < 256) : (g += 8) {
+                const v: F32x8 = src[g..][0..8].*;
+                const r = @min(roundEven(v * @as(F32x8, @splat(iscale))), @as(F32x8, @splat(127)));
+                const q: @Vector(8, i8) = @intFromFloat(r);
+                out.q[g..][0..8].* = q;
+            }
+        } else {
+            for (src, 0..) |value, i| out.q[i] = @intFromFloat(@min(127, roundEven(iscale * value)));
+        }
+        for (0..16) |j| {
+            var sum: i16 = 0;
+            for (out.q[j * 16 ..][0..16]) |q| sum += q;
+            out.bsums[j] = sum;
+        }
+        out.d = 1.0 / iscale;
+    }
+}
+
+test "quantizeRowQ8A SIMD and scalar agree and bound the error by d/2" {
+    var prng = std.Random.DefaultPrng.init(3);
+    const random = prng.random();
+    var x: [96]f32 = undefined;
+    for (&x) |*v| v.* = (random.float(f32) - 0.5) * 7.0;
+    x[40] = 0;
+    var a: [3]BlockQ8A = undefined;
+    var b: [3]BlockQ8A = undefined;
+    cpu_path.use_simd.store(true, .monotonic);
+    quantizeRowQ8A(&x, @ptrCast(&a));
+    cpu_path.use_simd.store(false, .monotonic);
+    quantizeRowQ8A(&x, @ptrCast(&b));
+    cpu_path.use_simd.store(true, .monotonic);
+    for (a, b, 0..) |ba, bb, blk| {
+        try std.testing.expectEqual(ba.d, bb.d);
+        try std.testing.expectEqual(ba.q, bb.q);
+        for (0..32) |i| {
+            const err = @abs(x[blk * 32 + i] - ba.d * @as(f32, @floatFromInt(ba.q[i])));
+            try std.testing.expect(err <= ba.d * 0.5001);
+        }
+    }
+}
+
+test "quantizeRowQ8K bsums are sums of 16 quants" {
+    var x: [256]f32 = undefined;
+    for (&x, 0..) |*v, i| v.* = @sin(@as(f32, @floatFromInt(i)));
+    var out: BlockQ8K = undefined;
+    quantizeRowQ8K(&x, @ptrCast(&out));
+    var total: i32 = 0;
+    for (out.bsums) |s| total += s;
+    var direct: i32 = 0;
+    for (out.q) |q| direct += q;
+    try std.testing.expectEqual(direct, total);
+    for (x, out.q) |v, q| try std.testing.expect(@abs(v - out.d * @as(f32, @floatFromInt(q))) <= @abs(out.d) * 0.5001);
+}

@@ -1,0 +1,75 @@
+//! The dot-product engine of the 256-element K-quant types (Q4_K, Q5_K, Q6_K) against BlockQ8K
+//! activations. A type supplies `block_bytes`, a SIMD decode of one super-block into a `Decoded`
+//! value, `dotDecoded(decoded, activation_block) f32` and a scalar twin `dotScalar(w, a) f32`;
+//! each super-block is decoded once per tile of `ncols` activation rows.
+const std = @import("std");
+const cpu_path = @import("../cpu_path.zig");
+const common = @import("common.zig");
+const block32 = @import("block32.zig");
+
+const DotFn = block32.DotFn;
+
+pub fn Engine(comptime T: type) type {
+    return struct {
+        /// Dot products for 1..4 activation rows, indexed by ncols − 1.
+        pub const dots: [block32.ncols_max]DotFn = .{ dot(1), dot(2), dot(3), dot(4) };
+
+        fn dot(comptime ncols: usize) DotFn {
+            return struct {
+                fn call(w: [*]const u8, act: [*]const u8, act_stride: usize, k: usize, out: [*]f32) void {
+                    std.debug.assert(k % 256 == 0);
+                    var sum: [ncols]f32 = @splat(0);
+                    const simd_on = cpu_path.simd();
+                    for (0..k / 256) |b| {
+                        const wb = w + b * T.block_bytes;
+                        if (simd_on) {
+                            const decoded = T.decodeSimd(wb);
+                            inline for (0..ncols) |c| {
+                                sum[c] += T.dotDecoded(&decoded, common.q8k(act + c * act_stride + b * @sizeOf(common.BlockQ8K)));
+                            }
+                        } else {
+                            inline for (0..ncols) |c| {
+                                sum[c] += T.dotScalar(wb, common.q8k(act + c * act_stride + b * @sizeOf(common.BlockQ8K)));
+                            }
+                        }
+                    }
+                    inline for (0..ncols) |c| out[c] = sum[c];
+                }
+            }.call;
+        }
+    };
+}
+
+/// Q4_K / Q5_K 6-bit scale and min of sub-block j (0..7) from the packed 12 bytes (§3.5).
+pub inline fn scaleMin(scales: *const [12]u8, j: usize) struct { sc: u8, m: u8 } {
+    if (j < 4) return .{ .sc = scales[j] & 63, .m = scales[j + 4] & 63 };
+    return .{
+        .sc = (scales[j + 4] & 0x0F) | ((scales[j - 4] >> 6) << 4),
+        .m = (scales[j + 4] >> 4) | ((scales[j] >> 6) << 4),
+    };
+}
+
+/// Packs 8 six-bit scales and mins into 12 bytes, the inverse of scaleMin.
+pub fn packScaleMin(sc: [8]u8, m: [8]u8, scales: *[12]u8) void {
+    for (0..4) |j| {
+        scales[j] = (sc[j] & 63) | ((sc[j + 4] >> 4) << 6);
+        scales[j + 4] = (m[j] & 63) | ((m[j + 4] >> 4) << 6);
+        scales[j + 8] = (sc[j + 4] & 0x0F) | ((m[j + 4] & 0x0F) << 4);
+    }
+}
+
+test "packScaleMin inverts scaleMin" {
+    var sc: [8]u8 = undefined;
+    var m: [8]u8 = undefined;
+    for (0..8) |j| {
+        sc[j] = @intCast((j * 13 + 5) % 64);
+        m[j] = @intCast((j * 29 + 61) % 64);
+    }
+    var packed_bytes: [12]u8 = undefined;
+    packScaleMin(sc, m, &packed_bytes);
+    for (0..8) |j| {
+        const got = scaleMin(&packed_bytes, j);
+        try std.testing.expectEqual(sc[j], got.sc);
+        try std.testing.expectEqual(m[j], got.m);
+    }
+}

@@ -1,0 +1,152 @@
+//! Q4_K (ggml type 12): 256 elements in 144 bytes: d, dmin fp16, 12 bytes of packed 6-bit
+//! scales/mins, 128 bytes of nibbles; x = d·sc·q − dmin·m per 32-element sub-block (MLA_SPEC §3.5).
+//! The mins are applied through the Q8_K 16-element sums, so the SIMD loop multiplies raw nibbles.
+const std = @import("std");
+const simd = @import("../simd.zig");
+const common = @import("common.zig");
+const kblock = @import("kblock.zig");
+
+pub const block_elements = 256;
+pub const block_bytes = 144;
+
+/// One decoded super-block: the nibbles of sub-block j in u[j], its scale and min.
+pub const Decoded = struct {
+    u: [8]simd.U8x32,
+    sc: [8]i16,
+    m: [8]i32,
+    d: f32,
+    dmin: f32,
+};
+
+pub inline fn decodeSimd(w: [*]const u8) Decoded {
+    var out: Decoded = undefined;
+    out.d = common.f16At(w);
+    out.dmin = common.f16At(w + 2);
+    const scales = w[4..16];
+    inline for (0..8) |j| {
+        const sm = kblock.scaleMin(scales, j);
+        out.sc[j] = sm.sc;
+        out.m[j] = sm.m;
+    }
+    inline for (0..4) |c| {
+        const bytes: simd.U8x32 = w[16 + 32 * c ..][0..32].*;
+        out.u[2 * c] = bytes & @as(simd.U8x32, @splat(0x0F));
+        out.u[2 * c + 1] = bytes >> @as(@Vector(32, u3), @splat(4));
+    }
+    return out;
+}
+
+pub inline fn dotDecoded(dw: *const Decoded, a: *align(1) const common.BlockQ8K) f32 {
+    var isum: simd.I32x8 = @splat(0);
+    var msum: i32 = 0;
+    inline for (0..8) |j| {
+        const qa: simd.I8x32 = a.q[32 * j ..][0..32].*;
+        isum += simd.mulAddPairs(simd.mulAddBytes(dw.u[j], qa), @splat(dw.sc[j]));
+        msum += dw.m[j] * (@as(i32, a.bsums[2 * j]) + a.bsums[2 * j + 1]);
+    }
+    return a.d * (dw.d * @as(f32, @floatFromInt(@reduce(.Add, isum))) - dw.dmin * @as(f32, @floatFromInt(msum)));
+}
+
+/// Scalar twin: recomputes the activation sums from the quants instead of trusting bsums.
+pub fn dotScalar(w: [*]const u8, a: *align(1) const common.BlockQ8K) f32 {
+    var isum: i32 = 0;
+    var msum: i32 = 0;
+    for (0..8) |j| {
+        const sm = kblock.scaleMin(w[4..16], j);
+        var qsum: i32 = 0;
+        var asum: i32 = 0;
+        for (0..32) |l| {
+            const byte = w[16 + 32 * (j / 2) + l];
+            const q: i32 = if (j % 2 == 0) byte & 0x0F else byte >> 4;
+            qsum += q * a.q[32 * j + l];
+            asum += a.q[32 * j + l];
+        }
+        isum += @as(i32, sm.sc) * qsum;
+        msum += @as(i32, sm.m) * asum;
+    }
+    return a.d * (common.f16At(w) * @as(f32, @floatFromInt(isum)) - common.f16At(w + 2) * @as(f32, @floatFromInt(msum)));
+}
+
+pub const dots = kblock.Engine(@This()).dots;
+
+pub fn dequantizeRow(src: [*]const u8, dst: []f32) void {
+    std.debug.assert(dst.len % 256 == 0);
+    for (0..dst.len / 256) |b| {
+        const w = src + b * block_bytes;
+        const d = common.f16At(w);
+        const dmin = common.f16At(w + 2);
+        for (0..8) |j| {
+            const sm = kblock.scaleMin(w[4..16], j);
+            const scale = d * @as(f32, @floatFromInt(sm.sc));
+            const min = dmin * @as(f32, @floatFromInt(sm.m));
+            for (0..32) |l| {
+                const byte = w[16 + 32 * (j / 2) + l];
+                const q: u8 = if (j % 2 == 0) byte & 0x0F else byte >> 4;
+                dst[b * 256 + 32 * j + l] = scale * @as(f32, @floatFromInt(q)) - min;
+            }
+        }
+    }
+}
+
+/// Fits x ≈ scale·q − min with q in [0, levels−1] for one sub-block (min ≥ 0: the offset only
+/// shifts down, as in the format). Returns the scale and min; the caller quantizes with them.
+pub fn fitScaleMin(x: []const f32, levels: f32) struct { scale: f32, min: f32 } {
+    var lo: f32 = 0;
+    var hi: f32 = -std.math.inf(f32);
+    for (x) |v| {
+        lo = @min(lo, v);
+        hi = @max(hi, v);
+    }
+    const range = hi - lo;
+    return .{ .scale = if (range > 0) range / (levels - 1) else 0, .min = -lo };
+}
+
+/// Reference-quality quantization: per sub-block min/max fit, 6-bit scales and mins under fp16
+/// super-scales, then quants recomputed against the stored (rounded) scales.
+pub fn quantizeRow(x: []const f32, dst: [*]u8) void {
+    quantizeRowLevels(x, dst, 16, block_bytes, 16);
+}
+
+/// Shared with Q5_K: `levels` quant levels, quants written by `store(w, j, l, q)`.
+pub fn quantizeRowLevels(x: []const f32, dst: [*]u8, comptime levels: u8, comptime bytes: usize, comptime qs_offset: usize) void {
+    std.debug.assert(x.len % 256 == 0);
+    for (0..x.len / 256) |b| {
+        const src = x[b * 256 ..][0..256];
+        const w = dst + b * bytes;
+        @memset(w[0..bytes], 0);
+        var scale: [8]f32 = undefined;
+        var min: [8]f32 = undefined;
+        var scale_max: f32 = 0;
+        var min_max: f32 = 0;
+        for (0..8) |j| {
+            const fit = fitScaleMin(src[32 * j ..][0..32], levels);
+            scale[j] = fit.scale;
+            min[j] = fit.min;
+            scale_max = @max(scale_max, fit.scale);
+            min_max = @max(min_max, fit.min);
+        }
+        const d = common.f16At(&std.mem.toBytes(common.f16Bits(scale_max / 63.0)));
+        const dmin = common.f16At(&std.mem.toBytes(common.f16Bits(min_max / 63.0)));
+        var sc: [8]u8 = undefined;
+        var m: [8]u8 = undefined;
+        for (0..8) |j| {
+            // Round the scale up so the largest quant still fits; the min to nearest.
+            sc[j] = if (d > 0) @intFromFloat(@min(63.0, @ceil(scale[j] / d))) else 0;
+            m[j] = if (dmin > 0) @intFromFloat(@min(63.0, @round(min[j] / dmin))) else 0;
+        }
+        std.mem.writeInt(u16, w[0..2], common.f16Bits(d), .little);
+        std.mem.writeInt(u16, w[2..4], common.f16Bits(dmin), .little);
+        kblock.packScaleMin(sc, m, w[4..16]);
+        for (0..8) |j| {
+            const s = d * @as(f32, @floatFromInt(sc[j]));
+            const mn = dmin * @as(f32, @floatFromInt(m[j]));
+            for (0..32) |l| {
+                const qf = if (s > 0) @round((src[32 * j + l] + mn) / s) else 0;
+                const q: u8 = @intFromFloat(@min(@as(f32, levels - 1), @max(0.0, qf)));
+                const byte = &w[qs_offset + 32 * (j / 2) + l];
+                byte.* |= if (j % 2 == 0) (q & 0x0F) else ((q & 0x0F) << 4);
+                if (levels > 16) w[16 + l] |= @as(u8, q >> 4) << @intCast(j);
+            }
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! Q6_K (ggml type 14): 256 elements in 210 bytes: ql[128] low nibbles, qh[64] high 2-bit pairs,
+//! scales[16] i8, d fp16; x = d·scale·(q − 32), one scale per 16 elements (MLA_SPEC §3.7).
+//! Sub-block j (elements 32j..32j+31) is half n = j/4, part i = j%4 of the spec's q1..q4.
+//! The SIMD loop multiplies the unsigned 6-bit q and applies −32 through the Q8_K bsums.
+const std = @import("std");
+const simd = @import("../simd.zig");
+const common = @import("common.zig");
+const kblock = @import("kblock.zig");
+
+pub const block_elements = 256;
+pub const block_bytes = 210;
+
+pub const Decoded = struct {
+    u: [8]simd.U8x32,
+    scales: [16]i8,
+    d: f32,
+};
+
+pub inline fn decodeSimd(w: [*]const u8) Decoded {
+    var out: Decoded = undefined;
+    out.d = common.f16At(w + 208);
+    out.scales = @bitCast(w[192..208].*);
+    const low4: simd.U8x32 = @splat(0x0F);
+    const three: simd.U8x32 = @splat(3);
+    inline for (0..2) |n| {
+        const ql0: simd.U8x32 = w[64 * n ..][0..32].*;
+        const ql1: simd.U8x32 = w[64 * n + 32 ..][0..32].*;
+        const qh: simd.U8x32 = w[128 + 32 * n ..][0..32].*;
+        const s4: @Vector(32, u3) = @splat(4);
+        out.u[4 * n + 0] = (ql0 & low4) | ((qh & three) << s4);
+        out.u[4 * n + 1] = (ql1 & low4) | (((qh >> @splat(2)) & three) << s4);
+        out.u[4 * n + 2] = (ql0 >> s4) | (((qh >> @splat(4)) & three) << s4);
+        out.u[4 * n + 3] = (ql1 >> s4) | (((qh >> @splat(6)) & three) << s4);
+    }
+    return out;
+}
+
+pub inline fn dotDecoded(dw: *const Decoded, a: *align(1) const common.BlockQ8K) f32 {
+    var isum: simd.I32x8 = @splat(0);
+    var offset: i32 = 0;
+    inline for (0..8) |j| {
+        const qa: simd.I8x32 = a.q[32 * j ..][0..32].*;
+        // Lanes 0..7 of the pair sums cover elements 0..15 (scale 2j), lanes 8..15 the rest.
+        const lo: simd.I16x16 = @splat(dw.scales[2 * j]);
+        const hi: simd.I16x16 = @splat(dw.scales[2 * j + 1]);
+        const sc = @shuffle(i16, lo, hi, [16]i32{ 0, 0, 0, 0, 0, 0, 0, 0, -1, -1, -1, -1, -1, -1, -1, -1 });
+        isum += simd.mulAddPairs(simd.mulAddBytes(dw.u[j], qa), sc);
+    }
+    inline for (0..16) |g| offset += @as(i32, dw.scales[g]) * a.bsums[g];
+    return a.d * dw.d * @as(f32, @floatFromInt(@reduce(.Add, isum) - 32 * offset));
+}
+
+inline fn quant(w: [*]const u8, e: usize) i32 {
+    const n = e / 128;
+    const i = (e % 128) / 32;
+    const l = e % 32;
+    const ql = w[64 * n + 32 * (i % 2) + l];
+    const low: i32 = if (i < 2) ql & 0x0F else ql >> 4;
+    const high: i32 = (w[128 + 32 * n + l] >> @intCast(2 * i)) & 3;
+    return (low | (high << 4)) - 32;
+}
+
+/// Scalar twin: integer dot per 16-element group, recomputing no sums from bsums.
+pub fn dotScalar(w: [*]const u8, a: *align(1) const common.BlockQ8K) f32 {
+    var isum: i32 = 0;
+    for (0..16) |g| {
+        var gsum: i32 = 0;
+        for (0..16) |l| gsum += quant(w, 16 * g + l) * a.q[16 * g + l];
+        isum += @as(i32, @as(i8, @bitCast(w[192 + g]))) * gsum;
+    }
+    return a.d * common.f16At(w + 208) * @as(f32, @floatFromInt(isum));
+}
+
+pub const dots = kblock.Engine(@This()).dots;
+
+pub fn dequantizeRow(src: [*]const u8, dst: []f32) void {
+    std.debug.assert(dst.len % 256 == 0);
+    for (0..dst.len / 256) |b| {
+        const w = src + b * block_bytes;
+        const d = common.f16At(w + 208);
+        for (0..256) |e| {
+            const scale: f32 = @floatFromInt(@as(i8, @bitCast(w[192 + e / 16])));
+            dst[b * 256 + e] = d * scale * @as(f32, @floatFromInt(quant(w, e)));
+        }
+    }
+}
+
+/// Reference-quality quantization: per 16 elements scale = max/−32 (signed extreme), scales to
+/// int8 under d = scale_max/−128 style super-scale, quants recomputed with the stored scales.
+pub fn quantizeRow(x: []const f32, dst: [*]u8) void {
+    std.debug.assert(x.len % 256 == 0);
+    for (0..x.len / 256) |b| {
+        const src = x[b * 256 ..][0..256];
+        const w = dst + b * block_bytes;
+        @memset(w[0..block_bytes], 0);
+        var scale: [16]f32 = undefined;
+        var scale_max: f32 = 0;
+        var scale_amax: f32 = 0;
+        for (0..16) |g| {
+            var amax: f32 = 0;
+            var max: f32 = 0;
+            for (src[16 * g ..][0..16]) |v| if (@abs(v) > amax) {
+                amax = @abs(v);
+                max = v;
+            };
+            scale[g] = max / -32.0;
+            if (@abs(scale[g]) > scale_amax) {
+                scale_amax = @abs(scale[g]);
+                scale_max = scale[g];
+            }
+        }
+        const d = common.f16At(&std.mem.toBytes(common.f16Bits(scale_max / -128.0)));
+        std.mem.writeInt(u16, w[208..210], common.f16Bits(d), .little);
+        for (0..16) |g| {
+            const s: i8 = if (d != 0) @intFromFloat(@min(127.0, @max(-128.0, @round(scale[g] / d)))) else 0;
+            w[192 + g] = @bitCast(s);
+            const ds = d * @as(f32, @floatFromInt(s));
+            for (0..16) |l| {
+                const e = 16 * g + l;
+                const qf = if (ds != 0) @round(src[e] / ds) else 0;
+                const q: u8 = @intFromFloat(@min(31.0, @max(-32.0, qf)) + 32.0);
+                const n = e / 128;
+                const i = (e % 128) / 32;
+                const ll = e % 32;
+                w[64 * n + 32 * (i % 2) + ll] |= if (i < 2) (q & 0x0F) else ((q & 0x0F) << 4);
+                w[128 + 32 * n + ll] |= @as(u8, q >> 4) << @intCast(2 * i);
+            }
+        }
+    }
+}
