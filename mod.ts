@@ -18,3 +18,31 @@ export {
   OptionError,
 } from "./src/errors.ts";
 export { physicalCoreCount, ThreadPool } from "./src/thread_pool.ts";
+export { GgufFile, type GgufTensorInfo } from "./src/gguf/reader.ts";
+export {
+  encodeGguf,
+  type GgufContents,
+  type GgufLayout,
+  type GgufProgress,
+  type GgufTensorData,
+  type GgufTensorSource,
+  type GgufTensorSpec,
+  layoutGguf,
+  writeGguf,
+} from "./src/gguf/writer.ts";
+export {
+  gguf,
+  type GgufArrayValue,
+  type GgufBigIntTypeName,
+  type GgufNumberTypeName,
+  type GgufScalarValue,
+  type GgufValue,
+  GgufValueType,
+  type GgufValueTypeName,
+} from "./src/gguf/values.ts";
+export {
+  GgmlType,
+  type GgmlTypeId,
+  type GgmlTypeInfo,
+  type GgmlTypeName,
+} from "./src/ggml_types.ts";
