@@ -37,6 +37,15 @@ export const symbols = {
   // ---------------------------------------------------------------- flash MLA
 
   // ---------------------------------------------------------------- graph executor
+  // (bytes: u64, out_addr: *usize) i32 — zeroed page-aligned memory
+  fm_graph_alloc: { parameters: ["u64", "buffer"], result: "i32" },
+  // (addr: usize, bytes: u64) i32
+  fm_graph_free: { parameters: ["usize", "u64"], result: "i32" },
+  // (pool: *ThreadPool, nodes: [*]const Node, n_nodes: u32, step: *const Step, profile_ns: ?[*]u64) i32
+  fm_graph_run: {
+    parameters: ["pointer", "buffer", "u32", "buffer", "buffer"],
+    result: "i32",
+  },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The loaded library's symbol functions. */

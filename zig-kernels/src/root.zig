@@ -78,10 +78,41 @@ export fn fm_pool_destroy(pool: ?*ThreadPool) i32 {
 // ---------------------------------------------------------------- flash MLA (FlashMLA issue)
 
 // ---------------------------------------------------------------- graph executor (model issue)
+const graph = @import("graph.zig");
+
+/// Allocates `bytes` of zeroed, page-aligned memory for a context's planned buffers (activations,
+/// KV cache, node table); writes the address to `out_addr`. Freed with `fm_graph_free`.
+export fn fm_graph_alloc(bytes: u64, out_addr: *usize) i32 {
+    if (bytes == 0 or bytes > (1 << 40)) return status.code(.invalid_argument);
+    const memory = std.heap.page_allocator.alignedAlloc(u8, .fromByteUnits(std.heap.page_size_min), @intCast(bytes)) catch
+        return status.code(.out_of_memory);
+    out_addr.* = @intFromPtr(memory.ptr);
+    return status.code(.ok);
+}
+
+/// Frees memory from `fm_graph_alloc` (same `bytes`).
+export fn fm_graph_free(addr: usize, bytes: u64) i32 {
+    if (addr == 0 or bytes == 0 or addr % std.heap.page_size_min != 0) return status.code(.invalid_argument);
+    const memory: [*]align(std.heap.page_size_min) u8 = @ptrFromInt(addr);
+    std.heap.page_allocator.free(memory[0..@intCast(bytes)]);
+    return status.code(.ok);
+}
+
+/// Runs `n_nodes` graph nodes (graph.Node, 128 bytes each) for one step (graph.Step) on the
+/// pool, in one `pool.run`. `profile_ns` (0 or n_nodes u64) accumulates per-node nanoseconds.
+export fn fm_graph_run(pool: ?*ThreadPool, nodes: [*]const graph.Node, n_nodes: u32, step: *const graph.Step, profile_ns: ?[*]u64) i32 {
+    const p = pool orelse return status.code(.invalid_argument);
+    const table = nodes[0..n_nodes];
+    graph.validate(table, step) catch return status.code(.invalid_argument);
+    graph.run(p, table, step, profile_ns);
+    return status.code(.ok);
+}
+
 
 test {
     std.testing.refAllDecls(@This());
     _ = ThreadPool;
     _ = mapped_file;
     _ = @import("simd.zig");
+    _ = graph;
 }
