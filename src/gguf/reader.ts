@@ -180,15 +180,18 @@ export class GgufFile implements Disposable {
     return v.value;
   }
 
-  /** An array of strings. */
-  getStringArray(key: string): readonly string[] {
+  /** An array of strings (frozen: decoded once and shared by every caller). */
+  getStringArray(key: string): string[] {
     const v = this.get(key);
     if (v.type !== "array" || v.itemType !== "string") this.#wrongType(key, v, "array<string>");
-    return v.value;
+    return v.value as string[];
   }
 
-  /** An array of numbers (any numeric item type; 64-bit items must be exact in a double). */
-  getNumberArray(key: string): readonly number[] {
+  /**
+   * An array of numbers (any numeric item type; 64-bit items must be exact in a double).
+   * Frozen: decoded once and shared by every caller.
+   */
+  getNumberArray(key: string): number[] {
     const v = this.get(key);
     if (v.type !== "array") this.#wrongType(key, v, "numeric array");
     if (v.itemType === "u64" || v.itemType === "i64") {
@@ -202,7 +205,7 @@ export class GgufFile implements Disposable {
     if (v.itemType === "string" || v.itemType === "bool" || v.itemType === "array") {
       return this.#wrongType(key, v, "numeric array");
     }
-    return v.value as readonly number[];
+    return v.value as number[];
   }
 
   /** `getU32(key)`, or `fallback` when the key is absent. */
