@@ -72,6 +72,57 @@ export fn fm_pool_destroy(pool: ?*ThreadPool) i32 {
 }
 
 // ---------------------------------------------------------------- quants and matmuls (kernels issue)
+const quants = @import("quants/quants.zig");
+const matmul = @import("matmul.zig");
+
+/// Bytes of scratch `fm_matmul` needs for `t` tokens of rows of `k` elements of type `type_id`.
+export fn fm_matmul_scratch_bytes(type_id: u32, k: usize, t: usize, out_bytes: *usize) i32 {
+    const traits = quants.traits(type_id) orelse return status.code(.unsupported_type);
+    if (!traits.rowLengthValid(k) or t == 0) return status.code(.shape_mismatch);
+    out_bytes.* = matmul.scratchBytes(traits, k, t);
+    return status.code(.ok);
+}
+
+/// y[t][n] = Σ_k W[n][k]·x[t][k]: weight N rows of `weight_row_bytes`, x (t, k) f32, y (t, n) f32.
+export fn fm_matmul(pool: ?*ThreadPool, type_id: u32, weight: ?[*]const u8, weight_row_bytes: usize, k: usize, n: usize, x: ?[*]const f32, t: usize, y: ?[*]f32, scratch: ?[*]u8, scratch_len: usize) i32 {
+    const p = pool orelse return status.code(.invalid_argument);
+    const traits = quants.traits(type_id) orelse return status.code(.unsupported_type);
+    if (weight == null or x == null or y == null or scratch == null) return status.code(.invalid_argument);
+    if (!traits.rowLengthValid(k) or n == 0 or t == 0 or weight_row_bytes < traits.rowBytes(k)) return status.code(.shape_mismatch);
+    if (scratch_len < matmul.scratchBytes(traits, k, t)) return status.code(.invalid_argument);
+    const args = matmul.Args{ .traits = traits, .weight = weight.?, .weight_row_bytes = weight_row_bytes, .k = k, .n = n, .t = t, .x = x.?, .x_row_stride = k, .y = y.?, .y_row_stride = n, .scratch = scratch.?[0..scratch_len] };
+    matmul.run(&args, p);
+    return status.code(.ok);
+}
+
+/// Dequantizes one row of `k` elements of type `type_id` from `src` into f32 `dst`.
+export fn fm_dequantize_row(type_id: u32, src: ?[*]const u8, k: usize, dst: ?[*]f32) i32 {
+    const traits = quants.traits(type_id) orelse return status.code(.unsupported_type);
+    if (src == null or dst == null) return status.code(.invalid_argument);
+    if (k == 0 or k % traits.block_elements != 0) return status.code(.shape_mismatch);
+    traits.dequantizeRow(src.?, dst.?[0..k]);
+    return status.code(.ok);
+}
+
+/// Quantizes one f32 row of `k` elements into type `type_id` (reference quality) at `dst`.
+export fn fm_quantize_row(type_id: u32, src: ?[*]const f32, k: usize, dst: ?[*]u8) i32 {
+    const traits = quants.traits(type_id) orelse return status.code(.unsupported_type);
+    if (src == null or dst == null) return status.code(.invalid_argument);
+    if (k == 0 or k % traits.block_elements != 0) return status.code(.shape_mismatch);
+    traits.quantizeRow(src.?[0..k], dst.?);
+    return status.code(.ok);
+}
+
+/// Quantizes one f32 activation row into the format type `type_id`'s dot product consumes
+/// (BlockQ8A for Q8_0/Q4_0/IQ4_NL, BlockQ8K for K-quants, a copy for float types).
+export fn fm_quantize_activation_row(type_id: u32, src: ?[*]const f32, k: usize, dst: ?[*]u8) i32 {
+    const traits = quants.traits(type_id) orelse return status.code(.unsupported_type);
+    if (src == null or dst == null) return status.code(.invalid_argument);
+    if (!traits.rowLengthValid(k)) return status.code(.shape_mismatch);
+    traits.activation.quantizeRow(src.?[0..k], dst.?);
+    return status.code(.ok);
+}
+
 
 // ---------------------------------------------------------------- small ops (kernels issue)
 
@@ -114,5 +165,6 @@ test {
     _ = ThreadPool;
     _ = mapped_file;
     _ = @import("simd.zig");
+    _ = matmul;
     _ = graph;
 }

@@ -1,0 +1,168 @@
+//! Quantized matrix × activation products (GEMV for one token, GEMM for a batch) with ggml
+//! semantics: the weight has ne = {K, N}, N rows of K elements, and `y[t][n] = Σ_k W[n][k]·x[t][k]`.
+//!
+//! How to call it (from a graph executor, inside one pool task):
+//!
+//!     const matmul = @import("matmul.zig");
+//!     const args = matmul.Args{ .traits = quants.traits(type_id).?, .weight = w, .weight_row_bytes = rb,
+//!         .k = K, .n = N, .t = T, .x = x, .x_row_stride = K, .y = y, .y_row_stride = N,
+//!         .scratch = scratch[0..matmul.scratchBytes(traits, K, T)] };
+//!     matmul.compute(&args, pool, ith, nth); // every thread calls it
+//!
+//! Phases: (1) the activation rows are quantized once (rows split over threads; thread 0 also
+//! resets the chunk counter), barrier; (2) threads take chunks of (rows × tokens) from an atomic
+//! counter and compute them with the type's ncols-wide dot products, so each weight block is
+//! decoded once per tile of up to 4 tokens. compute() calls `pool.barrier()` exactly once on every
+//! thread and allocates nothing; the caller must meet a barrier before reading `y` or reusing the
+//! scratch. Scratch layout: [64-byte aligned counter line][T activation rows].
+const std = @import("std");
+const ThreadPool = @import("ThreadPool.zig");
+const quants = @import("quants/quants.zig");
+
+/// One matmul's operands. Strides are in elements; rows may be views into larger buffers.
+pub const Args = struct {
+    traits: *const quants.Traits,
+    /// N rows of `weight_row_bytes` bytes each (≥ traits.rowBytes(k)).
+    weight: [*]const u8,
+    weight_row_bytes: usize,
+    k: usize,
+    n: usize,
+    /// Tokens (activation rows).
+    t: usize,
+    /// (t, x_row_stride) f32 activations.
+    x: [*]const f32,
+    x_row_stride: usize,
+    /// (t, y_row_stride) f32 outputs; y[t][0..n] written.
+    y: [*]f32,
+    y_row_stride: usize,
+    /// At least scratchBytes(traits, k, t) bytes, any alignment.
+    scratch: []u8,
+};
+
+/// Tokens per register tile: each decoded weight block is used for this many activation rows.
+const tile_tokens = quants.ncols_max;
+/// Tokens per work chunk in a GEMM: enough to amortise the weight rows kept in L1.
+const chunk_tokens = 64;
+
+/// Scratch bytes a matmul of `t` tokens over rows of `k` elements needs.
+pub fn scratchBytes(traits: *const quants.Traits, k: usize, t: usize) usize {
+    const act_bytes = if (traits.activation == .f32) 0 else t * traits.activation.rowBytes(k);
+    return 2 * std.atomic.cache_line + act_bytes;
+}
+
+/// The chunk counter and activation area inside a scratch buffer.
+pub const ScratchView = struct {
+    counter: *std.atomic.Value(usize),
+    activations: [*]u8,
+
+    pub fn of(scratch: []u8) ScratchView {
+        const base = std.mem.alignForward(usize, @intFromPtr(scratch.ptr), std.atomic.cache_line);
+        return .{ .counter = @ptrFromInt(base), .activations = @ptrFromInt(base + std.atomic.cache_line) };
+    }
+};
+
+/// Rows per chunk: small enough that every thread gets several chunks (load balance on a shared
+/// machine), large enough that the counter is not contended; at most 32.
+pub fn rowsPerChunk(n: usize, nth: usize) usize {
+    return std.math.clamp(n / (nth * 8), 1, 32);
+}
+
+/// Phase 1: quantize this thread's share of the activation rows into `activations`.
+pub fn quantizeActivations(traits: *const quants.Traits, x: [*]const f32, x_row_stride: usize, k: usize, t: usize, activations: [*]u8, ith: usize, nth: usize) void {
+    if (traits.activation == .f32) return;
+    const act_row_bytes = traits.activation.rowBytes(k);
+    const range = ThreadPool.splitRange(t, ith, nth);
+    for (range.start..range.end) |row| {
+        traits.activation.quantizeRow(x[row * x_row_stride ..][0..k], activations + row * act_row_bytes);
+    }
+}
+
+/// Every thread calls this once; see the file comment for the phases.
+pub fn compute(args: *const Args, pool: *ThreadPool, ith: usize, nth: usize) void {
+    std.debug.assert(args.traits.rowLengthValid(args.k));
+    std.debug.assert(args.scratch.len >= scratchBytes(args.traits, args.k, args.t));
+    const view = ScratchView.of(args.scratch);
+    quantizeActivations(args.traits, args.x, args.x_row_stride, args.k, args.t, view.activations, ith, nth);
+    if (ith == 0) view.counter.store(0, .monotonic);
+    pool.barrier();
+
+    const float_act = args.traits.activation == .f32;
+    const act: [*]const u8 = if (float_act) @ptrCast(args.x) else view.activations;
+    const act_stride = if (float_act) args.x_row_stride * 4 else args.traits.activation.rowBytes(args.k);
+    const rows_per_chunk = rowsPerChunk(args.n, nth);
+    const row_chunks = std.math.divCeil(usize, args.n, rows_per_chunk) catch unreachable;
+    const token_chunks = std.math.divCeil(usize, args.t, chunk_tokens) catch unreachable;
+    while (true) {
+        const chunk = view.counter.fetchAdd(1, .monotonic);
+        if (chunk >= row_chunks * token_chunks) break;
+        const row_start = (chunk / token_chunks) * rows_per_chunk;
+        const token_start = (chunk % token_chunks) * chunk_tokens;
+        computeTile(args, act, act_stride, .{
+            .row_start = row_start,
+            .row_end = @min(args.n, row_start + rows_per_chunk),
+            .token_start = token_start,
+            .token_end = @min(args.t, token_start + chunk_tokens),
+        });
+    }
+}
+
+/// A rectangle of outputs: rows [row_start, row_end) × tokens [token_start, token_end).
+pub const Tile = struct { row_start: usize, row_end: usize, token_start: usize, token_end: usize };
+
+/// Computes one tile; token tiles of up to 4 share each decoded weight block.
+pub fn computeTile(args: *const Args, act: [*]const u8, act_stride: usize, tile: Tile) void {
+    var token = tile.token_start;
+    while (token < tile.token_end) {
+        const ncols = @min(tile_tokens, tile.token_end - token);
+        const dot = args.traits.dots[ncols - 1];
+        for (tile.row_start..tile.row_end) |row| {
+            var out: [tile_tokens]f32 = undefined;
+            dot(args.weight + row * args.weight_row_bytes, act + token * act_stride, act_stride, args.k, &out);
+            for (0..ncols) |c| args.y[(token + c) * args.y_row_stride + row] = out[c];
+        }
+        token += ncols;
+    }
+}
+
+/// Runs one matmul on the pool (standalone use: tests, benches).
+pub fn run(args: *const Args, pool: *ThreadPool) void {
+    const Task = struct {
+        args: *const Args,
+        pool: *ThreadPool,
+        fn work(self: *const @This(), ith: usize, nth: usize) void {
+            compute(self.args, self.pool, ith, nth);
+        }
+    };
+    const task = Task{ .args = args, .pool = pool };
+    pool.parallel(Task, &task, Task.work);
+}
+
+test "matmul matches per-row dots for every thread count" {
+    const k = 256;
+    const n = 37;
+    const t = 6;
+    const traits = quants.traits(20).?;
+    var prng = std.Random.DefaultPrng.init(5);
+    const random = prng.random();
+    var w_f32: [n * k]f32 = undefined;
+    for (&w_f32) |*v| v.* = random.floatNorm(f32);
+    var weight: [n * k]u8 = undefined;
+    const row_bytes = traits.rowBytes(k);
+    for (0..n) |row| traits.quantizeRow(w_f32[row * k ..][0..k], weight[row * row_bytes ..].ptr);
+    var x: [t * k]f32 = undefined;
+    for (&x) |*v| v.* = random.floatNorm(f32);
+    var scratch: [4096 * 4]u8 = undefined;
+    var expected: [t * n]f32 = undefined;
+    for (1..4) |n_threads| {
+        const pool = try ThreadPool.create(std.testing.allocator, n_threads);
+        defer pool.destroy();
+        var y: [t * n]f32 = undefined;
+        const args = Args{ .traits = traits, .weight = &weight, .weight_row_bytes = row_bytes, .k = k, .n = n, .t = t, .x = &x, .x_row_stride = k, .y = &y, .y_row_stride = n, .scratch = &scratch };
+        run(&args, pool);
+        if (n_threads == 1) expected = y else try std.testing.expectEqualSlices(f32, &expected, &y);
+    }
+}
+
+test {
+    _ = quants;
+}
