@@ -1,0 +1,692 @@
+//! FlashMLA: absorbed MLA attention of one layer over the latent KV cache (MLA_SPEC §1.4 step 7,
+//! §2). Query rows are 576 wide in cache order [W_UKᵀ·q_nope (512) ‖ rope(q_pe) (64)], one per
+//! head per token; cache rows are [c (512) ‖ rope(k_r) (64)] and V is their first 512 values.
+//!   out[t][h] = Σ_{s ≤ pos_t} softmax_s(kq_scale·⟨q[t][h], K[s]⟩) · V[s]        (512 f32)
+//!
+//! Work is cut into tiles of `tile_rows` cache rows. For each tile the K·q scores of a group of
+//! heads are a small GEMM (the K tile is loaded once for every head of the group), then an online
+//! softmax per head keeps a running max M, a running sum S and an unnormalised 512-wide
+//! accumulator, and P·V is a second small GEMM. Two strategies share these tile kernels:
+//! - `heads`: a thread owns (token, head) pairs and streams the whole visible cache for one head
+//!   at a time (a GEMV; the pre-FlashMLA strategy, every thread reads the whole cache).
+//! - `kvsplit`: a thread owns a contiguous chunk of cache rows and runs all heads on it; after one
+//!   barrier head j's partials (M, S, acc) are merged by thread j mod nth with max-rescaling
+//!   (the log-sum-exp merge of ik_llama.cpp, MLA_SPEC §2.3 A). With many query tokens (prefill)
+//!   whole tokens are dealt to threads instead, which needs no merge at all.
+//! Cache types: f16 and q8_0 tiles are converted to f32 once per tile and every product is an f32
+//! FMA; q8_KV runs K·q as int8 products (vpmaddubsw) against q quantized to int8 once per call,
+//! then P·V in f32 with the row scale folded into the probabilities.
+//! Every SIMD path has a scalar twin, chosen by `cpu_path.simd()`.
+const std = @import("std");
+const ThreadPool = @import("ThreadPool.zig");
+const cpu_path = @import("cpu_path.zig");
+const simd = @import("simd.zig");
+const kv_rows = @import("kv_cache_rows.zig");
+
+pub const CacheType = kv_rows.CacheType;
+pub const dim_k = kv_rows.dim_k;
+pub const dim_v = kv_rows.dim_v;
+
+/// Cache rows per tile: one K·q GEMM and one P·V GEMM per tile and head group.
+pub const tile_rows: usize = 32;
+/// Most heads per call (DeepSeek-V2 has 128, V2-Lite 16).
+pub const n_head_max: usize = 128;
+/// Most query tokens per call (a prefill batch).
+pub const n_tokens_max: usize = 8192;
+/// Floats per per-head partial: M, S, 6 floats of padding (keeps acc 32-byte aligned), acc[512].
+const partial_stride: usize = 8 + dim_v;
+/// Below this many visible rows `auto` picks `heads` for single-token queries: measured on the
+/// 2-core AVX2 machine with `bench/flash_mla_table.ts` (kvsplit already wins at 128 rows).
+pub const auto_kvsplit_min_rows: usize = 64;
+
+/// Thread strategy of a call.
+pub const Strategy = enum(u32) {
+    auto = 0,
+    heads = 1,
+    kvsplit = 2,
+};
+
+/// One call's inputs and outputs. `strategy` must be resolved (not `auto`): see `resolveStrategy`.
+pub const Args = struct {
+    cache_type: CacheType,
+    /// Row 0 of the cache; rows are `kv_rows.rowBytes(cache_type)` bytes apart.
+    cache: [*]const u8,
+    /// Rows present in the cache (every query position is below this).
+    n_kv: usize,
+    /// [n_tokens][n_head][576] f32.
+    q: [*]const f32,
+    n_tokens: usize,
+    n_head: usize,
+    /// Position of each query token (0 ≤ pos < n_kv); null means the last n_tokens positions.
+    positions: ?[*]const i32,
+    kq_scale: f32,
+    strategy: Strategy,
+    /// [n_tokens][n_head][512] f32.
+    out: [*]f32,
+    /// At least `scratchBytes(cache_type, n_tokens, n_head, nth)` bytes, any alignment.
+    scratch: [*]u8,
+    scratch_len: usize,
+};
+
+/// `auto` resolved for a call: multi-token queries and single-threaded calls always use
+/// `kvsplit` (all heads per K tile is never worse there); single tokens use `heads` only for
+/// caches too short to give every thread a tile.
+pub fn resolveStrategy(strategy: Strategy, n_kv: usize, n_tokens: usize, n_head: usize, nth: usize) Strategy {
+    if (strategy != .auto) return strategy;
+    if (n_tokens > 1 or nth == 1 or n_head == 1) return .kvsplit;
+    return if (n_kv < auto_kvsplit_min_rows) .heads else .kvsplit;
+}
+
+/// Byte offsets of the scratch regions (relative to the 64-aligned base).
+const Layout = struct {
+    q8_offset: usize,
+    q8_scale_offset: usize,
+    threads_offset: usize,
+    thread_bytes: usize,
+    tile_offset: usize,
+    scores_offset: usize,
+    factors_offset: usize,
+    row_scale_offset: usize,
+    partial_offset: usize,
+    total: usize,
+
+    fn init(cache_type: CacheType, n_tokens: usize, n_head: usize, nth: usize) Layout {
+        var l: Layout = undefined;
+        const q_rows = if (cache_type == .q8_KV) n_tokens * n_head else 0;
+        l.q8_offset = 0;
+        l.q8_scale_offset = alignUp(q_rows * dim_k);
+        l.threads_offset = l.q8_scale_offset + alignUp(q_rows * 4);
+        l.tile_offset = 0;
+        l.scores_offset = alignUp(tile_rows * dim_k * 4);
+        l.factors_offset = l.scores_offset + alignUp(n_head * tile_rows * 4);
+        l.row_scale_offset = l.factors_offset + alignUp(n_head * 4);
+        l.partial_offset = l.row_scale_offset + alignUp(tile_rows * 4);
+        l.thread_bytes = l.partial_offset + alignUp(n_head * partial_stride * 4);
+        l.total = l.threads_offset + nth * l.thread_bytes;
+        return l;
+    }
+};
+
+fn alignUp(n: usize) usize {
+    return std.mem.alignForward(usize, n, 64);
+}
+
+/// Scratch bytes a call needs (64 bytes of slack let the caller pass any alignment).
+pub fn scratchBytes(cache_type: CacheType, n_tokens: usize, n_head: usize, nth: usize) usize {
+    return Layout.init(cache_type, n_tokens, n_head, nth).total + 64;
+}
+
+/// One thread's scratch, typed.
+const Workspace = struct {
+    /// tile_rows × 576 f32: the current K tile in f32 (f16, q8_0) or the V tile (q8_KV).
+    tile: [*]f32,
+    /// n_head × tile_rows: scores, then probabilities.
+    scores: [*]f32,
+    /// n_head: factor to rescale each accumulator by before adding this tile.
+    factors: [*]f32,
+    /// tile_rows: q8_KV row scales of the current tile.
+    row_scale: [*]f32,
+    /// n_head × partial_stride: running (M, S, acc) per head.
+    partial: [*]f32,
+};
+
+const Scratch = struct {
+    base: [*]align(64) u8,
+    layout: Layout,
+
+    fn init(args: *const Args, nth: usize) Scratch {
+        const address = std.mem.alignForward(usize, @intFromPtr(args.scratch), 64);
+        return .{
+            .base = @ptrFromInt(address),
+            .layout = Layout.init(args.cache_type, args.n_tokens, args.n_head, nth),
+        };
+    }
+
+    fn workspace(self: Scratch, ith: usize) Workspace {
+        const t = self.base + self.layout.threads_offset + ith * self.layout.thread_bytes;
+        return .{
+            .tile = @ptrCast(@alignCast(t + self.layout.tile_offset)),
+            .scores = @ptrCast(@alignCast(t + self.layout.scores_offset)),
+            .factors = @ptrCast(@alignCast(t + self.layout.factors_offset)),
+            .row_scale = @ptrCast(@alignCast(t + self.layout.row_scale_offset)),
+            .partial = @ptrCast(@alignCast(t + self.layout.partial_offset)),
+        };
+    }
+
+    /// int8 query rows, [n_tokens][n_head][576] (q8_KV only).
+    fn q8(self: Scratch) [*]i8 {
+        return @ptrCast(self.base + self.layout.q8_offset);
+    }
+
+    /// Scale of each int8 query row (q8_KV only).
+    fn q8Scale(self: Scratch) [*]f32 {
+        return @ptrCast(@alignCast(self.base + self.layout.q8_scale_offset));
+    }
+};
+
+/// Number of cache rows query token `t` sees (causal mask: rows 0..pos_t).
+fn visibleRows(args: *const Args, t: usize) usize {
+    const pos: usize = if (args.positions) |p| @intCast(p[t]) else args.n_kv - args.n_tokens + t;
+    std.debug.assert(pos < args.n_kv);
+    return pos + 1;
+}
+
+/// Checks everything `compute` relies on; the exports call it before running.
+pub fn validate(args: *const Args, nth: usize) bool {
+    if (args.n_head == 0 or args.n_head > n_head_max) return false;
+    if (args.n_tokens == 0 or args.n_tokens > n_tokens_max) return false;
+    if (args.n_kv == 0 or args.strategy == .auto) return false;
+    if (!(std.math.isFinite(args.kq_scale))) return false;
+    if (args.scratch_len < scratchBytes(args.cache_type, args.n_tokens, args.n_head, nth)) return false;
+    if (args.positions) |positions| {
+        for (positions[0..args.n_tokens]) |pos| if (pos < 0 or pos >= args.n_kv) return false;
+    } else if (args.n_tokens > args.n_kv) return false;
+    return true;
+}
+
+/// Runs on every thread of `pool` (ith of nth); barriers inside, allocation-free.
+pub fn compute(args: *const Args, pool: *ThreadPool, ith: usize, nth: usize) void {
+    std.debug.assert(args.strategy != .auto and ith < nth);
+    const scratch = Scratch.init(args, nth);
+    if (args.cache_type == .q8_KV) {
+        quantizeQueries(args, scratch, ith, nth);
+        pool.barrier();
+    }
+    const ws = scratch.workspace(ith);
+    switch (args.strategy) {
+        .heads => runHeads(args, scratch, ws, ith, nth),
+        .kvsplit => if (args.n_tokens >= 4 * nth)
+            runTokens(args, scratch, ws, ith, nth)
+        else
+            runKvSplit(args, scratch, ws, pool, ith, nth),
+        .auto => unreachable,
+    }
+}
+
+/// q8_KV: every query row quantized to int8 with its own scale (MLA_SPEC §3.9), once per call.
+fn quantizeQueries(args: *const Args, scratch: Scratch, ith: usize, nth: usize) void {
+    const n_rows = args.n_tokens * args.n_head;
+    const range = ThreadPool.splitRange(n_rows, ith, nth);
+    for (range.start..range.end) |i| {
+        const row = args.q[i * dim_k ..][0..dim_k];
+        var amax: f32 = 0;
+        for (row) |x| amax = @max(amax, @abs(x));
+        const d = amax / 127.0;
+        _ = kv_rows.quantizeInto(row, d, scratch.q8() + i * dim_k);
+        scratch.q8Scale()[i] = d;
+    }
+}
+
+/// `heads`: (token, head) pairs dealt round-robin; each streams its visible rows alone.
+fn runHeads(args: *const Args, scratch: Scratch, ws: Workspace, ith: usize, nth: usize) void {
+    var unit = ith;
+    while (unit < args.n_tokens * args.n_head) : (unit += nth) {
+        const t = unit / args.n_head;
+        const h = unit % args.n_head;
+        attendRange(args, scratch, ws, t, h, 1, 0, visibleRows(args, t));
+        normalizeInto(ws.partial, 1, args.out + unit * dim_v);
+    }
+}
+
+/// `kvsplit` with many tokens: whole tokens, all heads each, dealt round-robin (neighbouring
+/// tokens see almost the same number of rows, so the causal imbalance evens out).
+fn runTokens(args: *const Args, scratch: Scratch, ws: Workspace, ith: usize, nth: usize) void {
+    var t = ith;
+    while (t < args.n_tokens) : (t += nth) {
+        attendRange(args, scratch, ws, t, 0, args.n_head, 0, visibleRows(args, t));
+        normalizeInto(ws.partial, args.n_head, args.out + t * args.n_head * dim_v);
+    }
+}
+
+/// `kvsplit` per token: contiguous whole tiles per thread, barrier, merge of head j by thread
+/// j mod nth.
+fn runKvSplit(args: *const Args, scratch: Scratch, ws: Workspace, pool: *ThreadPool, ith: usize, nth: usize) void {
+    for (0..args.n_tokens) |t| {
+        const n_visible = visibleRows(args, t);
+        const tiles = ThreadPool.splitRange(std.math.divCeil(usize, n_visible, tile_rows) catch unreachable, ith, nth);
+        const row_end = @min(tiles.end * tile_rows, n_visible);
+        attendRange(args, scratch, ws, t, 0, args.n_head, tiles.start * tile_rows, row_end);
+        pool.barrier();
+        var h = ith;
+        while (h < args.n_head) : (h += nth) {
+            mergeHead(scratch, h, nth, args.out + (t * args.n_head + h) * dim_v);
+        }
+        // The next token overwrites the partials the other threads are still merging.
+        if (t + 1 < args.n_tokens) pool.barrier();
+    }
+}
+
+/// Log-sum-exp merge of head h's partials from every thread into `out`, then normalisation.
+/// A thread whose chunk was empty left M = -inf and is skipped.
+fn mergeHead(scratch: Scratch, h: usize, nth: usize, out: [*]f32) void {
+    var m: f32 = -std.math.inf(f32);
+    var s: f32 = 0;
+    for (0..nth) |t| {
+        const part = scratch.workspace(t).partial + h * partial_stride;
+        const m_t = part[0];
+        if (m_t == -std.math.inf(f32)) continue;
+        const acc_t = part + 8;
+        if (m == -std.math.inf(f32)) {
+            @memcpy(out[0..dim_v], acc_t[0..dim_v]);
+            s = part[1];
+        } else if (m_t > m) {
+            const c = @exp(m - m_t);
+            for (0..dim_v) |i| out[i] = out[i] * c + acc_t[i];
+            s = s * c + part[1];
+        } else {
+            const c = @exp(m_t - m);
+            for (0..dim_v) |i| out[i] += c * acc_t[i];
+            s += c * part[1];
+        }
+        m = @max(m, m_t);
+    }
+    // Every head sees at least row 0, so some partial is non-empty and s ≥ 1.
+    std.debug.assert(s >= 1);
+    const inv = 1.0 / s;
+    for (out[0..dim_v]) |*x| x.* *= inv;
+}
+
+/// out[h] = acc_h / S_h for the first n_heads partials.
+fn normalizeInto(partial: [*]const f32, n_heads: usize, out: [*]f32) void {
+    for (0..n_heads) |h| {
+        const part = partial + h * partial_stride;
+        std.debug.assert(part[1] >= 1);
+        const inv = 1.0 / part[1];
+        for (0..dim_v) |i| out[h * dim_v + i] = part[8 + i] * inv;
+    }
+}
+
+/// Online softmax over rows [row0, row1) for heads [head0, head0+n_heads) of token t, leaving
+/// (M, S, acc) per head in ws.partial. An empty range leaves M = -inf, S = 0, acc = 0.
+fn attendRange(args: *const Args, scratch: Scratch, ws: Workspace, t: usize, head0: usize, n_heads: usize, row0: usize, row1: usize) void {
+    for (0..n_heads) |h| {
+        const part = ws.partial + h * partial_stride;
+        part[0] = -std.math.inf(f32);
+        part[1] = 0;
+        @memset(part[8 .. 8 + dim_v], 0);
+    }
+    const use_simd = cpu_path.simd();
+    const q_row = t * args.n_head + head0;
+    var row = row0;
+    while (row < row1) : (row += tile_rows) {
+        const n = @min(tile_rows, row1 - row);
+        if (args.cache_type == .q8_KV) {
+            scoreTileQ8KV(args, scratch, ws, q_row, n_heads, row, n, use_simd);
+        } else {
+            loadTileF32(args.cache_type, args.cache, row, n, ws.tile, use_simd);
+            scoreTileF32(ws.tile, n, args.q + q_row * dim_k, n_heads, ws.scores, use_simd);
+        }
+        scaleAndPad(ws.scores, n_heads, n, args.kq_scale);
+        updateSoftmax(ws, n_heads, n, args.cache_type == .q8_KV, use_simd);
+        if (use_simd) accumulatePvSimd(ws, n_heads, n) else accumulatePvScalar(ws, n_heads, n);
+    }
+}
+
+// ---------------------------------------------------------------- tiles to f32
+
+/// Converts n cache rows starting at `row` to f32 (f16, q8_0): tile[i][0..576].
+fn loadTileF32(cache_type: CacheType, cache: [*]const u8, row: usize, n: usize, tile: [*]f32, use_simd: bool) void {
+    const row_bytes = kv_rows.rowBytes(cache_type);
+    for (0..n) |i| {
+        const src = cache + (row + i) * row_bytes;
+        const dst = tile + i * dim_k;
+        switch (cache_type) {
+            .f16 => if (use_simd) {
+                const halves: [*]align(1) const f16 = @ptrCast(src);
+                var c: usize = 0;
+                while (c < dim_k) : (c += 8) {
+                    const h8: @Vector(8, f16) = halves[c..][0..8].*;
+                    dst[c..][0..8].* = @as(V8, @floatCast(h8));
+                }
+            } else kv_rows.readRow(.f16, src, dst[0..dim_k]),
+            .q8_0 => if (use_simd) {
+                for (0..dim_k / kv_rows.q8_0_block) |b| {
+                    const block = src + b * kv_rows.q8_0_block_bytes;
+                    const d: V8 = @splat(@as(f16, @bitCast(std.mem.readInt(u16, block[0..2], .little))));
+                    const quants: [*]const i8 = @ptrCast(block + 2);
+                    inline for (0..4) |j| {
+                        const q8: @Vector(8, i8) = quants[j * 8 ..][0..8].*;
+                        dst[b * 32 + j * 8 ..][0..8].* = d * @as(V8, @floatFromInt(q8));
+                    }
+                }
+            } else kv_rows.readRow(.q8_0, src, dst[0..dim_k]),
+            .q8_KV => unreachable,
+        }
+    }
+}
+
+// ---------------------------------------------------------------- K·q scores
+
+const V8 = @Vector(8, f32);
+/// Rows × heads of one register block of the f32 score GEMM (2 × 4 = 8 accumulators).
+const score_block_rows = 2;
+const score_block_heads = 4;
+
+/// scores[h][i] = ⟨q[h], tile[i]⟩ over 576 for i < n, h < n_heads.
+fn scoreTileF32(tile: [*]const f32, n: usize, q: [*]const f32, n_heads: usize, scores: [*]f32, use_simd: bool) void {
+    if (!use_simd) {
+        for (0..n_heads) |h| for (0..n) |i| {
+            var sum: f32 = 0;
+            for (0..dim_k) |c| sum += q[h * dim_k + c] * tile[i * dim_k + c];
+            scores[h * tile_rows + i] = sum;
+        };
+        return;
+    }
+    var i: usize = 0;
+    while (i + score_block_rows <= n) : (i += score_block_rows) {
+        scoreRowsF32(score_block_rows, tile + i * dim_k, q, n_heads, scores + i);
+    }
+    while (i < n) : (i += 1) scoreRowsF32(1, tile + i * dim_k, q, n_heads, scores + i);
+}
+
+fn scoreRowsF32(comptime R: usize, k: [*]const f32, q: [*]const f32, n_heads: usize, scores: [*]f32) void {
+    var h: usize = 0;
+    while (h + score_block_heads <= n_heads) : (h += score_block_heads) {
+        dotBlockF32(R, score_block_heads, k, q + h * dim_k, scores + h * tile_rows);
+    }
+    switch (n_heads - h) {
+        0 => {},
+        1 => dotBlockF32(R, 1, k, q + h * dim_k, scores + h * tile_rows),
+        2 => dotBlockF32(R, 2, k, q + h * dim_k, scores + h * tile_rows),
+        3 => dotBlockF32(R, 3, k, q + h * dim_k, scores + h * tile_rows),
+        else => unreachable,
+    }
+}
+
+/// The register block: R K rows × H query rows, 8 lanes each, FMA over the 576 columns.
+inline fn dotBlockF32(comptime R: usize, comptime H: usize, k: [*]const f32, q: [*]const f32, scores: [*]f32) void {
+    var acc: [R][H]V8 = @splat(@splat(@splat(0)));
+    var c: usize = 0;
+    while (c < dim_k) : (c += 8) {
+        var kv: [R]V8 = undefined;
+        inline for (0..R) |r| kv[r] = k[r * dim_k + c ..][0..8].*;
+        inline for (0..H) |h| {
+            const qv: V8 = q[h * dim_k + c ..][0..8].*;
+            inline for (0..R) |r| acc[r][h] = @mulAdd(V8, kv[r], qv, acc[r][h]);
+        }
+    }
+    inline for (0..R) |r| inline for (0..H) |h| {
+        scores[h * tile_rows + r] = @reduce(.Add, acc[r][h]);
+    };
+}
+
+const I8x32 = @Vector(32, i8);
+const I32x8 = @Vector(8, i32);
+extern fn @"llvm.x86.avx2.psign.b"(I8x32, I8x32) I8x32;
+
+/// q8_KV tile: int8 K·q scores scaled by d_K·d_q, and the V part of the rows to f32 (unscaled;
+/// the row scale goes into the probabilities).
+fn scoreTileQ8KV(args: *const Args, scratch: Scratch, ws: Workspace, q_row: usize, n_heads: usize, row: usize, n: usize, use_simd: bool) void {
+    const row_bytes = kv_rows.rowBytes(.q8_KV);
+    const rows = args.cache + row * row_bytes;
+    const q8 = scratch.q8() + q_row * dim_k;
+    if (use_simd) {
+        var i: usize = 0;
+        while (i + 2 <= n) : (i += 2) scoreRowsI8(2, rows + i * row_bytes, q8, n_heads, ws.scores + i);
+        if (i < n) scoreRowsI8(1, rows + i * row_bytes, q8, n_heads, ws.scores + i);
+    } else {
+        for (0..n_heads) |h| for (0..n) |i| {
+            const k: [*]const i8 = @ptrCast(rows + i * row_bytes + kv_rows.q8_kv_header_bytes);
+            var sum: i32 = 0;
+            for (0..dim_k) |c| sum += @as(i32, k[c]) * q8[h * dim_k + c];
+            ws.scores[h * tile_rows + i] = @floatFromInt(sum);
+        };
+    }
+    for (0..n) |i| {
+        const src = rows + i * row_bytes;
+        ws.row_scale[i] = kv_rows.rowScaleQ8KV(src);
+        const quants: [*]const i8 = @ptrCast(src + kv_rows.q8_kv_header_bytes);
+        const dst = ws.tile + i * dim_k;
+        if (use_simd) {
+            var c: usize = 0;
+            while (c < dim_v) : (c += 8) {
+                const q8v: @Vector(8, i8) = quants[c..][0..8].*;
+                dst[c..][0..8].* = @as(V8, @floatFromInt(q8v));
+            }
+        } else {
+            for (0..dim_v) |c| dst[c] = @floatFromInt(quants[c]);
+        }
+    }
+    for (0..n_heads) |h| {
+        const d_q = scratch.q8Scale()[q_row + h];
+        for (0..n) |i| ws.scores[h * tile_rows + i] *= d_q * ws.row_scale[i];
+    }
+}
+
+fn scoreRowsI8(comptime R: usize, rows: [*]const u8, q8: [*]const i8, n_heads: usize, scores: [*]f32) void {
+    var h: usize = 0;
+    while (h + 4 <= n_heads) : (h += 4) dotBlockI8(R, 4, rows, q8 + h * dim_k, scores + h * tile_rows);
+    switch (n_heads - h) {
+        0 => {},
+        1 => dotBlockI8(R, 1, rows, q8 + h * dim_k, scores + h * tile_rows),
+        2 => dotBlockI8(R, 2, rows, q8 + h * dim_k, scores + h * tile_rows),
+        3 => dotBlockI8(R, 3, rows, q8 + h * dim_k, scores + h * tile_rows),
+        else => unreachable,
+    }
+}
+
+/// R int8 K rows × H int8 query rows: |k| (shared by all heads) times sign(q, k) with vpmaddubsw,
+/// pairs summed to i32 with vpmaddwd. |k|, |q| ≤ 127 so a pair sum ≤ 32258 never saturates.
+inline fn dotBlockI8(comptime R: usize, comptime H: usize, rows: [*]const u8, q8: [*]const i8, scores: [*]f32) void {
+    const row_bytes = kv_rows.rowBytes(.q8_KV);
+    const ones: simd.I16x16 = @splat(1);
+    var acc: [R][H]I32x8 = @splat(@splat(@splat(0)));
+    var c: usize = 0;
+    while (c < dim_k) : (c += 32) {
+        var k: [R]I8x32 = undefined;
+        var k_abs: [R]simd.U8x32 = undefined;
+        inline for (0..R) |r| {
+            const quants: [*]const i8 = @ptrCast(rows + r * row_bytes + kv_rows.q8_kv_header_bytes);
+            k[r] = quants[c..][0..32].*;
+            k_abs[r] = @abs(k[r]);
+        }
+        inline for (0..H) |h| {
+            const qv: I8x32 = q8[h * dim_k + c ..][0..32].*;
+            inline for (0..R) |r| {
+                const signed_q = @"llvm.x86.avx2.psign.b"(qv, k[r]);
+                acc[r][h] += simd.mulAddPairs(simd.mulAddBytes(k_abs[r], signed_q), ones);
+            }
+        }
+    }
+    inline for (0..R) |r| inline for (0..H) |h| {
+        scores[h * tile_rows + r] = @floatFromInt(@reduce(.Add, acc[r][h]));
+    };
+}
+
+// ---------------------------------------------------------------- online softmax
+
+/// Multiplies the valid scores by kq_scale and fills the tile's unused rows with -inf, so the
+/// vector softmax can run over whole tiles.
+fn scaleAndPad(scores: [*]f32, n_heads: usize, n: usize, kq_scale: f32) void {
+    for (0..n_heads) |h| {
+        const s = scores + h * tile_rows;
+        for (0..n) |i| s[i] *= kq_scale;
+        for (n..tile_rows) |i| s[i] = -std.math.inf(f32);
+    }
+}
+
+/// Per head: new max M' = max(M, tile max); factor = exp(M − M') rescales S and acc (0 on the
+/// first tile, where M = -inf); p = exp(s − M') replaces the scores; S' = S·factor + Σp.
+/// For q8_KV the probabilities are then multiplied by the row scales for P·V (S keeps raw p).
+fn updateSoftmax(ws: Workspace, n_heads: usize, n: usize, fold_row_scale: bool, use_simd: bool) void {
+    for (0..n_heads) |h| {
+        const s = ws.scores + h * tile_rows;
+        const part = ws.partial + h * partial_stride;
+        var tile_max: f32 = -std.math.inf(f32);
+        for (s[0..n]) |x| tile_max = @max(tile_max, x);
+        const m_old = part[0];
+        const m_new = @max(m_old, tile_max);
+        ws.factors[h] = if (m_new > m_old) @exp(m_old - m_new) else 1.0;
+        var sum: f32 = 0;
+        if (use_simd) {
+            var sum_v: V8 = @splat(0);
+            inline for (0..tile_rows / 8) |j| {
+                const p = expV(s[j * 8 ..][0..8].* - @as(V8, @splat(m_new)));
+                s[j * 8 ..][0..8].* = p;
+                sum_v += p;
+            }
+            sum = @reduce(.Add, sum_v);
+        } else {
+            for (0..tile_rows) |i| {
+                s[i] = if (i < n) @exp(s[i] - m_new) else 0;
+                sum += s[i];
+            }
+        }
+        part[0] = m_new;
+        part[1] = part[1] * ws.factors[h] + sum;
+        if (fold_row_scale) for (0..n) |i| {
+            s[i] *= ws.row_scale[i];
+        };
+    }
+}
+
+/// e^x for 8 lanes: x = n·ln2 + r with |r| ≤ ln2/2, e^r by its degree-6 Taylor polynomial
+/// (truncation ≤ r^7/7! ≈ 1.2e-7 relative), 2^n through the exponent bits. Inputs below -87
+/// (including -inf) give exactly 0, which masks padded rows.
+pub inline fn expV(x: V8) V8 {
+    const low: V8 = @splat(-87.0);
+    const xc = @max(@min(x, @as(V8, @splat(88.0))), low);
+    const n = @floor(@mulAdd(V8, xc, @splat(std.math.log2e), @splat(0.5)));
+    var r = @mulAdd(V8, n, @splat(-0.693359375), xc);
+    r = @mulAdd(V8, n, @splat(2.12194440e-4), r);
+    var p: V8 = @splat(1.0 / 720.0);
+    p = @mulAdd(V8, p, r, @splat(1.0 / 120.0));
+    p = @mulAdd(V8, p, r, @splat(1.0 / 24.0));
+    p = @mulAdd(V8, p, r, @splat(1.0 / 6.0));
+    p = @mulAdd(V8, p, r, @splat(0.5));
+    p = @mulAdd(V8, p, r, @splat(1.0));
+    p = @mulAdd(V8, p, r, @splat(1.0));
+    const exponent: @Vector(8, i32) = @intFromFloat(n);
+    const scale: V8 = @bitCast((exponent + @as(@Vector(8, i32), @splat(127))) << @splat(23));
+    return @select(f32, x < low, @as(V8, @splat(0)), p * scale);
+}
+
+// ---------------------------------------------------------------- P·V
+
+/// acc[h] = acc[h]·factor[h] + Σ_i p[h][i]·V[i] for the tile's n rows (V = tile[i][0..512]).
+fn accumulatePvScalar(ws: Workspace, n_heads: usize, n: usize) void {
+    for (0..n_heads) |h| {
+        const acc = ws.partial + h * partial_stride + 8;
+        const f = ws.factors[h];
+        for (0..dim_v) |c| {
+            var sum = acc[c] * f;
+            for (0..n) |i| sum += ws.scores[h * tile_rows + i] * ws.tile[i * dim_k + c];
+            acc[c] = sum;
+        }
+    }
+}
+
+fn accumulatePvSimd(ws: Workspace, n_heads: usize, n: usize) void {
+    if (n_heads == 1) {
+        var c: usize = 0;
+        while (c < dim_v) : (c += 32) pvBlock(1, 4, ws, 0, n, c);
+        return;
+    }
+    var h: usize = 0;
+    while (h + 4 <= n_heads) : (h += 4) pvColumns(4, ws, h, n);
+    switch (n_heads - h) {
+        0 => {},
+        1 => pvColumns(1, ws, h, n),
+        2 => pvColumns(2, ws, h, n),
+        3 => pvColumns(3, ws, h, n),
+        else => unreachable,
+    }
+}
+
+fn pvColumns(comptime H: usize, ws: Workspace, head0: usize, n: usize) void {
+    var c: usize = 0;
+    while (c < dim_v) : (c += 16) pvBlock(H, 2, ws, head0, n, c);
+}
+
+/// The register block: H heads × NC·8 columns of the accumulator stay in registers while the
+/// tile's rows stream by; one V load serves H heads.
+inline fn pvBlock(comptime H: usize, comptime NC: usize, ws: Workspace, head0: usize, n: usize, c0: usize) void {
+    var acc: [H][NC]V8 = undefined;
+    inline for (0..H) |h| {
+        const row = ws.partial + (head0 + h) * partial_stride + 8 + c0;
+        const f: V8 = @splat(ws.factors[head0 + h]);
+        inline for (0..NC) |j| acc[h][j] = @as(V8, row[j * 8 ..][0..8].*) * f;
+    }
+    for (0..n) |i| {
+        var v: [NC]V8 = undefined;
+        inline for (0..NC) |j| v[j] = ws.tile[i * dim_k + c0 + j * 8 ..][0..8].*;
+        inline for (0..H) |h| {
+            const p: V8 = @splat(ws.scores[(head0 + h) * tile_rows + i]);
+            inline for (0..NC) |j| acc[h][j] = @mulAdd(V8, v[j], p, acc[h][j]);
+        }
+    }
+    inline for (0..H) |h| {
+        const row = ws.partial + (head0 + h) * partial_stride + 8 + c0;
+        inline for (0..NC) |j| row[j * 8 ..][0..8].* = acc[h][j];
+    }
+}
+
+// ---------------------------------------------------------------- tests
+
+test "expV matches exp within 2e-7 relative and masks -inf to 0" {
+    var x: f32 = -87;
+    while (x < 0.5) : (x += 0.0137) {
+        const got = expV(@splat(x))[0];
+        const want: f64 = @exp(@as(f64, x));
+        try std.testing.expect(@abs(got - want) <= 2.5e-7 * want);
+    }
+    try std.testing.expectEqual(@as(f32, 0), expV(@splat(-std.math.inf(f32)))[0]);
+}
+
+test "compute agrees between SIMD and scalar paths and strategies" {
+    const allocator = std.testing.allocator;
+    const n_kv = 77;
+    const n_head = 5;
+    const n_tokens = 3;
+    var prng = std.Random.DefaultPrng.init(3);
+    const random = prng.random();
+    const rows_f32 = try allocator.alloc(f32, n_kv * dim_k);
+    defer allocator.free(rows_f32);
+    for (rows_f32) |*x| x.* = random.float(f32) * 2 - 1;
+    const q = try allocator.alloc(f32, n_tokens * n_head * dim_k);
+    defer allocator.free(q);
+    for (q) |*x| x.* = random.float(f32) * 4 - 2;
+    const pool = try ThreadPool.create(allocator, 3);
+    defer pool.destroy();
+    test_pool = pool;
+    for ([_]CacheType{ .f16, .q8_0, .q8_KV }) |cache_type| {
+        const cache = try allocator.alloc(u8, n_kv * kv_rows.rowBytes(cache_type));
+        defer allocator.free(cache);
+        for (0..n_kv) |r| kv_rows.writeRow(cache_type, cache.ptr + r * kv_rows.rowBytes(cache_type), rows_f32[r * dim_k ..][0..dim_k]);
+        const scratch = try allocator.alloc(u8, scratchBytes(cache_type, n_tokens, n_head, 3));
+        defer allocator.free(scratch);
+        var outs: [4][n_tokens * n_head * dim_v]f32 = undefined;
+        for (0..4) |variant| {
+            cpu_path.use_simd.store(variant % 2 == 0, .monotonic);
+            defer cpu_path.use_simd.store(true, .monotonic);
+            const args: Args = .{
+                .cache_type = cache_type,
+                .cache = cache.ptr,
+                .n_kv = n_kv,
+                .q = q.ptr,
+                .n_tokens = n_tokens,
+                .n_head = n_head,
+                .positions = null,
+                .kq_scale = 0.1147214,
+                .strategy = if (variant < 2) .kvsplit else .heads,
+                .out = &outs[variant],
+                .scratch = scratch.ptr,
+                .scratch_len = scratch.len,
+            };
+            try std.testing.expect(validate(&args, 3));
+            pool.parallel(Args, &args, struct {
+                fn work(a: *const Args, ith: usize, nth: usize) void {
+                    // The pool is reachable through the closure-free global below.
+                    compute(a, test_pool.?, ith, nth);
+                }
+            }.work);
+        }
+        for (outs[1..]) |other| for (outs[0], other) |x, y| try std.testing.expectApproxEqAbs(x, y, 2e-5);
+    }
+}
+
+var test_pool: ?*ThreadPool = null;
+
+test {
+    _ = kv_rows;
+}
