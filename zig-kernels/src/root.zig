@@ -127,6 +127,76 @@ export fn fm_quantize_activation_row(type_id: u32, src: ?[*]const f32, k: usize,
 // ---------------------------------------------------------------- small ops (kernels issue)
 
 // ---------------------------------------------------------------- flash MLA (FlashMLA issue)
+const flash_mla = @import("flash_mla.zig");
+const kv_cache_rows = @import("kv_cache_rows.zig");
+
+/// Quantizes `n_rows` f32 rows of 576 (`rows`) into rows first_row.. of a cache of
+/// `row_capacity` rows of type `cache_type` (ggml id: 1 f16, 8 q8_0, 151 q8_KV).
+export fn fm_kv_write_rows(cache_type: u32, cache: ?[*]u8, row_capacity: usize, first_row: usize, rows: ?[*]const f32, n_rows: usize) i32 {
+    const t = kv_cache_rows.CacheType.fromId(cache_type) orelse return status.code(.unsupported_type);
+    const dst = cache orelse return status.code(.invalid_argument);
+    const src = rows orelse return status.code(.invalid_argument);
+    if (first_row > row_capacity or n_rows > row_capacity - first_row) return status.code(.invalid_argument);
+    const args: kv_cache_rows.WriteArgs = .{ .cache_type = t, .cache = dst, .first_row = first_row, .rows = src, .n_rows = n_rows };
+    for (0..n_rows) |i| kv_cache_rows.writeRow(t, args.cache + (first_row + i) * kv_cache_rows.rowBytes(t), src[i * kv_cache_rows.dim_k ..][0..kv_cache_rows.dim_k]);
+    return status.code(.ok);
+}
+
+/// Dequantizes rows first_row..first_row+n_rows of a cache into `out` (n_rows × 576 f32).
+export fn fm_kv_read_rows(cache_type: u32, cache: ?[*]const u8, row_capacity: usize, first_row: usize, out: ?[*]f32, n_rows: usize) i32 {
+    const t = kv_cache_rows.CacheType.fromId(cache_type) orelse return status.code(.unsupported_type);
+    const src = cache orelse return status.code(.invalid_argument);
+    const dst = out orelse return status.code(.invalid_argument);
+    if (first_row > row_capacity or n_rows > row_capacity - first_row) return status.code(.invalid_argument);
+    for (0..n_rows) |i| kv_cache_rows.readRow(t, src + (first_row + i) * kv_cache_rows.rowBytes(t), dst[i * kv_cache_rows.dim_k ..][0..kv_cache_rows.dim_k]);
+    return status.code(.ok);
+}
+
+/// Scratch bytes `fm_flash_mla` needs for these sizes and thread count.
+export fn fm_flash_mla_scratch_bytes(cache_type: u32, n_tokens: usize, n_head: usize, n_threads: usize, out_bytes: *usize) i32 {
+    const t = kv_cache_rows.CacheType.fromId(cache_type) orelse return status.code(.unsupported_type);
+    if (n_threads < 1 or n_threads > ThreadPool.n_threads_max) return status.code(.invalid_argument);
+    if (n_head == 0 or n_head > flash_mla.n_head_max or n_tokens == 0 or n_tokens > flash_mla.n_tokens_max) return status.code(.invalid_argument);
+    out_bytes.* = flash_mla.scratchBytes(t, n_tokens, n_head, n_threads);
+    return status.code(.ok);
+}
+
+/// MLA attention of one layer: q [n_tokens][n_head][576] f32 against n_kv cache rows, causal
+/// by `positions` (i32 per token, null = the last n_tokens positions), into out
+/// [n_tokens][n_head][512] f32. strategy: 0 auto, 1 heads, 2 kvsplit; the one used is written
+/// to `out_strategy_used`.
+export fn fm_flash_mla(pool: ?*ThreadPool, cache_type: u32, cache: ?[*]const u8, n_kv: usize, q: ?[*]const f32, n_tokens: usize, n_head: usize, positions: ?[*]const i32, kq_scale: f32, strategy: u32, out: ?[*]f32, scratch: ?[*]u8, scratch_len: usize, out_strategy_used: *u32) i32 {
+    const p = pool orelse return status.code(.invalid_argument);
+    const t = kv_cache_rows.CacheType.fromId(cache_type) orelse return status.code(.unsupported_type);
+    const requested = std.meta.intToEnum(flash_mla.Strategy, strategy) catch return status.code(.invalid_argument);
+    const args: flash_mla.Args = .{
+        .cache_type = t,
+        .cache = cache orelse return status.code(.invalid_argument),
+        .n_kv = n_kv,
+        .q = q orelse return status.code(.invalid_argument),
+        .n_tokens = n_tokens,
+        .n_head = n_head,
+        .positions = positions,
+        .kq_scale = kq_scale,
+        .strategy = flash_mla.resolveStrategy(requested, n_kv, n_tokens, n_head, p.n_threads),
+        .out = out orelse return status.code(.invalid_argument),
+        .scratch = scratch orelse return status.code(.invalid_argument),
+        .scratch_len = scratch_len,
+    };
+    if (!flash_mla.validate(&args, p.n_threads)) return status.code(.invalid_argument);
+    const Run = struct {
+        args: *const flash_mla.Args,
+        pool: *ThreadPool,
+        fn work(self: *const @This(), ith: usize, nth: usize) void {
+            flash_mla.compute(self.args, self.pool, ith, nth);
+        }
+    };
+    const run: Run = .{ .args = &args, .pool = p };
+    p.parallel(Run, &run, Run.work);
+    out_strategy_used.* = @intFromEnum(args.strategy);
+    return status.code(.ok);
+}
+
 
 // ---------------------------------------------------------------- graph executor (model issue)
 const graph = @import("graph.zig");
@@ -165,6 +235,7 @@ test {
     _ = ThreadPool;
     _ = mapped_file;
     _ = @import("simd.zig");
+    _ = @import("flash_mla.zig");
     _ = matmul;
     _ = graph;
 }
