@@ -35,6 +35,45 @@ export const symbols = {
   // ---------------------------------------------------------------- small ops
 
   // ---------------------------------------------------------------- flash MLA
+  // (cache_type: u32, cache: ?[*]u8, row_capacity: usize, first_row: usize, rows: ?[*]const f32,
+  //  n_rows: usize) i32
+  fm_kv_write_rows: {
+    parameters: ["u32", "buffer", "usize", "usize", "buffer", "usize"],
+    result: "i32",
+  },
+  // (cache_type: u32, cache: ?[*]const u8, row_capacity: usize, first_row: usize, out: ?[*]f32,
+  //  n_rows: usize) i32
+  fm_kv_read_rows: {
+    parameters: ["u32", "buffer", "usize", "usize", "buffer", "usize"],
+    result: "i32",
+  },
+  // (cache_type: u32, n_tokens: usize, n_head: usize, n_threads: usize, out_bytes: *usize) i32
+  fm_flash_mla_scratch_bytes: {
+    parameters: ["u32", "usize", "usize", "usize", "buffer"],
+    result: "i32",
+  },
+  // (pool: ?*ThreadPool, cache_type: u32, cache: ?[*]const u8, n_kv: usize, q: ?[*]const f32,
+  //  n_tokens: usize, n_head: usize, positions: ?[*]const i32, kq_scale: f32, strategy: u32,
+  //  out: ?[*]f32, scratch: ?[*]u8, scratch_len: usize, out_strategy_used: *u32) i32
+  fm_flash_mla: {
+    parameters: [
+      "pointer",
+      "u32",
+      "buffer",
+      "usize",
+      "buffer",
+      "usize",
+      "usize",
+      "buffer",
+      "f32",
+      "u32",
+      "buffer",
+      "buffer",
+      "usize",
+      "buffer",
+    ],
+    result: "i32",
+  },
 
   // ---------------------------------------------------------------- graph executor
   // (bytes: u64, out_addr: *usize) i32 — zeroed page-aligned memory
