@@ -7,7 +7,12 @@ import { FlashMlaError } from "../src/errors.ts";
 import { type Command, UsageError } from "./usage.ts";
 
 /** Command name → module loader. Add a command by adding a line here. */
-const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {};
+const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
+  run: () => import("./commands/run.ts"),
+  chat: () => import("./commands/chat.ts"),
+  bench: () => import("./commands/bench.ts"),
+  demo: () => import("./commands/demo.ts"),
+};
 
 function mainUsage(): string {
   return [

@@ -1,0 +1,161 @@
+/**
+ * `chat`: an interactive multi-turn conversation using the model's chat template. Ctrl-C
+ * stops the reply being generated, not the program; at the prompt, Ctrl-D or `/exit` quits.
+ * @module
+ */
+import { type ChatMessage, chatPrompt, type ModelLike, openModel } from "../engine.ts";
+import {
+  GENERATION_OPTIONS,
+  generationOptions,
+  generationUsage,
+  type GenerationValues,
+  timingLine,
+} from "../generation_flags.ts";
+import { normalizeLlamaFlags } from "../llama_flags.ts";
+import { type Command, parseFlags } from "../usage.ts";
+import { withInterrupt, yieldToEventLoop } from "./run.ts";
+
+const USAGE = `flashmla chat — talk with a model
+
+Usage: chat -m MODEL [flags]
+
+  --system TEXT            system message
+  --timings                print a timing line after each reply
+${generationUsage(512)}
+  -h, --help               this text
+
+Commands at the prompt: /exit (or Ctrl-D) quits, /reset starts a new conversation.
+Ctrl-C stops the reply being generated.`;
+
+const OPTIONS = {
+  ...GENERATION_OPTIONS,
+  system: { type: "string" },
+  timings: { type: "boolean" },
+} as const;
+
+/** Reads lines from a byte stream, one at a time. */
+export class LineReader {
+  readonly #reader: ReadableStreamDefaultReader<string>;
+  #buffer = "";
+  #done = false;
+
+  /**
+   * Wraps a byte stream.
+   *
+   * @param stream Input, e.g. `Deno.stdin.readable`.
+   */
+  constructor(stream: ReadableStream<Uint8Array>) {
+    this.#reader = stream.pipeThrough(new TextDecoderStream()).getReader();
+  }
+
+  /**
+   * The next line without its newline, or `null` at the end of input.
+   *
+   * @returns The line.
+   */
+  async next(): Promise<string | null> {
+    while (true) {
+      const newline = this.#buffer.indexOf("\n");
+      if (newline >= 0) {
+        const line = this.#buffer.slice(0, newline).replace(/\r$/, "");
+        this.#buffer = this.#buffer.slice(newline + 1);
+        return line;
+      }
+      if (this.#done) {
+        if (this.#buffer === "") return null;
+        const line = this.#buffer;
+        this.#buffer = "";
+        return line;
+      }
+      const { value, done } = await this.#reader.read();
+      if (done) this.#done = true;
+      else this.#buffer += value;
+    }
+  }
+
+  /** Releases the stream. */
+  release(): void {
+    this.#reader.releaseLock();
+  }
+}
+
+/**
+ * Runs the conversation loop on `input`/`output` until end of input or `/exit`. Each turn
+ * renders the whole conversation with the chat template and evaluates it in a fresh cache
+ * (the engine has no cache truncation, and a re-tokenised reply may differ from the tokens
+ * generated), then streams the reply.
+ *
+ * @param model The model.
+ * @param values Parsed flag values.
+ * @param io Input lines, output sink, and whether to show a prompt marker.
+ * @returns The number of replies given.
+ */
+export async function chatLoop(
+  model: ModelLike,
+  values: GenerationValues & { system?: string; timings?: boolean },
+  io: { lines: { next(): Promise<string | null> }; out: { writeSync(b: Uint8Array): number } },
+): Promise<number> {
+  const { context, generate } = generationOptions(values, 512);
+  using ctx = model.createContext(context);
+  const encoder = new TextEncoder();
+  const write = (text: string) => {
+    const bytes = encoder.encode(text);
+    let written = 0;
+    while (written < bytes.length) written += io.out.writeSync(bytes.subarray(written));
+  };
+  const system = typeof values.system === "string" ? values.system : undefined;
+  const fresh = (): ChatMessage[] => (system ? [{ role: "system", content: system }] : []);
+  let messages = fresh();
+  let replies = 0;
+  while (true) {
+    write("> ");
+    const line = await io.lines.next();
+    if (line === null || line.trim() === "/exit") break;
+    if (line.trim() === "/reset") {
+      messages = fresh();
+      write("(new conversation)\n");
+      continue;
+    }
+    if (line.trim() === "") continue;
+    messages.push({ role: "user", content: line });
+    ctx.reset();
+    const prompt = await chatPrompt(model, messages);
+    let reply = "";
+    const interrupted = await withInterrupt(async (signal) => {
+      for await (
+        const piece of ctx.generate(prompt, {
+          ...generate,
+          signal,
+          special: true,
+          onContextFull: "stop",
+        })
+      ) {
+        reply += piece;
+        write(piece);
+        await yieldToEventLoop();
+      }
+      return signal.aborted;
+    });
+    write(interrupted ? " [stopped]\n" : "\n");
+    messages.push({ role: "assistant", content: reply });
+    replies++;
+    if (values.timings) write(`(${timingLine(ctx.stats)})\n`);
+  }
+  return replies;
+}
+
+/** The `chat` command. */
+export const command: Command = {
+  summary: "interactive multi-turn chat using the model's chat template",
+  usage: USAGE,
+  async run(args: string[]): Promise<number> {
+    const { values } = parseFlags(normalizeLlamaFlags(args, ["-ctk"]), OPTIONS);
+    generationOptions(values, 512);
+    using model = await openModel(values.model);
+    const lines = new LineReader(Deno.stdin.readable);
+    console.error("Chat started: /exit or Ctrl-D quits, /reset starts over, Ctrl-C stops a reply.");
+    await chatLoop(model, values, { lines, out: Deno.stdout });
+    lines.release();
+    return 0;
+  },
+};
