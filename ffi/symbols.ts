@@ -31,6 +31,32 @@ export const symbols = {
   // (pool: ?*ThreadPool) i32
   fm_pool_destroy: { parameters: ["pointer"], result: "i32" },
   // ---------------------------------------------------------------- quants and matmuls
+  // (type_id: u32, k: usize, t: usize, out_bytes: *usize) i32
+  fm_matmul_scratch_bytes: { parameters: ["u32", "usize", "usize", "buffer"], result: "i32" },
+  // (pool, type_id: u32, weight: [*]const u8, weight_row_bytes: usize, k: usize, n: usize,
+  //  x: [*]const f32, t: usize, y: [*]f32, scratch: [*]u8, scratch_len: usize) i32
+  fm_matmul: {
+    parameters: [
+      "pointer",
+      "u32",
+      "buffer",
+      "usize",
+      "usize",
+      "usize",
+      "buffer",
+      "usize",
+      "buffer",
+      "buffer",
+      "usize",
+    ],
+    result: "i32",
+  },
+  // (type_id: u32, src: [*]const u8, k: usize, dst: [*]f32) i32
+  fm_dequantize_row: { parameters: ["u32", "buffer", "usize", "buffer"], result: "i32" },
+  // (type_id: u32, src: [*]const f32, k: usize, dst: [*]u8) i32
+  fm_quantize_row: { parameters: ["u32", "buffer", "usize", "buffer"], result: "i32" },
+  // (type_id: u32, src: [*]const f32, k: usize, dst: [*]u8) i32 — the activation format of type_id
+  fm_quantize_activation_row: { parameters: ["u32", "buffer", "usize", "buffer"], result: "i32" },
 
   // ---------------------------------------------------------------- small ops
 

@@ -125,6 +125,131 @@ export fn fm_quantize_activation_row(type_id: u32, src: ?[*]const f32, k: usize,
 
 
 // ---------------------------------------------------------------- small ops (kernels issue)
+const ops = @import("ops.zig");
+
+/// RMSNorm with optional weight over [offset, offset+width) of `n_rows` rows (ops/rms_norm.zig).
+export fn fm_rms_norm(pool: ?*ThreadPool, src: ?[*]const f32, dst: ?[*]f32, n_rows: usize, src_row_stride: usize, dst_row_stride: usize, offset: usize, width: usize, weight: ?[*]const f32, eps: f32) i32 {
+    const p = pool orelse return status.code(.invalid_argument);
+    if (src == null or dst == null or !(eps >= 0)) return status.code(.invalid_argument);
+    if (n_rows == 0 or width == 0) return status.code(.shape_mismatch);
+    const args: ops.rms_norm.Args = .{ .src = src.?, .dst = dst.?, .src_row_stride = src_row_stride, .dst_row_stride = dst_row_stride, .n_rows = n_rows, .offset = offset, .width = width, .weight = weight, .eps = eps };
+    ops.runStandalone(ops.rms_norm, p, &args);
+    return status.code(.ok);
+}
+
+/// YaRN RoPE (normal mode) on `n_tokens × n_heads` head rows at `offset` (ops/rope.zig).
+export fn fm_rope(pool: ?*ThreadPool, src: ?[*]const f32, dst: ?[*]f32, positions: ?[*]const i32, n_tokens: usize, n_heads: usize, token_stride: usize, head_stride: usize, offset: usize, n_dims: usize, freq_base: f32, freq_scale: f32, ext_factor: f32, attn_factor: f32, beta_fast: f32, beta_slow: f32, n_ctx_orig: u32) i32 {
+    const p = pool orelse return status.code(.invalid_argument);
+    if (src == null or dst == null or positions == null) return status.code(.invalid_argument);
+    if (!(freq_base > 0) or !(freq_scale > 0) or n_ctx_orig == 0) return status.code(.invalid_argument);
+    if (n_tokens == 0 or n_heads == 0 or n_dims == 0 or n_dims % 2 != 0 or n_dims > ops.rope.n_dims_max) return status.code(.shape_mismatch);
+    const args: ops.rope.Args = .{ .src = src.?, .dst = dst.?, .n_tokens = n_tokens, .n_heads = n_heads, .token_stride = token_stride, .head_stride = head_stride, .offset = offset, .positions = positions.?, .params = .{ .n_dims = n_dims, .freq_base = freq_base, .freq_scale = freq_scale, .ext_factor = ext_factor, .attn_factor = attn_factor, .beta_fast = beta_fast, .beta_slow = beta_slow, .n_ctx_orig = n_ctx_orig } };
+    ops.runStandalone(ops.rope, p, &args);
+    return status.code(.ok);
+}
+
+/// Row-wise softmax (func 0) or sigmoid (func 1) (ops/softmax.zig).
+export fn fm_softmax(pool: ?*ThreadPool, func: u32, src: ?[*]const f32, dst: ?[*]f32, n_rows: usize, width: usize, src_row_stride: usize, dst_row_stride: usize) i32 {
+    const p = pool orelse return status.code(.invalid_argument);
+    const f = std.meta.intToEnum(ops.softmax.Func, func) catch return status.code(.invalid_argument);
+    if (src == null or dst == null) return status.code(.invalid_argument);
+    if (n_rows == 0 or width == 0) return status.code(.shape_mismatch);
+    const args: ops.softmax.Args = .{ .func = f, .src = src.?, .dst = dst.?, .src_row_stride = src_row_stride, .dst_row_stride = dst_row_stride, .n_rows = n_rows, .width = width };
+    ops.runStandalone(ops.softmax, p, &args);
+    return status.code(.ok);
+}
+
+/// The k largest values of each row, ids and values, lower index first among ties (ops/top_k.zig).
+export fn fm_top_k(pool: ?*ThreadPool, src: ?[*]const f32, n_rows: usize, width: usize, src_row_stride: usize, k: usize, out_ids: ?[*]i32, out_values: ?[*]f32) i32 {
+    const p = pool orelse return status.code(.invalid_argument);
+    if (src == null or out_ids == null) return status.code(.invalid_argument);
+    if (n_rows == 0 or k == 0 or k > ops.top_k.k_max or k > width) return status.code(.shape_mismatch);
+    const args: ops.top_k.Args = .{ .src = src.?, .src_row_stride = src_row_stride, .n_rows = n_rows, .width = width, .k = k, .out_ids = out_ids.?, .out_values = out_values };
+    ops.runStandalone(ops.top_k, p, &args);
+    return status.code(.ok);
+}
+
+/// MoE routing: gate, optional selection bias, top-k, optional renorm and scale (ops/moe_route.zig).
+export fn fm_moe_route(pool: ?*ThreadPool, logits: ?[*]const f32, n_tokens: usize, n_expert: usize, logits_row_stride: usize, k: usize, gating: u32, bias: ?[*]const f32, normalize: u32, scale: f32, out_ids: ?[*]i32, out_weights: ?[*]f32) i32 {
+    const p = pool orelse return status.code(.invalid_argument);
+    const g = std.meta.intToEnum(ops.moe_route.Gating, gating) catch return status.code(.invalid_argument);
+    if (logits == null or out_ids == null or out_weights == null or normalize > 1 or !std.math.isFinite(scale)) return status.code(.invalid_argument);
+    if (n_tokens == 0 or n_expert == 0 or n_expert > ops.moe_route.n_expert_max or k == 0 or k > n_expert or k > ops.top_k.k_max) return status.code(.shape_mismatch);
+    const args: ops.moe_route.Args = .{ .logits = logits.?, .logits_row_stride = logits_row_stride, .n_tokens = n_tokens, .n_expert = n_expert, .k = k, .gating = g, .bias = bias, .normalize = normalize == 1, .scale = scale, .out_ids = out_ids.?, .out_weights = out_weights.? };
+    ops.runStandalone(ops.moe_route, p, &args);
+    return status.code(.ok);
+}
+
+/// dst = silu(gate) ⊙ up over `n_rows × width` (ops/silu_mul.zig).
+export fn fm_silu_mul(pool: ?*ThreadPool, gate: ?[*]const f32, up: ?[*]const f32, dst: ?[*]f32, n_rows: usize, width: usize, gate_row_stride: usize, up_row_stride: usize, dst_row_stride: usize) i32 {
+    const p = pool orelse return status.code(.invalid_argument);
+    if (gate == null or up == null or dst == null) return status.code(.invalid_argument);
+    if (n_rows == 0 or width == 0) return status.code(.shape_mismatch);
+    const args: ops.silu_mul.Args = .{ .gate = gate.?, .up = up.?, .dst = dst.?, .gate_row_stride = gate_row_stride, .up_row_stride = up_row_stride, .dst_row_stride = dst_row_stride, .n_rows = n_rows, .width = width };
+    ops.runStandalone(ops.silu_mul, p, &args);
+    return status.code(.ok);
+}
+
+/// Element-wise add (op 0), scale (1), a + s·b (2) or copy (3) over `n_rows × width` (ops/add_scale.zig).
+export fn fm_add_scale(pool: ?*ThreadPool, op: u32, a: ?[*]const f32, b: ?[*]const f32, dst: ?[*]f32, n_rows: usize, width: usize, a_row_stride: usize, b_row_stride: usize, dst_row_stride: usize, s: f32) i32 {
+    const p = pool orelse return status.code(.invalid_argument);
+    const o = std.meta.intToEnum(ops.add_scale.Op, op) catch return status.code(.invalid_argument);
+    const needs_b = o == .add or o == .add_scaled;
+    if (a == null or dst == null or (needs_b and b == null)) return status.code(.invalid_argument);
+    if (n_rows == 0 or width == 0) return status.code(.shape_mismatch);
+    const args: ops.add_scale.Args = .{ .op = o, .a = a.?, .b = b orelse a.?, .dst = dst.?, .a_row_stride = a_row_stride, .b_row_stride = b_row_stride, .dst_row_stride = dst_row_stride, .n_rows = n_rows, .width = width, .s = s };
+    ops.runStandalone(ops.add_scale, p, &args);
+    return status.code(.ok);
+}
+
+/// Embedding lookup: dst row i = dequantized row ids[i] of a `type_id` weight (ops/get_rows.zig).
+export fn fm_get_rows(pool: ?*ThreadPool, type_id: u32, weight: ?[*]const u8, n_weight_rows: usize, width: usize, ids: ?[*]const i32, n_ids: usize, dst: ?[*]f32, dst_row_stride: usize) i32 {
+    const p = pool orelse return status.code(.invalid_argument);
+    const traits = quants.traits(type_id) orelse return status.code(.unsupported_type);
+    if (weight == null or ids == null or dst == null) return status.code(.invalid_argument);
+    if (n_ids == 0 or n_weight_rows == 0 or width == 0 or width % traits.block_elements != 0) return status.code(.shape_mismatch);
+    if (!ops.get_rows.idsValid(ids.?[0..n_ids], n_weight_rows)) return status.code(.invalid_argument);
+    const args: ops.get_rows.Args = .{ .traits = traits, .weight = weight.?, .n_weight_rows = n_weight_rows, .width = width, .ids = ids.?, .n_ids = n_ids, .dst = dst.?, .dst_row_stride = dst_row_stride };
+    ops.runStandalone(ops.get_rows, p, &args);
+    return status.code(.ok);
+}
+
+// ---------------------------------------------------------------- probes (kernels issue)
+const probes = @import("probes.zig");
+
+/// Read bandwidth: fills a fresh `bytes` buffer, then sums it `reps` times on `threads_used`
+/// threads of the pool; writes the best pass's nanoseconds.
+export fn fm_probe_read_bandwidth(pool: ?*ThreadPool, bytes: usize, threads_used: u32, reps: u32, out_best_ns: ?*u64) i32 {
+    const p = pool orelse return status.code(.invalid_argument);
+    if (out_best_ns == null or threads_used == 0 or threads_used > p.n_threads or reps == 0) return status.code(.invalid_argument);
+    if (bytes == 0 or bytes % probes.read_chunk_bytes != 0) return status.code(.shape_mismatch);
+    const buffer = std.heap.page_allocator.alignedAlloc(u8, .@"64", bytes) catch return status.code(.out_of_memory);
+    defer std.heap.page_allocator.free(buffer);
+    var sinks = std.mem.zeroes(probes.Sinks);
+    const args: probes.ReadArgs = .{ .buffer = buffer, .timing = .{ .threads_used = threads_used, .reps = reps, .best_ns = out_best_ns.?, .sinks = &sinks } };
+    probes.runRead(p, &args);
+    return status.code(.ok);
+}
+
+/// f32 FMA peak: `iterations` × probes.fma_macs_per_iteration multiply-adds per used thread per rep.
+export fn fm_probe_fma_peak(pool: ?*ThreadPool, iterations: usize, threads_used: u32, reps: u32, out_best_ns: ?*u64) i32 {
+    const p = pool orelse return status.code(.invalid_argument);
+    if (out_best_ns == null or threads_used == 0 or threads_used > p.n_threads or reps == 0 or iterations == 0) return status.code(.invalid_argument);
+    var sinks = std.mem.zeroes(probes.Sinks);
+    const args: probes.PeakArgs = .{ .iterations = iterations, .multiplier = 0.999999, .addend = 1e-6, .timing = .{ .threads_used = threads_used, .reps = reps, .best_ns = out_best_ns.?, .sinks = &sinks } };
+    probes.runFma(p, &args);
+    return status.code(.ok);
+}
+
+/// int8 peak: `iterations` × probes.int8_macs_per_iteration u8×i8 multiply-adds per used thread per rep.
+export fn fm_probe_int8_peak(pool: ?*ThreadPool, iterations: usize, threads_used: u32, reps: u32, out_best_ns: ?*u64) i32 {
+    const p = pool orelse return status.code(.invalid_argument);
+    if (out_best_ns == null or threads_used == 0 or threads_used > p.n_threads or reps == 0 or iterations == 0) return status.code(.invalid_argument);
+    var sinks = std.mem.zeroes(probes.Sinks);
+    const args: probes.PeakArgs = .{ .iterations = iterations, .multiplier = 0.5, .addend = 0.7, .timing = .{ .threads_used = threads_used, .reps = reps, .best_ns = out_best_ns.?, .sinks = &sinks } };
+    probes.runInt8(p, &args);
+    return status.code(.ok);
+}
 
 // ---------------------------------------------------------------- flash MLA (FlashMLA issue)
 const flash_mla = @import("flash_mla.zig");
@@ -238,4 +363,6 @@ test {
     _ = @import("flash_mla.zig");
     _ = matmul;
     _ = graph;
+    _ = ops;
+    _ = probes;
 }

@@ -1,0 +1,189 @@
+/**
+ * Row (de)quantization through the Zig kernels, and the geometry of the activation formats the
+ * quantized dot products consume. Every argument is checked here before a pointer reaches Zig.
+ * @module
+ */
+import { native } from "../../ffi/library.ts";
+import { unwrap } from "../../ffi/status.ts";
+import { OptionError } from "../errors.ts";
+import { GgmlType, type GgmlTypeId, type GgmlTypeInfo, ggmlTypeInfo } from "../ggml_types.ts";
+
+/** Weight types the matmul kernels support. */
+export const KERNEL_TYPES: readonly GgmlTypeId[] = [
+  GgmlType.F32,
+  GgmlType.F16,
+  GgmlType.BF16,
+  GgmlType.Q8_0,
+  GgmlType.Q4_0,
+  GgmlType.IQ4_NL,
+  GgmlType.Q4_K,
+  GgmlType.Q5_K,
+  GgmlType.Q6_K,
+];
+
+/** What a weight type's dot product multiplies with: the f32 row, Q8A or Q8_K blocks. */
+export type ActivationFormat = "f32" | "q8a" | "q8k";
+
+/**
+ * The activation format of a weight type: f32 rows for float weights, Q8A (32 elements in 40
+ * bytes) for Q8_0/Q4_0/IQ4_NL, Q8_K (256 elements in 292 bytes) for the K-quants.
+ *
+ * @param type A kernel weight type.
+ * @returns Its activation format.
+ * @example
+ * ```ts
+ * activationFormat(GgmlType.IQ4_NL); // "q8a"
+ * ```
+ */
+export function activationFormat(type: GgmlTypeId): ActivationFormat {
+  const info = kernelType(type);
+  if (info.blockElements === 1) return "f32";
+  return info.blockElements === 32 ? "q8a" : "q8k";
+}
+
+/**
+ * Bytes of one activation row of `k` elements for weight type `type`.
+ *
+ * @param type A kernel weight type.
+ * @param k Elements per row.
+ * @returns Row bytes in the activation format.
+ * @example
+ * ```ts
+ * activationRowBytes(GgmlType.Q8_0, 64); // 80
+ * ```
+ */
+export function activationRowBytes(type: GgmlTypeId, k: number): number {
+  const format = activationFormat(type);
+  checkRowLength(type, k);
+  if (format === "f32") return 4 * k;
+  return format === "q8a" ? (k / 32) * 40 : (k / 256) * 292;
+}
+
+/**
+ * The geometry of a weight type the kernels support; throws `OptionError` otherwise.
+ *
+ * @param type A ggml type id.
+ * @returns Its geometry.
+ * @example
+ * ```ts
+ * kernelType(GgmlType.Q4_K).blockBytes; // 144
+ * ```
+ */
+export function kernelType(type: number): GgmlTypeInfo {
+  const info = ggmlTypeInfo(type);
+  if (!info || !KERNEL_TYPES.includes(info.id)) {
+    throw new OptionError(`Type ${info?.name ?? type} has no matmul kernels`);
+  }
+  return info;
+}
+
+/**
+ * Throws `OptionError` unless `k` is a positive whole number of blocks of `type` and of its
+ * activation format.
+ *
+ * @param type A kernel weight type.
+ * @param k Elements per row.
+ * @example
+ * ```ts
+ * checkRowLength(GgmlType.Q4_K, 512);
+ * ```
+ */
+export function checkRowLength(type: GgmlTypeId, k: number): void {
+  const info = kernelType(type);
+  if (!Number.isInteger(k) || k <= 0 || k % info.blockElements !== 0) {
+    throw new OptionError(
+      `A ${info.name} row must hold a positive multiple of ${info.blockElements} elements, got ${k}`,
+    );
+  }
+}
+
+/**
+ * Bytes of one weight row of `k` elements.
+ *
+ * @param type A kernel weight type.
+ * @param k Elements per row.
+ * @returns Row bytes.
+ * @example
+ * ```ts
+ * weightRowBytes(GgmlType.IQ4_NL, 2048); // 1152
+ * ```
+ */
+export function weightRowBytes(type: GgmlTypeId, k: number): number {
+  checkRowLength(type, k);
+  const info = kernelType(type);
+  return (k / info.blockElements) * info.blockBytes;
+}
+
+/**
+ * Dequantizes one row with the Zig kernel (SIMD or scalar, per `setSimd`).
+ *
+ * @param type The row's type.
+ * @param bytes The row (at least `weightRowBytes(type, k)` bytes).
+ * @param k Elements in the row.
+ * @returns The row as f32.
+ * @example
+ * ```ts
+ * const row = dequantizeRow(GgmlType.Q8_0, new Uint8Array(34), 32);
+ * ```
+ */
+export function dequantizeRow(type: GgmlTypeId, bytes: Uint8Array, k: number): Float32Array {
+  const rowBytes = weightRowBytes(type, k);
+  if (bytes.byteLength < rowBytes) {
+    throw new OptionError(`A ${k}-element row needs ${rowBytes} bytes, got ${bytes.byteLength}`);
+  }
+  const out = new Float32Array(k);
+  unwrap(native().fm_dequantize_row(type, bytes, BigInt(k), out), "dequantizing a row");
+  return out;
+}
+
+/**
+ * Quantizes one f32 row into `type` with the reference-quality Zig quantizer.
+ *
+ * @param type The target type.
+ * @param values The row (length a whole number of blocks).
+ * @returns The quantized row bytes.
+ * @example
+ * ```ts
+ * const q = quantizeRow(GgmlType.Q8_0, new Float32Array(32).fill(1));
+ * ```
+ */
+export function quantizeRow(type: GgmlTypeId, values: Float32Array): Uint8Array {
+  const out = new Uint8Array(weightRowBytes(type, values.length));
+  unwrap(native().fm_quantize_row(type, values, BigInt(values.length), out), "quantizing a row");
+  return out;
+}
+
+/**
+ * Quantizes one activation row into the format `type`'s dot product consumes.
+ *
+ * @param type The weight type the activations will meet.
+ * @param values The row.
+ * @returns Q8A or Q8_K blocks (or the f32 bytes for float types).
+ * @example
+ * ```ts
+ * const blocks = quantizeActivationRow(GgmlType.IQ4_NL, new Float32Array(32).fill(1));
+ * ```
+ */
+export function quantizeActivationRow(type: GgmlTypeId, values: Float32Array): Uint8Array {
+  const out = new Uint8Array(activationRowBytes(type, values.length));
+  unwrap(
+    native().fm_quantize_activation_row(type, values, BigInt(values.length), out),
+    "quantizing an activation row",
+  );
+  return out;
+}
+
+/**
+ * Selects the SIMD kernels (true, the default) or their scalar reference twins (false), for
+ * tests that compare both paths.
+ *
+ * @param enabled Whether SIMD paths run.
+ * @example
+ * ```ts
+ * setSimd(false); // scalar twins
+ * setSimd(true);
+ * ```
+ */
+export function setSimd(enabled: boolean): void {
+  unwrap(native().fm_set_simd(enabled ? 1 : 0), "switching SIMD paths");
+}

@@ -1,0 +1,142 @@
+import assert from "node:assert/strict";
+import { GgmlType, type GgmlTypeId, ggmlTypeInfo } from "../src/ggml_types.ts";
+import { activationFormat, KERNEL_TYPES, setSimd, weightRowBytes } from "../src/kernels/quants.ts";
+import { matmul, matmulScratchBytes } from "../src/kernels/matmul.ts";
+import { dequantizeReference } from "../src/quants/reference.ts";
+import { ThreadPool } from "../src/thread_pool.ts";
+import { OptionError } from "../src/errors.ts";
+import { normals, randomWeight, rng } from "./quants_helpers.ts";
+
+/**
+ * Float64 reference y[t][n] = Σ_k W[n][k]·x[t][k] and the bound the kernel must meet.
+ *
+ * Bound derivation. Quantized types multiply by activations quantized per block of B elements
+ * (B = 32 for Q8A, 256 for Q8_K) with |x − d·q| ≤ d/2 and d = amax_block/127, so
+ * |Δy| ≤ Σ_k |W[n][k]|·amax_block(k)/254. Float types use x as is (no term). On top, f32
+ * arithmetic: at most K roundings of partial sums each ≤ Σ|W·x| (+ the quantization term), so
+ * K·2^-24·(Σ_k |W[n][k]·x[k]| + the activation term) covers both SIMD and scalar orderings.
+ */
+function reference(
+  type: GgmlTypeId,
+  weight: Uint8Array,
+  k: number,
+  n: number,
+  x: Float32Array,
+  t: number,
+) {
+  const rowBytes = weightRowBytes(type, k);
+  const format = activationFormat(type);
+  const block = format === "q8a" ? 32 : 256;
+  const y = new Float64Array(t * n);
+  const bound = new Float64Array(t * n);
+  for (let r = 0; r < n; r++) {
+    const w = dequantizeReference(type, weight.subarray(r * rowBytes, (r + 1) * rowBytes), k);
+    for (let tok = 0; tok < t; tok++) {
+      let sum = 0;
+      let magnitude = 0;
+      let actTerm = 0;
+      for (let i = 0; i < k; i++) {
+        const xv = x[tok * k + i];
+        sum += w[i] * xv;
+        magnitude += Math.abs(w[i] * xv);
+      }
+      if (format !== "f32") {
+        for (let b = 0; b < k / block; b++) {
+          let amax = 0;
+          let wabs = 0;
+          for (let i = b * block; i < (b + 1) * block; i++) {
+            amax = Math.max(amax, Math.abs(x[tok * k + i]));
+            wabs += Math.abs(w[i]);
+          }
+          actTerm += (wabs * amax) / 254;
+        }
+      }
+      y[tok * n + r] = sum;
+      bound[tok * n + r] = actTerm * (1 + 1e-6) + k * 2 ** -24 * (magnitude + actTerm) + 1e-30;
+    }
+  }
+  return { y, bound };
+}
+
+const pools = [1, 2, 3, 4].map((threads) => new ThreadPool(threads));
+
+for (const type of KERNEL_TYPES) {
+  const info = ggmlTypeInfo(type)!;
+  const blockK = info.blockElements === 256 ? 256 : 32;
+  // One block, several blocks; odd float lengths exercise the SIMD tails.
+  const ks = info.blockElements === 1 ? [5, 32 * 7 + 3] : [blockK, blockK * 5];
+  for (const k of ks) {
+    Deno.test(`matmul ${info.name} k=${k} matches float64 reference over 1..4 threads, SIMD and scalar`, () => {
+      const random = rng(1000 + type * 7 + k);
+      const n = 13; // not a multiple of 2, 3 or 4 threads
+      const t = 6; // one 4-token tile plus a 2-token tail
+      const weight = randomWeight(type, k, n, random);
+      const x = normals(random, t * k);
+      const ref = reference(type, weight, k, n, x, t);
+      for (const simd of [true, false]) {
+        setSimd(simd);
+        for (const pool of pools) {
+          for (const tokens of [1, t]) {
+            const y = matmul(pool, { type, weight, k, n, x: x.subarray(0, tokens * k), t: tokens });
+            for (let i = 0; i < tokens * n; i++) {
+              const err = Math.abs(y[i] - ref.y[i]);
+              assert.ok(
+                err <= ref.bound[i],
+                `${info.name} simd=${simd} threads=${pool.threads} t=${tokens} y[${i}]=${
+                  y[i]
+                } ref ${ref.y[i]} err ${err} > ${ref.bound[i]}`,
+              );
+            }
+          }
+        }
+      }
+      setSimd(true);
+    });
+  }
+}
+
+Deno.test("matmul honours rowBytes strides and a caller's scratch", () => {
+  const k = 64;
+  const n = 3;
+  const random = rng(9);
+  const packed = randomWeight(GgmlType.Q8_0, k, n, random);
+  const rowBytes = 100; // padded rows, as in a view of a wider tensor
+  const strided = new Uint8Array(rowBytes * n);
+  for (let r = 0; r < n; r++) strided.set(packed.subarray(r * 68, r * 68 + 68), r * rowBytes);
+  const x = normals(random, k);
+  const scratch = new Uint8Array(matmulScratchBytes(GgmlType.Q8_0, k, 1));
+  const a = matmul(pools[1], { type: GgmlType.Q8_0, weight: packed, k, n, x });
+  const b = matmul(pools[1], { type: GgmlType.Q8_0, weight: strided, k, n, x, rowBytes, scratch });
+  assert.deepEqual(b, a);
+});
+
+Deno.test("matmul rejects bad shapes before calling into Zig", () => {
+  const pool = pools[0];
+  const x = new Float32Array(64);
+  const weight = new Uint8Array(36 * 2);
+  assert.throws(
+    () => matmul(pool, { type: GgmlType.IQ4_NL, weight, k: 48, n: 1, x }),
+    /multiple of 32/,
+  );
+  assert.throws(
+    () => matmul(pool, { type: GgmlType.IQ4_NL, weight, k: 64, n: 3, x }),
+    /needs 54 bytes, got 72|needs/,
+  );
+  assert.throws(
+    () => matmul(pool, { type: GgmlType.IQ4_NL, weight, k: 64, n: 2, x, t: 2 }),
+    /x needs 128/,
+  );
+  assert.throws(
+    () => matmul(pool, { type: GgmlType.Q8_K as GgmlTypeId, weight, k: 256, n: 1, x }),
+    OptionError,
+  );
+  assert.throws(
+    () =>
+      matmul(pool, { type: GgmlType.IQ4_NL, weight, k: 64, n: 2, x, scratch: new Uint8Array(8) }),
+    /scratch needs/,
+  );
+});
+
+Deno.test("matmul pools close", () => {
+  for (const pool of pools) pool.close();
+});
