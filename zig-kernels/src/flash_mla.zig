@@ -359,7 +359,7 @@ fn loadTileF32(cache_type: CacheType, cache: [*]const u8, row: usize, n: usize, 
 
 const V8 = @Vector(8, f32);
 /// Rows × heads of one register block of the f32 score GEMM (2 × 4 = 8 accumulators).
-const score_block_rows = 2;
+const score_block_rows = 3;
 const score_block_heads = 4;
 
 /// scores[h][i] = ⟨q[h], tile[i]⟩ over 576 for i < n, h < n_heads.
@@ -594,8 +594,10 @@ fn accumulatePvSimd(ws: Workspace, n_heads: usize, n: usize) void {
 }
 
 fn pvColumns(comptime H: usize, ws: Workspace, head0: usize, n: usize) void {
+    // 21 blocks of 24 columns and one of 8: 3 V loads + H broadcasts feed 3·H FMAs.
     var c: usize = 0;
-    while (c < dim_v) : (c += 16) pvBlock(H, 2, ws, head0, n, c);
+    while (c + 24 <= dim_v) : (c += 24) pvBlock(H, 3, ws, head0, n, c);
+    pvBlock(H, 1, ws, head0, n, c);
 }
 
 /// The register block: H heads × NC·8 columns of the accumulator stay in registers while the
