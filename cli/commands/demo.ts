@@ -68,21 +68,10 @@ export function demoModelPath(preset: DemoPreset): string {
   return join(packageCacheRoot(), "models", file);
 }
 
-/** The real DeepSeek vocabulary beside the repository, when present. */
-function sharedVocabPath(): string | undefined {
-  const path = fileURLToPath(
-    new URL("../../../shared/data/vocab/ggml-vocab-deepseek-llm.gguf", import.meta.url),
-  );
-  try {
-    return Deno.statSync(path).isFile ? path : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /**
- * Makes the preset's synthetic model at `path` unless it exists; writes to a temporary file
- * and renames it, so an interrupted run never leaves a truncated model behind.
+ * Makes the preset's synthetic model at `path` unless it exists (with the real DeepSeek
+ * vocabulary when ../shared has it, else the synthesizer's small byte-level one); writes to
+ * a temporary file and renames it, so an interrupted run never leaves a truncated model behind.
  *
  * @param preset tiny or v2-lite.
  * @param path Target path.
@@ -99,11 +88,9 @@ export async function ensureDemoModel(preset: DemoPreset, path: string): Promise
   const { synthesizeModel } = await import("../../src/synth/synthesize.ts");
   const bar = new ProgressBar(`making ${preset} model`);
   try {
-    await synthesizeModel({
+    await synthesizeModel(partial, {
       preset,
-      path: partial,
       wtype: preset === "tiny" ? "Q8_0" : "IQ4_NL",
-      vocab: sharedVocabPath(),
       seed: 42,
       onProgress: (done: number, total: number) => bar.update(total > 0 ? done / total : 1),
     });
