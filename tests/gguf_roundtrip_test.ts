@@ -73,6 +73,21 @@ Deno.test("GgufFile.fromBytes reads back every value type the writer wrote", () 
   }
 });
 
+Deno.test("encodeGguf grows its header buffer past 64 KiB without losing values", () => {
+  const words = Array.from({ length: 20000 }, (_, i) => `token${i}`);
+  const big = Array.from({ length: 9000 }, (_, i) => i * 3);
+  const file = GgufFile.fromBytes(encodeGguf({
+    metadata: [["a.words", gguf.strings(words)], ["a.ints", gguf.numbers("u32", big)], [
+      "a.last",
+      gguf.u64(2n ** 63n + 5n),
+    ]],
+    tensors: [],
+  }));
+  assert.deepEqual(file.getStringArray("a.words"), words);
+  assert.deepEqual(file.getNumberArray("a.ints"), big);
+  assert.equal(file.getU64("a.last"), 2n ** 63n + 5n);
+});
+
 Deno.test("GgufFile tensors of every ggml type round-trip with aligned offsets", () => {
   const tensors = tensorsOfEveryType();
   for (const alignment of [32, 64]) {

@@ -75,16 +75,20 @@ class ByteSink {
     this.length += n;
     return at;
   }
+  // `reserve` may replace the buffer, so it runs before `this.view` is read.
   u32(v: number): void {
-    this.view.setUint32(this.reserve(4), v, true);
+    const at = this.reserve(4);
+    this.view.setUint32(at, v, true);
   }
   u64(v: number | bigint): void {
-    this.view.setBigUint64(this.reserve(8), BigInt(v), true);
+    const at = this.reserve(8);
+    this.view.setBigUint64(at, BigInt(v), true);
   }
   string(s: string): void {
     const utf8 = encoder.encode(s);
     this.u64(utf8.length);
-    this.bytes.set(utf8, this.reserve(utf8.length));
+    const at = this.reserve(utf8.length);
+    this.bytes.set(utf8, at);
   }
 }
 
@@ -106,32 +110,39 @@ function writeScalar(sink: ByteSink, type: GgufValueTypeName, value: unknown, ke
     if (typeof value !== "number" || !Number.isInteger(value)) return bad("not an integer");
     if (value < range[0] || value > range[1]) return bad(`outside ${range[0]}..${range[1]}`);
   }
-  const v = sink.view;
   switch (type) {
     case "u8":
-    case "i8":
-      return v.setUint8(sink.reserve(1), (value as number) & 0xff);
+    case "i8": {
+      const at = sink.reserve(1);
+      return sink.view.setUint8(at, (value as number) & 0xff);
+    }
     case "u16":
-    case "i16":
-      return v.setUint16(sink.reserve(2), (value as number) & 0xffff, true);
+    case "i16": {
+      const at = sink.reserve(2);
+      return sink.view.setUint16(at, (value as number) & 0xffff, true);
+    }
     case "u32":
     case "i32":
-      return v.setUint32(sink.reserve(4), (value as number) >>> 0, true);
+      return sink.u32((value as number) >>> 0);
     case "f32":
-    case "f64":
+    case "f64": {
       if (typeof value !== "number") return bad("not a number");
-      if (type === "f32") return v.setFloat32(sink.reserve(4), value, true);
-      return v.setFloat64(sink.reserve(8), value, true);
+      const at = sink.reserve(type === "f32" ? 4 : 8);
+      if (type === "f32") return sink.view.setFloat32(at, value, true);
+      return sink.view.setFloat64(at, value, true);
+    }
     case "u64":
     case "i64": {
       if (typeof value !== "bigint") return bad("not a bigint");
       const [lo, hi] = type === "u64" ? [0n, 2n ** 64n - 1n] : [-(2n ** 63n), 2n ** 63n - 1n];
       if (value < lo || value > hi) return bad(`outside ${lo}..${hi}`);
-      return v.setBigUint64(sink.reserve(8), BigInt.asUintN(64, value), true);
+      return sink.u64(BigInt.asUintN(64, value));
     }
-    case "bool":
+    case "bool": {
       if (typeof value !== "boolean") return bad("not a boolean");
-      return v.setUint8(sink.reserve(1), value ? 1 : 0);
+      const at = sink.reserve(1);
+      return sink.view.setUint8(at, value ? 1 : 0);
+    }
     case "string":
       if (typeof value !== "string") return bad("not a string");
       return sink.string(value);
