@@ -349,7 +349,7 @@ export fn fm_graph_free(addr: usize, bytes: u64) i32 {
 export fn fm_graph_run(pool: ?*ThreadPool, nodes: [*]const graph.Node, n_nodes: u32, step: *const graph.Step, profile_ns: ?[*]u64) i32 {
     const p = pool orelse return status.code(.invalid_argument);
     const table = nodes[0..n_nodes];
-    graph.validate(table, step) catch return status.code(.invalid_argument);
+    graph.validate(table, step, p.n_threads) catch return status.code(.invalid_argument);
     graph.run(p, table, step, profile_ns);
     return status.code(.ok);
 }
