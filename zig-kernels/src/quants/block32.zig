@@ -12,6 +12,19 @@ const F32x8 = simd.F32x8;
 const I8x32 = simd.I8x32;
 const U8x32 = simd.U8x32;
 const I16x16 = simd.I16x16;
+const ones: I16x16 = @splat(1);
+
+extern fn @"llvm.x86.avx2.psign.b"(I8x32, I8x32) I8x32;
+
+/// vpsignb: a[i] negated where sign[i] < 0, zeroed where sign[i] == 0 (one instruction).
+inline fn signBytes(a: I8x32, sign: I8x32) I8x32 {
+    return @"llvm.x86.avx2.psign.b"(a, sign);
+}
+
+/// vpabsb: |v[i]|, with |−128| = 0x80 (128 read as unsigned).
+inline fn absBytes(v: I8x32) U8x32 {
+    return @abs(v);
+}
 
 /// `out[c] = Σ_k w[k]·act_c[k]` for c < ncols; `act` rows are `act_stride` bytes apart, `k`
 /// elements long; the same signature serves every type (float types take f32 rows as bytes).
@@ -40,35 +53,39 @@ pub fn Engine(comptime T: type) type {
         }
 
         inline fn dotSimd(comptime ncols: usize, w: [*]const u8, act: [*]const u8, act_stride: usize, n_blocks: usize, out: [*]f32) void {
-            var acc: [ncols]F32x8 = @splat(@splat(0));
+            // Two accumulators per row (comptime-indexed so they stay in registers) let
+            // consecutive blocks' FMAs overlap instead of waiting on one chain.
+            var acc: [2][ncols]F32x8 = @splat(@splat(@splat(0)));
             var offset_sum: [ncols]f32 = @splat(0);
-            const ones: I16x16 = @splat(1);
-            for (0..n_blocks) |b| {
-                const wb = w + b * T.block_bytes;
-                const dw = T.scale(wb);
-                if (T.unsigned_quants) {
-                    const u = T.decodeSimd(wb);
-                    inline for (0..ncols) |c| {
-                        const a = common.q8a(act + c * act_stride + b * @sizeOf(common.BlockQ8A));
-                        const p = simd.mulAddPairs(simd.mulAddBytes(u, a.q), ones);
-                        acc[c] += @as(F32x8, @floatFromInt(p)) * @as(F32x8, @splat(dw * a.d));
-                        offset_sum[c] += dw * a.s;
-                    }
-                } else {
-                    // Sign trick: |w| (unsigned) times a carrying w's sign; |−128| = 128 still fits u8.
-                    const v = T.decodeSimd(wb);
-                    const negative = v < @as(I8x32, @splat(0));
-                    const abs_w: U8x32 = @bitCast(@select(i8, negative, -%v, v));
-                    inline for (0..ncols) |c| {
-                        const a = common.q8a(act + c * act_stride + b * @sizeOf(common.BlockQ8A));
-                        const qa: I8x32 = a.q;
-                        const signed_a = @select(i8, negative, -%qa, qa);
-                        const p = simd.mulAddPairs(simd.mulAddBytes(abs_w, signed_a), ones);
-                        acc[c] += @as(F32x8, @floatFromInt(p)) * @as(F32x8, @splat(dw * a.d));
-                    }
+            var b: usize = 0;
+            while (b + 2 <= n_blocks) : (b += 2) {
+                inline for (0..2) |u| blockSimd(ncols, w, act, act_stride, b + u, &acc[u], &offset_sum);
+            }
+            if (b < n_blocks) blockSimd(ncols, w, act, act_stride, b, &acc[0], &offset_sum);
+            inline for (0..ncols) |c| out[c] = @reduce(.Add, acc[0][c] + acc[1][c]) + T.offset * offset_sum[c];
+        }
+
+        inline fn blockSimd(comptime ncols: usize, w: [*]const u8, act: [*]const u8, act_stride: usize, b: usize, acc: *[ncols]F32x8, offset_sum: *[ncols]f32) void {
+            const wb = w + b * T.block_bytes;
+            const dw = T.scale(wb);
+            if (T.unsigned_quants) {
+                const u = T.decodeSimd(wb);
+                inline for (0..ncols) |c| {
+                    const a = common.q8a(act + c * act_stride + b * @sizeOf(common.BlockQ8A));
+                    const p = simd.mulAddPairs(simd.mulAddBytes(u, a.q), ones);
+                    acc[c] = @mulAdd(F32x8, @floatFromInt(p), @splat(dw * a.d), acc[c]);
+                    offset_sum[c] += dw * a.s;
+                }
+            } else {
+                // Sign trick: |w| (unsigned) times a carrying w's sign; |−128| = 128 still fits u8.
+                const v = T.decodeSimd(wb);
+                const abs_w = absBytes(v);
+                inline for (0..ncols) |c| {
+                    const a = common.q8a(act + c * act_stride + b * @sizeOf(common.BlockQ8A));
+                    const p = simd.mulAddPairs(simd.mulAddBytes(abs_w, signBytes(a.q, v)), ones);
+                    acc[c] = @mulAdd(F32x8, @floatFromInt(p), @splat(dw * a.d), acc[c]);
                 }
             }
-            inline for (0..ncols) |c| out[c] = @reduce(.Add, acc[c]) + T.offset * offset_sum[c];
         }
 
         inline fn dotScalar(comptime ncols: usize, w: [*]const u8, act: [*]const u8, act_stride: usize, n_blocks: usize, out: [*]f32) void {
