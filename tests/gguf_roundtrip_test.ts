@@ -133,9 +133,13 @@ Deno.test("GgufFile.open maps a streamed file and views tensors without copying"
     for (const t of tensors) assert.deepEqual(file.tensorBytes(t.name), t.data());
     assert.ok(file.tensorAddress("tensor.F32") > 0n);
     assert.equal(file.getString("t.string"), "héllo ▁ wörld\0 end");
+    void file.getStringArray("t.strings");
     file.close();
     file.close();
     assert.throws(() => file.tensorBytes("tensor.F32"), GgufError);
+    // Decoded before closing: still readable. Never decoded: refused, not read from freed memory.
+    assert.equal(file.getStringArray("t.strings").length, 5);
+    assert.throws(() => file.getNumberArray("t.i32s"), /closed file/);
   } finally {
     Deno.removeSync(path);
   }
@@ -218,4 +222,21 @@ Deno.test("encodeGguf refuses values that do not fit, bad specs and wrong data s
   assert.throws(encode([], [w([32], "Q9_9")]), /Unknown ggml type "Q9_9"/);
   assert.throws(encode([], [w([32], "Q8_0", 33)]), /produced 33 bytes, expected 34/);
   assert.throws(encode([], [{ ...w([32]), name: "n".repeat(64) }]), /1..63 bytes/);
+});
+
+Deno.test("GgufFile.open parses a header longer than its first 16 MiB view", async () => {
+  const path = await Deno.makeTempFile({ suffix: ".gguf" });
+  try {
+    const long = "x".repeat(17 << 20);
+    await writeGguf(path, {
+      metadata: [["a.long", gguf.string(long)], ["a.after", gguf.u32(5)]],
+      tensors: [{ name: "w", type: "F32", dims: [2], data: () => new Uint8Array(8).fill(1) }],
+    });
+    using file = GgufFile.open(path);
+    assert.equal(file.getString("a.long").length, long.length);
+    assert.equal(file.getU32("a.after"), 5);
+    assert.deepEqual(file.tensorBytes("w"), new Uint8Array(8).fill(1));
+  } finally {
+    Deno.removeSync(path);
+  }
 });

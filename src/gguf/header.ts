@@ -65,6 +65,8 @@ class Cursor {
   pos = 0;
   /** Name of the field being read, for error messages. */
   field = "magic";
+  /** Shared with the owner of the bytes: lazy arrays must not decode unmapped memory. */
+  source: { closed: boolean } = { closed: false };
 
   constructor(bytes: Uint8Array) {
     this.bytes = bytes;
@@ -289,10 +291,15 @@ function readArray(c: Cursor, depth: number): GgufArrayValue {
     decode = () => decodeScalars(bytes, start, count, itemType);
   }
   let cached: unknown[] | undefined;
+  const source = c.source;
+  const field = c.field;
   return {
     type: "array",
     itemType,
     get value() {
+      if (cached === undefined && source.closed) {
+        throw new GgufError(`Cannot decode an array of a closed file`, { field });
+      }
       cached ??= Object.freeze(decode()) as unknown[];
       return cached;
     },
@@ -441,6 +448,8 @@ function placeTensors(
  *
  * @param bytes The start of the file.
  * @param fileSize Total size of the file, to check tensor data against.
+ * @param source Set `closed` when `bytes` stops being valid (an unmapped file): arrays not yet
+ *   decoded then throw instead of reading freed memory.
  * @returns The validated header.
  *
  * @example
@@ -451,8 +460,13 @@ function placeTensors(
  * console.log(header.metadata.size);
  * ```
  */
-export function parseGgufHeader(bytes: Uint8Array, fileSize: number): GgufHeader {
+export function parseGgufHeader(
+  bytes: Uint8Array,
+  fileSize: number,
+  source: { closed: boolean } = { closed: false },
+): GgufHeader {
   const c = new Cursor(bytes);
+  c.source = source;
   const magic = c.u32();
   if (magic !== GGUF_MAGIC) {
     c.fail(`File does not start with the GGUF magic (found 0x${magic.toString(16)})`, 0);

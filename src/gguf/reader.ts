@@ -12,10 +12,11 @@ import type { GgufValue } from "./values.ts";
 export type { GgufTensorInfo } from "./header.ts";
 
 /**
- * Largest view the header is parsed from. V8 array buffers are limited in size and no real
- * header comes close to this, so the data of huge files is viewed per tensor instead.
+ * Sizes of the views the header is parsed from, tried in turn until one holds the whole
+ * header. Small first: a multi-gigabyte external buffer costs V8 bookkeeping (~50 ms), and real
+ * headers are a few MB. Tensor data is viewed per tensor instead.
  */
-const HEADER_VIEW_BYTES_MAX = 2 ** 31 - 1;
+const HEADER_VIEW_BYTES = [16 << 20, 256 << 20, 2 ** 31 - 1];
 
 const INTEGER_TYPES = new Set(["u8", "i8", "u16", "i16", "u32", "i32", "u64", "i64"]);
 
@@ -53,12 +54,13 @@ export class GgufFile implements Disposable {
   #bytes: Uint8Array | undefined;
   #mapping: Mapping | undefined;
   #closed = false;
+  #source: { closed: boolean } | undefined;
 
   private constructor(
     path: string,
     fileSize: number,
     header: GgufHeader,
-    source: { bytes?: Uint8Array; mapping?: Mapping },
+    source: { bytes?: Uint8Array; mapping?: Mapping; source?: { closed: boolean } },
   ) {
     this.path = path;
     this.fileSize = fileSize;
@@ -69,6 +71,7 @@ export class GgufFile implements Disposable {
     this.tensors = header.tensors;
     this.#bytes = source.bytes;
     this.#mapping = source.mapping;
+    this.#source = source.source;
   }
 
   /**
@@ -81,12 +84,23 @@ export class GgufFile implements Disposable {
   static open(path: string): GgufFile {
     const mapping = mapFile(path);
     try {
-      const viewLength = Math.min(mapping.length, HEADER_VIEW_BYTES_MAX);
       const pointer = Deno.UnsafePointer.create(mapping.address);
       if (pointer === null) throw new GgufError(`Cannot map "${path}": null address`);
-      const bytes = new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(pointer, viewLength));
-      const header = parseGgufHeader(bytes, mapping.length);
-      return new GgufFile(path, mapping.length, header, { mapping });
+      for (const viewBytes of HEADER_VIEW_BYTES) {
+        const length = Math.min(mapping.length, viewBytes);
+        const bytes = new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(pointer, length));
+        try {
+          const source = { closed: false };
+          const header = parseGgufHeader(bytes, mapping.length, source);
+          return new GgufFile(path, mapping.length, header, { mapping, source });
+        } catch (e) {
+          // A header longer than the view fails like a truncated one: retry with more.
+          if (!(e instanceof GgufError) || length === mapping.length || viewBytes === 2 ** 31 - 1) {
+            throw e;
+          }
+        }
+      }
+      throw new GgufError(`Cannot map "${path}": no header view fits`);
     } catch (e) {
       native().fm_file_unmap(mapping.address, BigInt(mapping.length));
       // Name the file in the message but keep the error's field, tensor and offset.
@@ -270,13 +284,17 @@ export class GgufFile implements Disposable {
     return this.#closed ? undefined : this.#mapping;
   }
 
-  /** Unmaps the file; views from `tensorBytes` must not be used afterwards. Safe to call twice. */
+  /**
+   * Unmaps the file; views from `tensorBytes` must not be used afterwards, and metadata arrays
+   * not read before closing throw `GgufError` when read. Safe to call twice.
+   */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     const mapping = this.#mapping;
     this.#mapping = undefined;
     this.#bytes = undefined;
+    if (this.#source !== undefined) this.#source.closed = true;
     if (mapping !== undefined) native().fm_file_unmap(mapping.address, BigInt(mapping.length));
   }
 
