@@ -180,7 +180,14 @@ for (const cacheType of TYPES) {
     for (const sign of [1, -1] as const) {
       const { rows, q, winners } = extremeCase(nKv, nHead, sign, 55);
       const { cache, k, vAbsMax } = makeCache(cacheType, rows, nKv);
-      const ref = attentionRef({ k, nKv, q: effectiveQuery(cacheType, q), nTokens: 1, nHead, kqScale: KQ_SCALE });
+      const ref = attentionRef({
+        k,
+        nKv,
+        q: effectiveQuery(cacheType, q),
+        nTokens: 1,
+        nHead,
+        kqScale: KQ_SCALE,
+      });
       // The two tied rows hold ≥ 1 − 2000·e^{-11} of the weight: the output is their average.
       for (let c = 0; c < V_DIM; c++) {
         const mean = (k[winners[0] * K_DIM + c] + k[winners[1] * K_DIM + c]) / 2;
@@ -188,8 +195,19 @@ for (const cacheType of TYPES) {
       }
       for (const pool of pools) {
         for (const strategy of STRATEGIES) {
-          const { out } = flashMla(pool, { cacheType, cache, nKv, q, nHead, kqScale: KQ_SCALE, strategy });
-          assert.ok(out.every(Number.isFinite), `${strategy} threads=${pool.threads} gave non-finite output`);
+          const { out } = flashMla(pool, {
+            cacheType,
+            cache,
+            nKv,
+            q,
+            nHead,
+            kqScale: KQ_SCALE,
+            strategy,
+          });
+          assert.ok(
+            out.every(Number.isFinite),
+            `${strategy} threads=${pool.threads} gave non-finite output`,
+          );
           // Scores are exact integers times kqScale: only the kqScale product (and for q8_KV the
           // query scale d_q = 100(h+1)/127) rounds, ≤ 5u·|s| — toleranceFor's int8 branch.
           const worst = worstRatio(out, ref, vAbsMax, (i) => toleranceFor(ref, i, KQ_SCALE, true));
@@ -221,8 +239,24 @@ Deno.test("flashMla heads and kvsplit agree to rounding on the same inputs", () 
   const { cache } = makeCache("f16", uniform(nKv * K_DIM, 1, 5), nKv);
   const q = uniform(16 * K_DIM, 4, 6);
   const pool = pools[1];
-  const a = flashMla(pool, { cacheType: "f16", cache, nKv, q, nHead: 16, kqScale: KQ_SCALE, strategy: "heads" });
-  const b = flashMla(pool, { cacheType: "f16", cache, nKv, q, nHead: 16, kqScale: KQ_SCALE, strategy: "kvsplit" });
+  const a = flashMla(pool, {
+    cacheType: "f16",
+    cache,
+    nKv,
+    q,
+    nHead: 16,
+    kqScale: KQ_SCALE,
+    strategy: "heads",
+  });
+  const b = flashMla(pool, {
+    cacheType: "f16",
+    cache,
+    nKv,
+    q,
+    nHead: 16,
+    kqScale: KQ_SCALE,
+    strategy: "kvsplit",
+  });
   let maxDiff = 0;
   for (let i = 0; i < a.out.length; i++) maxDiff = Math.max(maxDiff, Math.abs(a.out[i] - b.out[i]));
   assert.ok(maxDiff < 1e-5, `heads and kvsplit differ by ${maxDiff}`);

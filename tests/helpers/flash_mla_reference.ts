@@ -105,7 +105,12 @@ export function quantizeRowRef(cacheType: "f16" | "q8_0" | "q8_KV", row: Float32
 }
 
 /** The causal visible row count of token t. */
-export function visibleRows(positions: Int32Array | undefined, nKv: number, nTokens: number, t: number) {
+export function visibleRows(
+  positions: Int32Array | undefined,
+  nKv: number,
+  nTokens: number,
+  t: number,
+) {
   return (positions ? positions[t] : nKv - nTokens + t) + 1;
 }
 
