@@ -180,6 +180,9 @@ export const command: Command = {
       ? commaList("-d", values.depths).map((d) => intFlag("-d", d, 0, 0, 1 << 20))
       : [0, 1024, 4096];
 
+    // native() builds libflashmla with zig when it is missing or stale (about a minute the
+    // first time on 2 cores), then opens it.
+    console.error("kernels: building with zig if needed…");
     let started = performance.now();
     native();
     console.error(`kernels ready (${((performance.now() - started) / 1000).toFixed(1)} s)`);
