@@ -59,6 +59,164 @@ export const symbols = {
   fm_quantize_activation_row: { parameters: ["u32", "buffer", "usize", "buffer"], result: "i32" },
 
   // ---------------------------------------------------------------- small ops
+  // (pool, src: [*]const f32, dst: [*]f32, n_rows, src_row_stride, dst_row_stride, offset, width: usize,
+  //  weight: ?[*]const f32, eps: f32) i32
+  fm_rms_norm: {
+    parameters: [
+      "pointer",
+      "buffer",
+      "buffer",
+      "usize",
+      "usize",
+      "usize",
+      "usize",
+      "usize",
+      "buffer",
+      "f32",
+    ],
+    result: "i32",
+  },
+  // (pool, src, dst: [*]f32, positions: [*]const i32, n_tokens, n_heads, token_stride, head_stride,
+  //  offset, n_dims: usize, freq_base, freq_scale, ext_factor, attn_factor, beta_fast, beta_slow: f32,
+  //  n_ctx_orig: u32) i32
+  fm_rope: {
+    parameters: [
+      "pointer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "usize",
+      "usize",
+      "usize",
+      "usize",
+      "usize",
+      "usize",
+      "f32",
+      "f32",
+      "f32",
+      "f32",
+      "f32",
+      "f32",
+      "u32",
+    ],
+    result: "i32",
+  },
+  // (pool, func: u32 (0 softmax, 1 sigmoid), src, dst: [*]f32, n_rows, width, src_row_stride,
+  //  dst_row_stride: usize) i32
+  fm_softmax: {
+    parameters: [
+      "pointer",
+      "u32",
+      "buffer",
+      "buffer",
+      "usize",
+      "usize",
+      "usize",
+      "usize",
+    ],
+    result: "i32",
+  },
+  // (pool, src: [*]const f32, n_rows, width, src_row_stride, k: usize, out_ids: [*]i32,
+  //  out_values: ?[*]f32) i32
+  fm_top_k: {
+    parameters: [
+      "pointer",
+      "buffer",
+      "usize",
+      "usize",
+      "usize",
+      "usize",
+      "buffer",
+      "buffer",
+    ],
+    result: "i32",
+  },
+  // (pool, logits: [*]const f32, n_tokens, n_expert, logits_row_stride, k: usize, gating: u32,
+  //  bias: ?[*]const f32, normalize: u32, scale: f32, out_ids: [*]i32, out_weights: [*]f32) i32
+  fm_moe_route: {
+    parameters: [
+      "pointer",
+      "buffer",
+      "usize",
+      "usize",
+      "usize",
+      "usize",
+      "u32",
+      "buffer",
+      "u32",
+      "f32",
+      "buffer",
+      "buffer",
+    ],
+    result: "i32",
+  },
+  // (pool, gate, up, dst: [*]f32, n_rows, width, gate_row_stride, up_row_stride,
+  //  dst_row_stride: usize) i32
+  fm_silu_mul: {
+    parameters: [
+      "pointer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "usize",
+      "usize",
+      "usize",
+      "usize",
+      "usize",
+    ],
+    result: "i32",
+  },
+  // (pool, op: u32 (0 add, 1 scale, 2 add_scaled, 3 copy), a, b: ?[*]const f32, dst: [*]f32,
+  //  n_rows, width, a_row_stride, b_row_stride, dst_row_stride: usize, s: f32) i32
+  fm_add_scale: {
+    parameters: [
+      "pointer",
+      "u32",
+      "buffer",
+      "buffer",
+      "buffer",
+      "usize",
+      "usize",
+      "usize",
+      "usize",
+      "usize",
+      "f32",
+    ],
+    result: "i32",
+  },
+  // (pool, type_id: u32, weight: [*]const u8, n_weight_rows, width: usize, ids: [*]const i32,
+  //  n_ids: usize, dst: [*]f32, dst_row_stride: usize) i32
+  fm_get_rows: {
+    parameters: [
+      "pointer",
+      "u32",
+      "buffer",
+      "usize",
+      "usize",
+      "buffer",
+      "usize",
+      "buffer",
+      "usize",
+    ],
+    result: "i32",
+  },
+
+  // ---------------------------------------------------------------- probes
+  // (pool, bytes: usize, slice_bytes: usize, threads_used: u32, reps: u32, out_best_ns: *u64) i32
+  fm_probe_read_bandwidth: {
+    parameters: ["pointer", "usize", "usize", "u32", "u32", "buffer"],
+    result: "i32",
+  },
+  // (pool, iterations: usize, threads_used: u32, reps: u32, out_best_ns: *u64) i32
+  fm_probe_fma_peak: {
+    parameters: ["pointer", "usize", "u32", "u32", "buffer"],
+    result: "i32",
+  },
+  // (pool, iterations: usize, threads_used: u32, reps: u32, out_best_ns: *u64) i32
+  fm_probe_int8_peak: {
+    parameters: ["pointer", "usize", "u32", "u32", "buffer"],
+    result: "i32",
+  },
 
   // ---------------------------------------------------------------- flash MLA
   // (cache_type: u32, cache: ?[*]u8, row_capacity: usize, first_row: usize, rows: ?[*]const f32,

@@ -29,21 +29,25 @@ pub const Timing = struct {
     sinks: *Sinks,
 };
 
-/// Read-bandwidth probe arguments: `buffer.len` a multiple of read_chunk_bytes.
+/// Read-bandwidth probe arguments: `buffer.len` a multiple of `slice_bytes`, itself a multiple
+/// of read_chunk_bytes. Repetition r reads slice r mod (buffer.len / slice_bytes), so a slice is
+/// read again only after all the others (≥ 7 × 32 MB by default) have pushed it out of L3, and a
+/// repetition is short enough (a few ms) that on a shared machine some run undisturbed.
 pub const ReadArgs = struct {
     buffer: []align(64) u8,
+    slice_bytes: usize,
     timing: Timing,
 };
 
-/// Runs `work(args, ith, n_used)` `reps` times between barriers on the used threads and keeps
+/// Runs `work(args, ith, n_used, rep)` `reps` times between barriers on the used threads and keeps
 /// thread 0's best wall time. Time includes one barrier (~µs), negligible at ≥ 10 ms per rep.
-fn timeReps(comptime Args: type, args: *const Args, pool: *ThreadPool, ith: usize, comptime work: fn (*const Args, usize, usize) u64) void {
+fn timeReps(comptime Args: type, args: *const Args, pool: *ThreadPool, ith: usize, comptime work: fn (*const Args, usize, usize, usize) u64) void {
     const t = args.timing;
     var best: u64 = std.math.maxInt(u64);
-    for (0..t.reps) |_| {
+    for (0..t.reps) |rep| {
         pool.barrier();
         const start = std.time.Instant.now() catch unreachable;
-        if (ith < t.threads_used) t.sinks[ith][0] +%= work(args, ith, t.threads_used);
+        if (ith < t.threads_used) t.sinks[ith][0] +%= work(args, ith, t.threads_used, rep);
         pool.barrier();
         const end = std.time.Instant.now() catch unreachable;
         best = @min(best, end.since(start));
@@ -54,7 +58,8 @@ fn timeReps(comptime Args: type, args: *const Args, pool: *ThreadPool, ith: usiz
 /// Fills the buffer (so every page is a real, distinct page, not the shared zero page), then
 /// times `reps` passes of summing it.
 pub fn computeRead(args: *const ReadArgs, pool: *ThreadPool, ith: usize, nth: usize) void {
-    std.debug.assert(args.buffer.len % read_chunk_bytes == 0 and args.timing.threads_used <= nth);
+    std.debug.assert(args.slice_bytes % read_chunk_bytes == 0 and args.buffer.len % args.slice_bytes == 0);
+    std.debug.assert(args.timing.threads_used <= nth);
     const chunks = args.buffer.len / read_chunk_bytes;
     const fill = ThreadPool.splitRange(chunks, ith, nth);
     const words = std.mem.bytesAsSlice(u64, args.buffer[fill.start * read_chunk_bytes .. fill.end * read_chunk_bytes]);
@@ -62,11 +67,12 @@ pub fn computeRead(args: *const ReadArgs, pool: *ThreadPool, ith: usize, nth: us
     timeReps(ReadArgs, args, pool, ith, sumSlice);
 }
 
-fn sumSlice(args: *const ReadArgs, ith: usize, n_used: usize) u64 {
+fn sumSlice(args: *const ReadArgs, ith: usize, n_used: usize, rep: usize) u64 {
     const V = @Vector(8, u32);
-    const chunks = args.buffer.len / read_chunk_bytes;
-    const r = ThreadPool.splitRange(chunks, ith, n_used);
-    const bytes = args.buffer[r.start * read_chunk_bytes .. r.end * read_chunk_bytes];
+    const n_slices = args.buffer.len / args.slice_bytes;
+    const slice = args.buffer[(rep % n_slices) * args.slice_bytes ..][0..args.slice_bytes];
+    const r = ThreadPool.splitRange(args.slice_bytes / read_chunk_bytes, ith, n_used);
+    const bytes = slice[r.start * read_chunk_bytes .. r.end * read_chunk_bytes];
     var acc: [8]V = @splat(@splat(0));
     var at: usize = 0;
     while (at < bytes.len) : (at += read_chunk_bytes) {
@@ -95,8 +101,8 @@ pub fn computeFma(args: *const PeakArgs, pool: *ThreadPool, ith: usize, nth: usi
     timeReps(PeakArgs, args, pool, ith, fmaLoop);
 }
 
-fn fmaLoop(args: *const PeakArgs, ith: usize, n_used: usize) u64 {
-    _ = n_used;
+fn fmaLoop(args: *const PeakArgs, ith: usize, n_used: usize, rep: usize) u64 {
+    _ = .{ n_used, rep };
     const V = @Vector(8, f32);
     const m: V = @splat(args.multiplier);
     const c: V = @splat(args.addend);
@@ -118,8 +124,8 @@ pub fn computeInt8(args: *const PeakArgs, pool: *ThreadPool, ith: usize, nth: us
 
 /// Inline asm, because the products do not depend on the accumulators: written as intrinsics,
 /// LLVM would hoist the loop-invariant vpmaddubsw/vpmaddwd out of the loop and time only adds.
-fn int8Loop(args: *const PeakArgs, ith: usize, n_used: usize) u64 {
-    _ = n_used;
+fn int8Loop(args: *const PeakArgs, ith: usize, n_used: usize, rep: usize) u64 {
+    _ = .{ n_used, rep };
     const I8 = @Vector(32, i8);
     const I16 = @Vector(16, i16);
     const I32 = @Vector(8, i32);
@@ -205,7 +211,7 @@ test "int8 probe loop computes the products it claims to" {
     var best: u64 = 0;
     const args: PeakArgs = .{ .iterations = 3, .multiplier = 0.5, .addend = 0.7, .timing = .{ .threads_used = 1, .reps = 1, .best_ns = &best, .sinks = &sinks } };
     // a = 5, b = 7: each of 8 accumulators gains 8 lanes × (4 byte products of 35) per iteration.
-    try std.testing.expectEqual(@as(u64, 3 * 8 * 8 * 4 * 35), int8Loop(&args, 0, 1));
+    try std.testing.expectEqual(@as(u64, 3 * 8 * 8 * 4 * 35), int8Loop(&args, 0, 1, 0));
 }
 
 test "read probe sums a buffer and reports a time on 1 and 2 threads" {
@@ -216,7 +222,7 @@ test "read probe sums a buffer and reports a time on 1 and 2 threads" {
     for (1..3) |threads| {
         var sinks: Sinks = std.mem.zeroes(Sinks);
         var best: u64 = 0;
-        const args: ReadArgs = .{ .buffer = buffer, .timing = .{ .threads_used = threads, .reps = 2, .best_ns = &best, .sinks = &sinks } };
+        const args: ReadArgs = .{ .buffer = buffer, .slice_bytes = 1 << 18, .timing = .{ .threads_used = threads, .reps = 2, .best_ns = &best, .sinks = &sinks } };
         runRead(pool, &args);
         try std.testing.expect(best > 0);
         try std.testing.expect(sinks[0][0] != 0);

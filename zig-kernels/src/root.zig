@@ -217,16 +217,16 @@ export fn fm_get_rows(pool: ?*ThreadPool, type_id: u32, weight: ?[*]const u8, n_
 // ---------------------------------------------------------------- probes (kernels issue)
 const probes = @import("probes.zig");
 
-/// Read bandwidth: fills a fresh `bytes` buffer, then sums it `reps` times on `threads_used`
-/// threads of the pool; writes the best pass's nanoseconds.
-export fn fm_probe_read_bandwidth(pool: ?*ThreadPool, bytes: usize, threads_used: u32, reps: u32, out_best_ns: ?*u64) i32 {
+/// Read bandwidth: fills a fresh `bytes` buffer, then sums `reps` slices of `slice_bytes` (in
+/// turn, cycling through the buffer) on `threads_used` threads; writes the best slice's ns.
+export fn fm_probe_read_bandwidth(pool: ?*ThreadPool, bytes: usize, slice_bytes: usize, threads_used: u32, reps: u32, out_best_ns: ?*u64) i32 {
     const p = pool orelse return status.code(.invalid_argument);
     if (out_best_ns == null or threads_used == 0 or threads_used > p.n_threads or reps == 0) return status.code(.invalid_argument);
-    if (bytes == 0 or bytes % probes.read_chunk_bytes != 0) return status.code(.shape_mismatch);
+    if (slice_bytes == 0 or slice_bytes % probes.read_chunk_bytes != 0 or bytes % slice_bytes != 0) return status.code(.shape_mismatch);
     const buffer = std.heap.page_allocator.alignedAlloc(u8, .@"64", bytes) catch return status.code(.out_of_memory);
     defer std.heap.page_allocator.free(buffer);
     var sinks = std.mem.zeroes(probes.Sinks);
-    const args: probes.ReadArgs = .{ .buffer = buffer, .timing = .{ .threads_used = threads_used, .reps = reps, .best_ns = out_best_ns.?, .sinks = &sinks } };
+    const args: probes.ReadArgs = .{ .buffer = buffer, .slice_bytes = slice_bytes, .timing = .{ .threads_used = threads_used, .reps = reps, .best_ns = out_best_ns.?, .sinks = &sinks } };
     probes.runRead(p, &args);
     return status.code(.ok);
 }
