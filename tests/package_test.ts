@@ -10,6 +10,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import denoConfig from "../deno.json" with { type: "json" };
 import { KERNEL_SOURCES_HASH } from "../ffi/kernel_sources.ts";
+import { synthesizeModel } from "../src/synth/synthesize.ts";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
 
@@ -47,11 +48,6 @@ Deno.test("package: the published file set builds its library, loads a tiny mode
   assert.ok(files.includes("mod.ts") && files.includes("ffi/kernel_sources.ts"), files.join(" "));
   assert.ok(!files.some((f) => f.endsWith(".zig") || f.endsWith(".so")), "no native files ship");
 
-  // The tiny model comes from the repository's fixture helper (the GGUF helper's).
-  const helper = "./helpers/tiny_model.ts";
-  const { tinyModelPath } = await import(helper);
-  const modelPath: string = await tinyModelPath({});
-
   const temp = Deno.makeTempDirSync({ prefix: "flashmla-package-" });
   try {
     const pkg = join(temp, "pkg");
@@ -60,6 +56,8 @@ Deno.test("package: the published file set builds its library, loads a tiny mode
       Deno.copyFileSync(join(root, file), join(pkg, file));
     }
     Deno.writeTextFileSync(join(pkg, "use_package.ts"), USER_SCRIPT);
+    const modelPath = join(temp, "tiny.gguf");
+    await synthesizeModel(modelPath, { preset: "tiny", wtype: "Q8_0", layers: 2, seed: 5 });
     const xdg = join(temp, "xdg");
     // The user's environment minus anything pointing at a prebuilt or cached library; HOME
     // stays (pyenv shims need it), every cache directory moves into the empty temp dir.
