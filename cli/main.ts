@@ -12,6 +12,7 @@ const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   chat: () => import("./commands/chat.ts"),
   bench: () => import("./commands/bench.ts"),
   demo: () => import("./commands/demo.ts"),
+  tokenize: () => import("./commands/tokenize.ts"),
 };
 
 function mainUsage(): string {
