@@ -46,3 +46,15 @@ export {
   type GgmlTypeInfo,
   type GgmlTypeName,
 } from "./src/ggml_types.ts";
+export { type DecodeOptions, type EncodeOptions, Tokenizer } from "./src/tokenizer/tokenizer.ts";
+export {
+  applyChatTemplate,
+  CHAT_TEMPLATE_NAMES,
+  type ChatMessage,
+  type ChatTemplateName,
+  type ChatTemplateOptions,
+  detectChatTemplate,
+} from "./src/tokenizer/chat_template.ts";
+export type { StreamDecoder } from "./src/tokenizer/detokenizer.ts";
+export { type TokenizerSpec, tokenizerSpecFromGguf, TokenType } from "./src/tokenizer/vocab.ts";
+export { PRE_TOKENIZER_NAMES, type PreTokenizerName } from "./src/tokenizer/pre_tokenizer.ts";
