@@ -123,6 +123,41 @@ export fn fm_quantize_activation_row(type_id: u32, src: ?[*]const f32, k: usize,
     return status.code(.ok);
 }
 
+const moe = @import("moe.zig");
+
+/// Scratch bytes `fm_moe` needs for `t` tokens × `k_used` experts.
+export fn fm_moe_scratch_bytes(gate_type: u32, up_type: u32, down_type: u32, n_embd: usize, n_ff: usize, n_expert: usize, t: usize, k_used: usize, out_bytes: *usize) i32 {
+    const gate = quants.traits(gate_type) orelse return status.code(.unsupported_type);
+    const up = quants.traits(up_type) orelse return status.code(.unsupported_type);
+    const down = quants.traits(down_type) orelse return status.code(.unsupported_type);
+    if (!moe.typesCompatible(gate, up, down, n_embd, n_ff) or n_expert == 0 or t == 0 or k_used == 0 or k_used > n_expert) return status.code(.shape_mismatch);
+    out_bytes.* = moe.scratchBytes(gate, down, n_embd, n_ff, n_expert, t, k_used);
+    return status.code(.ok);
+}
+
+/// MoE FFN over packed 3-D expert tensors (gate/up {n_embd, n_ff, n_expert}, down {n_ff, n_embd,
+/// n_expert}): y[t] (+)= Σ_j weights[t][j]·down_e(silu(gate_e·x_t)·up_e·x_t), e = ids[t][j].
+export fn fm_moe(pool: ?*ThreadPool, gate_type: u32, gate_data: ?[*]const u8, up_type: u32, up_data: ?[*]const u8, down_type: u32, down_data: ?[*]const u8, n_embd: usize, n_ff: usize, n_expert: usize, t: usize, k_used: usize, ids: ?[*]const i32, weights: ?[*]const f32, x: ?[*]const f32, y: ?[*]f32, accumulate: u32, scratch: ?[*]u8, scratch_len: usize) i32 {
+    const p = pool orelse return status.code(.invalid_argument);
+    const gate = quants.traits(gate_type) orelse return status.code(.unsupported_type);
+    const up = quants.traits(up_type) orelse return status.code(.unsupported_type);
+    const down = quants.traits(down_type) orelse return status.code(.unsupported_type);
+    if (gate_data == null or up_data == null or down_data == null or ids == null or weights == null or x == null or y == null or scratch == null or accumulate > 1) return status.code(.invalid_argument);
+    if (!moe.typesCompatible(gate, up, down, n_embd, n_ff) or n_expert == 0 or t == 0 or k_used == 0 or k_used > n_expert) return status.code(.shape_mismatch);
+    for (ids.?[0 .. t * k_used]) |id| if (id < 0 or id >= n_expert) return status.code(.invalid_argument);
+    if (scratch_len < moe.scratchBytes(gate, down, n_embd, n_ff, n_expert, t, k_used)) return status.code(.invalid_argument);
+    const args = moe.Args{
+        .gate = .{ .traits = gate, .data = gate_data.?, .row_bytes = gate.rowBytes(n_embd), .expert_bytes = gate.rowBytes(n_embd) * n_ff },
+        .up = .{ .traits = up, .data = up_data.?, .row_bytes = up.rowBytes(n_embd), .expert_bytes = up.rowBytes(n_embd) * n_ff },
+        .down = .{ .traits = down, .data = down_data.?, .row_bytes = down.rowBytes(n_ff), .expert_bytes = down.rowBytes(n_ff) * n_embd },
+        .n_embd = n_embd, .n_ff = n_ff, .n_expert = n_expert, .t = t, .k_used = k_used,
+        .ids = ids.?, .weights = weights.?, .x = x.?, .x_row_stride = n_embd, .y = y.?, .y_row_stride = n_embd,
+        .accumulate = accumulate == 1, .scratch = scratch.?[0..scratch_len],
+    };
+    moe.run(&args, p);
+    return status.code(.ok);
+}
+
 
 // ---------------------------------------------------------------- small ops (kernels issue)
 const ops = @import("ops.zig");
@@ -362,6 +397,7 @@ test {
     _ = @import("simd.zig");
     _ = @import("flash_mla.zig");
     _ = matmul;
+    _ = moe;
     _ = graph;
     _ = ops;
     _ = probes;

@@ -1,0 +1,389 @@
+//! Mixture-of-experts FFN for a batch of tokens, inside one pool task:
+//!
+//!     for each token t and each of its k_used experts e (weight w_te):
+//!         h_te = silu(W_gate,e · x_t) ⊙ (W_up,e · x_t)          (n_ff)
+//!         y_t += w_te · W_down,e · h_te                          (n_embd)
+//!
+//! Expert tensors are ggml 3-D: gate/up ne = {n_embd, n_ff, n_expert}, down ne = {n_ff, n_embd,
+//! n_expert}; expert e's matrix starts at byte e·expert_bytes (nb2).
+//!
+//! How to call it (graph executor; every thread calls compute, scratch from scratchBytes):
+//!
+//!     const moe = @import("moe.zig");
+//!     const args = moe.Args{ .gate = .{ .traits = tg, .data = gate_ptr, .row_bytes = rb, .expert_bytes = nb2 },
+//!         .up = ..., .down = ..., .n_embd = 2048, .n_ff = 1408, .n_expert = 64, .t = T, .k_used = 6,
+//!         .ids = ids, .weights = w, .x = x, .x_row_stride = 2048, .y = y, .y_row_stride = 2048,
+//!         .accumulate = false, .scratch = scratch };
+//!     moe.compute(&args, pool, ith, nth);
+//!
+//! Phases (four `pool.barrier()` calls on every thread; nothing allocated):
+//! 0. thread 0 groups the (token, slot) pairs by expert (counting sort) and resets the chunk
+//!    counters; barrier.
+//! 1. each pair's token row is quantized into the gate/up activation format at its sorted
+//!    position, so an expert's tokens are contiguous rows; barrier.
+//! 2. chunks of (expert, n_ff rows) from an atomic counter: for each row, the gate and up dot
+//!    products of up to 4 of the expert's tokens at once (one pass over the activations, each
+//!    weight block decoded once per tile), h = silu(g)·u. The rows of all selected experts are
+//!    split together, so for one token both threads work on every expert; barrier.
+//! 3. h rows are quantized for the down projection; barrier.
+//! 4. chunks of (expert, n_embd rows): down dot products into per-pair outputs; barrier.
+//! 5. y[t] (= or +=) Σ_slot w·out[pair] over this thread's share of elements, in slot order
+//!    (deterministic).
+//! Each expert's weights therefore stream once per batch, however many tokens chose it.
+const std = @import("std");
+const ThreadPool = @import("ThreadPool.zig");
+const quants = @import("quants/quants.zig");
+const matmul = @import("matmul.zig");
+
+/// One 3-D expert tensor.
+pub const Experts = struct {
+    traits: *const quants.Traits,
+    data: [*]const u8,
+    /// Bytes between rows of one expert's matrix (nb1).
+    row_bytes: usize,
+    /// Bytes between experts (nb2).
+    expert_bytes: usize,
+};
+
+pub const Args = struct {
+    gate: Experts,
+    up: Experts,
+    down: Experts,
+    n_embd: usize,
+    n_ff: usize,
+    n_expert: usize,
+    /// Tokens.
+    t: usize,
+    /// Experts per token.
+    k_used: usize,
+    /// (t, k_used) expert ids, each < n_expert (checked by the caller).
+    ids: [*]const i32,
+    /// (t, k_used) routing weights.
+    weights: [*]const f32,
+    /// (t, x_row_stride) f32 input.
+    x: [*]const f32,
+    x_row_stride: usize,
+    /// (t, y_row_stride) f32 output; `accumulate` adds to it instead of overwriting.
+    y: [*]f32,
+    y_row_stride: usize,
+    accumulate: bool,
+    scratch: []u8,
+};
+
+const line = std.atomic.cache_line;
+
+/// Byte offsets of every scratch area (relative to the 64-byte aligned base).
+const Layout = struct {
+    counters: usize = 0, // 2 cache lines: gate/up chunks, down chunks
+    counts: usize, // [n_expert + 1] u32 — pair offsets per expert after phase 0
+    order: usize, // [t·k_used] u32 — sorted position → pair index (t·k_used + slot)
+    position: usize, // [t·k_used] u32 — pair index → sorted position
+    active: usize, // [n_expert + 1] u32 — ids of experts with pairs, then their count
+    xq: usize, // [t·k_used] gate/up activation rows
+    h: usize, // [t·k_used][n_ff] f32
+    hq: usize, // [t·k_used] down activation rows
+    out: usize, // [t·k_used][n_embd] f32
+    total: usize,
+
+    fn of(gate: *const quants.Traits, down: *const quants.Traits, n_embd: usize, n_ff: usize, n_expert: usize, pairs: usize) Layout {
+        var at: usize = 2 * line;
+        const take = struct {
+            fn f(cursor: *usize, bytes: usize) usize {
+                const start = cursor.*;
+                cursor.* = std.mem.alignForward(usize, start + bytes, line);
+                return start;
+            }
+        }.f;
+        const counts = take(&at, 4 * (n_expert + 1));
+        const order = take(&at, 4 * pairs);
+        const position = take(&at, 4 * pairs);
+        const active = take(&at, 4 * (n_expert + 1));
+        const xq = take(&at, pairs * actRowBytes(gate, n_embd));
+        const h = take(&at, pairs * n_ff * 4);
+        const hq = take(&at, pairs * actRowBytes(down, n_ff));
+        const out = take(&at, pairs * n_embd * 4);
+        return .{ .counts = counts, .order = order, .position = position, .active = active, .xq = xq, .h = h, .hq = hq, .out = out, .total = at };
+    }
+};
+
+fn actRowBytes(traits: *const quants.Traits, k: usize) usize {
+    return traits.activation.rowBytes(k);
+}
+
+/// Scratch bytes for a batch of `t` tokens with `k_used` experts each.
+pub fn scratchBytes(gate: *const quants.Traits, down: *const quants.Traits, n_embd: usize, n_ff: usize, n_expert: usize, t: usize, k_used: usize) usize {
+    return Layout.of(gate, down, n_embd, n_ff, n_expert, t * k_used).total + line;
+}
+
+/// Whether the three tensors can run together: gate and up share an activation format and row
+/// lengths fit each type's blocks.
+pub fn typesCompatible(gate: *const quants.Traits, up: *const quants.Traits, down: *const quants.Traits, n_embd: usize, n_ff: usize) bool {
+    return gate.activation == up.activation and gate.rowLengthValid(n_embd) and up.rowLengthValid(n_embd) and down.rowLengthValid(n_ff);
+}
+
+const View = struct {
+    base: [*]u8,
+    layout: Layout,
+
+    fn of(args: *const Args) View {
+        const base = std.mem.alignForward(usize, @intFromPtr(args.scratch.ptr), line);
+        return .{ .base = @ptrFromInt(base), .layout = Layout.of(args.gate.traits, args.down.traits, args.n_embd, args.n_ff, args.n_expert, args.t * args.k_used) };
+    }
+    fn counter(self: View, i: usize) *std.atomic.Value(usize) {
+        return @ptrCast(@alignCast(self.base + self.layout.counters + i * line));
+    }
+    fn u32s(self: View, offset: usize) [*]u32 {
+        return @ptrCast(@alignCast(self.base + offset));
+    }
+    fn f32s(self: View, offset: usize) [*]f32 {
+        return @ptrCast(@alignCast(self.base + offset));
+    }
+};
+
+/// Every thread calls this once; see the file comment for the phases.
+pub fn compute(args: *const Args, pool: *ThreadPool, ith: usize, nth: usize) void {
+    std.debug.assert(typesCompatible(args.gate.traits, args.up.traits, args.down.traits, args.n_embd, args.n_ff));
+    std.debug.assert(args.scratch.len >= scratchBytes(args.gate.traits, args.down.traits, args.n_embd, args.n_ff, args.n_expert, args.t, args.k_used));
+    const view = View.of(args);
+    const pairs = args.t * args.k_used;
+    if (ith == 0) {
+        groupByExpert(args, view);
+        view.counter(0).store(0, .monotonic);
+        view.counter(1).store(0, .monotonic);
+    }
+    pool.barrier();
+
+    // Phase 1: each sorted pair row gets its token's activations.
+    const order = view.u32s(view.layout.order);
+    const xq_row = actRowBytes(args.gate.traits, args.n_embd);
+    const r1 = ThreadPool.splitRange(pairs, ith, nth);
+    for (r1.start..r1.end) |p| {
+        const token = order[p] / args.k_used;
+        args.gate.traits.activation.quantizeRow(args.x[token * args.x_row_stride ..][0..args.n_embd], view.base + view.layout.xq + p * xq_row);
+    }
+    pool.barrier();
+
+    gateUpPhase(args, view, nth);
+    pool.barrier();
+
+    // Phase 3: quantize h for the down projection.
+    const hq_row = actRowBytes(args.down.traits, args.n_ff);
+    const h = view.f32s(view.layout.h);
+    for (r1.start..r1.end) |p| {
+        args.down.traits.activation.quantizeRow(h[p * args.n_ff ..][0..args.n_ff], view.base + view.layout.hq + p * hq_row);
+    }
+    pool.barrier();
+
+    downPhase(args, view, nth);
+    pool.barrier();
+
+    combinePhase(args, view, ith, nth);
+}
+
+/// Counting sort of the (token, slot) pairs by expert id; also lists the active experts.
+fn groupByExpert(args: *const Args, view: View) void {
+    const pairs = args.t * args.k_used;
+    const counts = view.u32s(view.layout.counts);
+    const order = view.u32s(view.layout.order);
+    const position = view.u32s(view.layout.position);
+    const active = view.u32s(view.layout.active);
+    @memset(counts[0 .. args.n_expert + 1], 0);
+    for (0..pairs) |p| counts[@intCast(args.ids[p])] += 1;
+    var n_active: u32 = 0;
+    var sum: u32 = 0;
+    for (0..args.n_expert) |e| {
+        const c = counts[e];
+        counts[e] = sum; // now the first sorted position of expert e
+        if (c > 0) {
+            active[n_active] = @intCast(e);
+            n_active += 1;
+        }
+        sum += c;
+    }
+    counts[args.n_expert] = sum;
+    active[args.n_expert] = n_active;
+    // Stable fill: pairs keep token order within an expert; counts[] advances to the end offsets.
+    for (0..pairs) |p| {
+        const e: usize = @intCast(args.ids[p]);
+        order[counts[e]] = @intCast(p);
+        position[p] = counts[e];
+        counts[e] += 1;
+    }
+    // Shift back so counts[e] is the start again and counts[e+1] the end.
+    var e = args.n_expert;
+    while (e > 0) : (e -= 1) counts[e] = counts[e - 1];
+    counts[0] = 0;
+}
+
+fn rowsPerChunk(rows_total: usize, nth: usize) usize {
+    return std.math.clamp(rows_total / (nth * 8), 1, 32);
+}
+
+fn silu(v: f32) f32 {
+    return v / (1.0 + @exp(-v));
+}
+
+/// Phase 2: h[p][r] = silu(gate_e[r]·x_p) · (up_e[r]·x_p) for the pairs p of each active expert.
+fn gateUpPhase(args: *const Args, view: View, nth: usize) void {
+    const counts = view.u32s(view.layout.counts);
+    const active = view.u32s(view.layout.active);
+    const n_active = active[args.n_expert];
+    const rpc = rowsPerChunk(n_active * args.n_ff, nth);
+    const chunks_per_expert = std.math.divCeil(usize, args.n_ff, rpc) catch unreachable;
+    const xq_row = actRowBytes(args.gate.traits, args.n_embd);
+    const h = view.f32s(view.layout.h);
+    while (true) {
+        const chunk = view.counter(0).fetchAdd(1, .monotonic);
+        if (chunk >= n_active * chunks_per_expert) break;
+        const e = active[chunk / chunks_per_expert];
+        const row_start = (chunk % chunks_per_expert) * rpc;
+        const row_end = @min(args.n_ff, row_start + rpc);
+        const gate = args.gate.data + e * args.gate.expert_bytes;
+        const up = args.up.data + e * args.up.expert_bytes;
+        var p: usize = counts[e];
+        while (p < counts[e + 1]) {
+            const ncols = @min(quants.ncols_max, counts[e + 1] - p);
+            const act = view.base + view.layout.xq + p * xq_row;
+            for (row_start..row_end) |r| {
+                var g: [quants.ncols_max]f32 = undefined;
+                var u: [quants.ncols_max]f32 = undefined;
+                args.gate.traits.dots[ncols - 1](gate + r * args.gate.row_bytes, act, xq_row, args.n_embd, &g);
+                args.up.traits.dots[ncols - 1](up + r * args.up.row_bytes, act, xq_row, args.n_embd, &u);
+                for (0..ncols) |c| h[(p + c) * args.n_ff + r] = silu(g[c]) * u[c];
+            }
+            p += ncols;
+        }
+    }
+}
+
+/// Phase 4: out[p][r] = down_e[r] · h_p for the pairs p of each active expert.
+fn downPhase(args: *const Args, view: View, nth: usize) void {
+    const counts = view.u32s(view.layout.counts);
+    const active = view.u32s(view.layout.active);
+    const n_active = active[args.n_expert];
+    const rpc = rowsPerChunk(n_active * args.n_embd, nth);
+    const chunks_per_expert = std.math.divCeil(usize, args.n_embd, rpc) catch unreachable;
+    const hq_row = actRowBytes(args.down.traits, args.n_ff);
+    const out = view.f32s(view.layout.out);
+    while (true) {
+        const chunk = view.counter(1).fetchAdd(1, .monotonic);
+        if (chunk >= n_active * chunks_per_expert) break;
+        const e = active[chunk / chunks_per_expert];
+        const row_start = (chunk % chunks_per_expert) * rpc;
+        const row_end = @min(args.n_embd, row_start + rpc);
+        const down = args.down.data + e * args.down.expert_bytes;
+        var p: usize = counts[e];
+        while (p < counts[e + 1]) {
+            const ncols = @min(quants.ncols_max, counts[e + 1] - p);
+            const act = view.base + view.layout.hq + p * hq_row;
+            for (row_start..row_end) |r| {
+                var d: [quants.ncols_max]f32 = undefined;
+                args.down.traits.dots[ncols - 1](down + r * args.down.row_bytes, act, hq_row, args.n_ff, &d);
+                for (0..ncols) |c| out[(p + c) * args.n_embd + r] = d[c];
+            }
+            p += ncols;
+        }
+    }
+}
+
+/// Phase 5: y[t][i] (+)= Σ_slot weight[t][slot] · out[position(t, slot)][i].
+fn combinePhase(args: *const Args, view: View, ith: usize, nth: usize) void {
+    const position = view.u32s(view.layout.position);
+    const out = view.f32s(view.layout.out);
+    const range = ThreadPool.splitRange(args.t * args.n_embd, ith, nth);
+    for (range.start..range.end) |flat| {
+        const token = flat / args.n_embd;
+        const i = flat % args.n_embd;
+        var sum: f32 = if (args.accumulate) args.y[token * args.y_row_stride + i] else 0;
+        for (0..args.k_used) |slot| {
+            const pair = token * args.k_used + slot;
+            sum += args.weights[pair] * out[position[pair] * args.n_embd + i];
+        }
+        args.y[token * args.y_row_stride + i] = sum;
+    }
+}
+
+/// Runs one MoE FFN on the pool (standalone use: tests, benches).
+pub fn run(args: *const Args, pool: *ThreadPool) void {
+    const Task = struct {
+        args: *const Args,
+        pool: *ThreadPool,
+        fn work(self: *const @This(), ith: usize, nth: usize) void {
+            compute(self.args, self.pool, ith, nth);
+        }
+    };
+    const task = Task{ .args = args, .pool = pool };
+    pool.parallel(Task, &task, Task.work);
+}
+
+test "moe equals per-pair matmuls for 1..3 threads" {
+    const n_embd = 64;
+    const n_ff = 96;
+    const n_expert = 5;
+    const t = 3;
+    const k_used = 2;
+    const traits = quants.traits(8).?;
+    var prng = std.Random.DefaultPrng.init(9);
+    const random = prng.random();
+    var gate: [n_expert * n_ff * 68]u8 = undefined;
+    var up: [n_expert * n_ff * 68]u8 = undefined;
+    var down: [n_expert * n_embd * 102]u8 = undefined;
+    var buf: [n_ff]f32 = undefined;
+    for (0..n_expert * n_ff) |r| {
+        for (buf[0..n_embd]) |*v| v.* = random.floatNorm(f32);
+        traits.quantizeRow(buf[0..n_embd], gate[r * 68 ..].ptr);
+        for (buf[0..n_embd]) |*v| v.* = random.floatNorm(f32);
+        traits.quantizeRow(buf[0..n_embd], up[r * 68 ..].ptr);
+    }
+    for (0..n_expert * n_embd) |r| {
+        for (&buf) |*v| v.* = random.floatNorm(f32);
+        traits.quantizeRow(&buf, down[r * 102 ..].ptr);
+    }
+    var x: [t * n_embd]f32 = undefined;
+    for (&x) |*v| v.* = random.floatNorm(f32);
+    const ids = [t * k_used]i32{ 4, 1, 1, 0, 4, 2 };
+    const weights = [t * k_used]f32{ 0.7, 0.3, 0.5, 0.5, 0.9, 0.1 };
+    var scratch: [1 << 16]u8 = undefined;
+    var first: [t * n_embd]f32 = undefined;
+    for (1..4) |n_threads| {
+        const pool = try ThreadPool.create(std.testing.allocator, n_threads);
+        defer pool.destroy();
+        var y: [t * n_embd]f32 = undefined;
+        const args = Args{
+            .gate = .{ .traits = traits, .data = &gate, .row_bytes = 68, .expert_bytes = n_ff * 68 },
+            .up = .{ .traits = traits, .data = &up, .row_bytes = 68, .expert_bytes = n_ff * 68 },
+            .down = .{ .traits = traits, .data = &down, .row_bytes = 102, .expert_bytes = n_embd * 102 },
+            .n_embd = n_embd, .n_ff = n_ff, .n_expert = n_expert, .t = t, .k_used = k_used,
+            .ids = &ids, .weights = &weights, .x = &x, .x_row_stride = n_embd, .y = &y, .y_row_stride = n_embd,
+            .accumulate = false, .scratch = &scratch,
+        };
+        run(&args, pool);
+        if (n_threads == 1) first = y else try std.testing.expectEqualSlices(f32, &first, &y);
+    }
+    // Token 0 by hand through matmul's per-row dots: 0.7·down4(h4) + 0.3·down1(h1).
+    var expected: [n_embd]f32 = @splat(0);
+    for ([_]usize{ 4, 1 }, [_]f32{ 0.7, 0.3 }) |e, wgt| {
+        var act: [n_embd / 32 * 40]u8 = undefined;
+        traits.activation.quantizeRow(x[0..n_embd], &act);
+        var h: [n_ff]f32 = undefined;
+        for (0..n_ff) |r| {
+            var g: [4]f32 = undefined;
+            var u: [4]f32 = undefined;
+            traits.dots[0](gate[(e * n_ff + r) * 68 ..].ptr, &act, 0, n_embd, &g);
+            traits.dots[0](up[(e * n_ff + r) * 68 ..].ptr, &act, 0, n_embd, &u);
+            h[r] = silu(g[0]) * u[0];
+        }
+        var hact: [n_ff / 32 * 40]u8 = undefined;
+        traits.activation.quantizeRow(&h, &hact);
+        for (0..n_embd) |r| {
+            var d: [4]f32 = undefined;
+            traits.dots[0](down[(e * n_embd + r) * 102 ..].ptr, &hact, 0, n_ff, &d);
+            expected[r] += wgt * d[0];
+        }
+    }
+    for (expected, first[0..n_embd]) |a, b| try std.testing.expectApproxEqAbs(a, b, 1e-4 * (1 + @abs(a)));
+}
+
+test {
+    _ = matmul;
+}
