@@ -58,3 +58,20 @@ export {
 export type { StreamDecoder } from "./src/tokenizer/detokenizer.ts";
 export { type TokenizerSpec, tokenizerSpecFromGguf, TokenType } from "./src/tokenizer/vocab.ts";
 export { PRE_TOKENIZER_NAMES, type PreTokenizerName } from "./src/tokenizer/pre_tokenizer.ts";
+export {
+  type ContextOptions,
+  Model,
+  ModelContext,
+  type ModelInfo,
+  type StepProfile,
+} from "./src/model.ts";
+export { type GenerateOptions, generateText } from "./src/generate.ts";
+export {
+  argmax,
+  resolveSamplerOptions,
+  type ResolvedSamplerOptions,
+  Rng,
+  Sampler,
+  type SamplerOptions,
+} from "./src/sampler.ts";
+export { KV_CACHE_TYPES, KvCache, type KvCacheType } from "./src/kv_cache.ts";
