@@ -57,6 +57,40 @@ export const symbols = {
   fm_quantize_row: { parameters: ["u32", "buffer", "usize", "buffer"], result: "i32" },
   // (type_id: u32, src: [*]const f32, k: usize, dst: [*]u8) i32 — the activation format of type_id
   fm_quantize_activation_row: { parameters: ["u32", "buffer", "usize", "buffer"], result: "i32" },
+  // (gate_type: u32, up_type: u32, down_type: u32, n_embd: usize, n_ff: usize, n_expert: usize,
+  //  t: usize, k_used: usize, out_bytes: *usize) i32
+  fm_moe_scratch_bytes: {
+    parameters: ["u32", "u32", "u32", "usize", "usize", "usize", "usize", "usize", "buffer"],
+    result: "i32",
+  },
+  // (pool, gate_type: u32, gate: [*]const u8, up_type: u32, up: [*]const u8, down_type: u32,
+  //  down: [*]const u8, n_embd: usize, n_ff: usize, n_expert: usize, t: usize, k_used: usize,
+  //  ids: [*]const i32, weights: [*]const f32, x: [*]const f32, y: [*]f32, accumulate: u32,
+  //  scratch: [*]u8, scratch_len: usize) i32
+  fm_moe: {
+    parameters: [
+      "pointer",
+      "u32",
+      "buffer",
+      "u32",
+      "buffer",
+      "u32",
+      "buffer",
+      "usize",
+      "usize",
+      "usize",
+      "usize",
+      "usize",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "u32",
+      "buffer",
+      "usize",
+    ],
+    result: "i32",
+  },
 
   // ---------------------------------------------------------------- small ops
   // (pool, src: [*]const f32, dst: [*]f32, n_rows, src_row_stride, dst_row_stride, offset, width: usize,

@@ -1,0 +1,242 @@
+import assert from "node:assert/strict";
+import { GgmlType, type GgmlTypeId, ggmlTypeInfo } from "../src/ggml_types.ts";
+import { activationFormat, setSimd, weightRowBytes } from "../src/kernels/quants.ts";
+import { moeFfn, type MoeShape } from "../src/kernels/moe.ts";
+import { dequantizeReference } from "../src/quants/reference.ts";
+import { ThreadPool } from "../src/thread_pool.ts";
+import { OptionError } from "../src/errors.ts";
+import { normals, randomWeight, rng } from "./quants_helpers.ts";
+
+const U = 2 ** -24;
+
+/** Dequantized rows of expert e: rows × k float64. */
+function expertRows(
+  type: GgmlTypeId,
+  data: Uint8Array,
+  e: number,
+  rows: number,
+  k: number,
+): Float64Array[] {
+  const rb = weightRowBytes(type, k);
+  return Array.from(
+    { length: rows },
+    (_, r) =>
+      dequantizeReference(type, data.subarray((e * rows + r) * rb, (e * rows + r + 1) * rb), k),
+  );
+}
+
+/**
+ * Float64 MoE and its error bound. Derivation, per pair (token t, expert e, weight w):
+ * g, u: matvec of quantized-activation x, so |Δg_r| ≤ εg_r = Σ_k|G_rk|·amax_b(k)/254 + K·u·Σ|G_rk x_k|
+ * (as in the matmul test; 0 activation term for float types), εu likewise.
+ * h = silu(g)·u with |silu'| ≤ 1.1: |Δh_r| ≤ 1.1·εg_r·(|u_r| + εu_r) + |silu(g_r)|·εu_r.
+ * The down input is the computed h, quantized per block: |Δ| ≤ (amax_b(h) + max_b Δh)/254.
+ * |Δy_i| ≤ Σ_pairs |w|·(Σ_r |D_ir|·(|Δh_r| + q_r) + n_ff·u·Σ_r|D_ir·h_r|) plus the f32 sum.
+ */
+function reference(shape: MoeShape, o: {
+  gate: Uint8Array;
+  up: Uint8Array;
+  down: Uint8Array;
+  ids: Int32Array;
+  weights: Float32Array;
+  x: Float32Array;
+  kUsed: number;
+}) {
+  const { nEmbd, nFf } = shape;
+  const t = o.x.length / nEmbd;
+  const y = new Float64Array(t * nEmbd);
+  const bound = new Float64Array(t * nEmbd);
+  const actBlock = (type: GgmlTypeId) => ({ f32: 0, q8a: 32, q8k: 256 })[activationFormat(type)];
+  const matvecBound = (w: Float64Array, x: ArrayLike<number>, block: number) => {
+    let mag = 0;
+    let act = 0;
+    for (let i = 0; i < w.length; i++) mag += Math.abs(w[i] * x[i]);
+    for (let b = 0; block && b < w.length / block; b++) {
+      let amax = 0;
+      let wabs = 0;
+      for (let i = b * block; i < (b + 1) * block; i++) {
+        amax = Math.max(amax, Math.abs(x[i]));
+        wabs += Math.abs(w[i]);
+      }
+      act += (wabs * amax) / 254;
+    }
+    return act * (1 + 1e-6) + w.length * U * (mag + act);
+  };
+  const silu = (v: number) => v / (1 + Math.exp(-v));
+  for (let tok = 0; tok < t; tok++) {
+    const x = o.x.subarray(tok * nEmbd, (tok + 1) * nEmbd);
+    for (let j = 0; j < o.kUsed; j++) {
+      const e = o.ids[tok * o.kUsed + j];
+      const w = o.weights[tok * o.kUsed + j];
+      const G = expertRows(shape.gateType, o.gate, e, nFf, nEmbd);
+      const Up = expertRows(shape.upType, o.up, e, nFf, nEmbd);
+      const D = expertRows(shape.downType, o.down, e, nEmbd, nFf);
+      const h = new Float64Array(nFf);
+      const dh = new Float64Array(nFf);
+      for (let r = 0; r < nFf; r++) {
+        let g = 0;
+        let u = 0;
+        for (let i = 0; i < nEmbd; i++) {
+          g += G[r][i] * x[i];
+          u += Up[r][i] * x[i];
+        }
+        const eg = matvecBound(G[r], x, actBlock(shape.gateType));
+        const eu = matvecBound(Up[r], x, actBlock(shape.upType));
+        h[r] = silu(g) * u;
+        dh[r] = 1.1 * eg * (Math.abs(u) + eu) + Math.abs(silu(g)) * eu + 4 * U * Math.abs(h[r]);
+      }
+      const block = actBlock(shape.downType);
+      const q = new Float64Array(nFf);
+      for (let b = 0; block && b < nFf / block; b++) {
+        let amax = 0;
+        let dmax = 0;
+        for (let r = b * block; r < (b + 1) * block; r++) {
+          amax = Math.max(amax, Math.abs(h[r]));
+          dmax = Math.max(dmax, dh[r]);
+        }
+        for (let r = b * block; r < (b + 1) * block; r++) q[r] = (amax + dmax) / 254;
+      }
+      for (let i = 0; i < nEmbd; i++) {
+        let sum = 0;
+        let err = 0;
+        let mag = 0;
+        for (let r = 0; r < nFf; r++) {
+          sum += D[i][r] * h[r];
+          err += Math.abs(D[i][r]) * (dh[r] + q[r]);
+          mag += Math.abs(D[i][r] * (Math.abs(h[r]) + dh[r] + q[r]));
+        }
+        y[tok * nEmbd + i] += w * sum;
+        bound[tok * nEmbd + i] += Math.abs(w) * (err + nFf * U * mag) +
+          o.kUsed * U * Math.abs(w * sum);
+      }
+    }
+  }
+  return { y, bound };
+}
+
+const pools = [1, 2, 3].map((threads) => new ThreadPool(threads));
+
+const CASES: { name: string; shape: MoeShape; t: number; kUsed: number }[] = [
+  {
+    name: "IQ4_NL gate/up, Q8_0 down",
+    shape: {
+      gateType: GgmlType.IQ4_NL,
+      upType: GgmlType.IQ4_NL,
+      downType: GgmlType.Q8_0,
+      nEmbd: 64,
+      nFf: 96,
+      nExpert: 7,
+    },
+    t: 5,
+    kUsed: 3,
+  },
+  {
+    name: "Q4_K gate/up, Q6_K down",
+    shape: {
+      gateType: GgmlType.Q4_K,
+      upType: GgmlType.Q4_K,
+      downType: GgmlType.Q6_K,
+      nEmbd: 256,
+      nFf: 256,
+      nExpert: 4,
+    },
+    t: 3,
+    kUsed: 2,
+  },
+  {
+    name: "F16 gate, F32 up, BF16 down",
+    shape: {
+      gateType: GgmlType.F16,
+      upType: GgmlType.F32,
+      downType: GgmlType.BF16,
+      nEmbd: 40,
+      nFf: 24,
+      nExpert: 3,
+    },
+    t: 2,
+    kUsed: 2,
+  },
+];
+
+for (const { name, shape, t, kUsed } of CASES) {
+  Deno.test(`moeFfn ${name} matches float64 reference over 1..3 threads, SIMD and scalar`, () => {
+    const random = rng(shape.nEmbd + shape.nFf + t);
+    const gate = randomWeight(shape.gateType, shape.nEmbd, shape.nFf * shape.nExpert, random);
+    const up = randomWeight(shape.upType, shape.nEmbd, shape.nFf * shape.nExpert, random);
+    const down = randomWeight(shape.downType, shape.nFf, shape.nEmbd * shape.nExpert, random);
+    // Distinct experts per token, some experts shared by several tokens, one never chosen.
+    const ids = new Int32Array(t * kUsed);
+    for (let tok = 0; tok < t; tok++) {
+      for (let j = 0; j < kUsed; j++) ids[tok * kUsed + j] = (tok + 2 * j) % (shape.nExpert - 1);
+    }
+    const weights = Float32Array.from({ length: t * kUsed }, () => 0.1 + random.uniform());
+    const x = normals(random, t * shape.nEmbd);
+    const options = { ...shape, gate, up, down, ids, weights, x, kUsed };
+    const ref = reference(shape, options);
+    for (const simd of [true, false]) {
+      setSimd(simd);
+      for (const pool of pools) {
+        const y = moeFfn(pool, options);
+        for (let i = 0; i < y.length; i++) {
+          const err = Math.abs(y[i] - ref.y[i]);
+          assert.ok(
+            err <= ref.bound[i],
+            `simd=${simd} threads=${pool.threads} y[${i}]=${y[i]} ref ${ref.y[i]} err ${err} > ${
+              ref.bound[i]
+            }`,
+          );
+        }
+        // accumulate adds onto what y holds.
+        const base = Float32Array.from(y, (_, i) => i % 3);
+        const acc = moeFfn(pool, { ...options, y: base.slice(), accumulate: true });
+        for (let i = 0; i < y.length; i++) {
+          assert.ok(Math.abs(acc[i] - (y[i] + base[i])) <= 4 * U * (Math.abs(acc[i]) + 3));
+        }
+      }
+    }
+    setSimd(true);
+  });
+}
+
+Deno.test("moeFfn rejects bad ids, sizes and mixed activation formats", () => {
+  const shape = {
+    gateType: GgmlType.Q8_0,
+    upType: GgmlType.Q8_0,
+    downType: GgmlType.Q8_0,
+    nEmbd: 32,
+    nFf: 32,
+    nExpert: 2,
+  } as const;
+  const rb = weightRowBytes(GgmlType.Q8_0, 32);
+  const bytes = new Uint8Array(rb * 32 * 2);
+  const base = {
+    ...shape,
+    gate: bytes,
+    up: bytes,
+    down: bytes,
+    weights: new Float32Array(1),
+    x: new Float32Array(32),
+    kUsed: 1,
+  };
+  assert.throws(
+    () => moeFfn(pools[0], { ...base, ids: Int32Array.of(2) }),
+    /Expert id 2 at index 0 is outside 0..1/,
+  );
+  assert.throws(
+    () => moeFfn(pools[0], { ...base, ids: Int32Array.of(0), gate: bytes.subarray(1) }),
+    /gate needs/,
+  );
+  assert.throws(
+    () => moeFfn(pools[0], { ...base, ids: Int32Array.of(0), kUsed: 3 }),
+    /kUsed must be in 1..2/,
+  );
+  assert.throws(
+    () => moeFfn(pools[0], { ...base, ids: Int32Array.of(0), upType: GgmlType.F16 }),
+    OptionError,
+  );
+  void ggmlTypeInfo;
+});
+
+Deno.test("moeFfn pools close", () => {
+  for (const pool of pools) pool.close();
+});
