@@ -75,3 +75,15 @@ export {
   type SamplerOptions,
 } from "./src/sampler.ts";
 export { KV_CACHE_TYPES, KvCache, type KvCacheType } from "./src/kv_cache.ts";
+export {
+  activationFormat,
+  type ActivationFormat,
+  dequantizeRow,
+  KERNEL_TYPES,
+  quantizeActivationRow,
+  quantizeRow,
+  setSimd,
+  weightRowBytes,
+} from "./src/kernels/quants.ts";
+export { matmul, type MatmulOptions, matmulScratchBytes } from "./src/kernels/matmul.ts";
+export { moeFfn, type MoeOptions, moeScratchBytes, type MoeShape } from "./src/kernels/moe.ts";
