@@ -9,7 +9,12 @@ import { BpeModel } from "../src/tokenizer/bpe.ts";
 import { byteEncode, byteToChar, charCodeToByte } from "../src/tokenizer/byte_encoder.ts";
 import { applyChatTemplate, detectChatTemplate } from "../src/tokenizer/chat_template.ts";
 import { MergeTable } from "../src/tokenizer/merge_table.ts";
-import { PreTokenizer } from "../src/tokenizer/pre_tokenizer.ts";
+import {
+  PreTokenizer,
+  REGEX_SOURCES,
+  splitByScan,
+  splitEachFragment,
+} from "../src/tokenizer/pre_tokenizer.ts";
 import { SpecialTokenSplitter } from "../src/tokenizer/special_tokens.ts";
 import { Tokenizer } from "../src/tokenizer/tokenizer.ts";
 import { TokenType } from "../src/tokenizer/vocab.ts";
@@ -337,4 +342,55 @@ Deno.test("detectChatTemplate recognises DeepSeek Jinja templates and applyChatT
     () => applyChatTemplate([{ role: "tool" as any, content: "x" }], {}),
     /Message 0 has role "tool"/,
   );
+});
+
+Deno.test("splitByScan equals per-fragment splitting for every anchor-free regex on random text", () => {
+  const random = prng(23);
+  const alphabet = [
+    "a",
+    "Z",
+    " ",
+    "\n",
+    "\t",
+    "\v",
+    "1",
+    "٣",
+    ".",
+    "!",
+    "~",
+    "中",
+    "가",
+    "é",
+    "Ⴀ",
+    "\u0301",
+    "😀",
+    "'",
+    "\r",
+    "ｶ",
+    "”",
+  ];
+  for (const [name, sources] of Object.entries(REGEX_SOURCES)) {
+    for (const source of sources.filter((s) => !s.includes("$") && !s.includes("(?"))) {
+      const regex = new RegExp(source, "gv");
+      for (let i = 0; i < 200; i++) {
+        let text = "";
+        const n = 1 + Math.floor(random() * 40);
+        for (let j = 0; j < n; j++) text += alphabet[Math.floor(random() * alphabet.length)];
+        // Random existing fragmentation, cut only between code points.
+        const ends = new Set<number>([text.length]);
+        for (let j = 0; j < 4; j++) {
+          const at = Math.floor(random() * text.length);
+          if (at > 0 && !(text.charCodeAt(at) >= 0xdc00 && text.charCodeAt(at) <= 0xdfff)) {
+            ends.add(at);
+          }
+        }
+        const sorted = [...ends].sort((a, b) => a - b);
+        assert.deepEqual(
+          splitByScan(text, sorted, regex),
+          splitEachFragment(text, sorted, regex),
+          `${name} ${source.slice(0, 30)} ${JSON.stringify(text)} ${sorted}`,
+        );
+      }
+    }
+  }
 });

@@ -47,8 +47,11 @@ const DEEPSEEK_LLM_LETTERS = String.raw`A-Za-z\u00B5\u00C0-\u00D6\u00D8-\u00F6\u
 /** CJK ideographs, the U+0800..U+4E00 block range exactly as upstream writes it, Hangul. */
 const DEEPSEEK_CJK = String.raw`[\u4E00-\u9FA5\u0800-\u4E00\uAC00-\uD7FF]+`;
 
-/** Regex sources per pre-tokenizer, in application order (upstream `src/llama-vocab.cpp`). */
-const REGEX_SOURCES: Record<PreTokenizerName, readonly string[]> = {
+/**
+ * Regex sources per pre-tokenizer, in application order (upstream `src/llama-vocab.cpp`),
+ * rewritten as described in the module comment; compile with the `v` flag.
+ */
+export const REGEX_SOURCES: Readonly<Record<PreTokenizerName, readonly string[]>> = {
   "deepseek-llm": [
     String.raw`[\r\n]`,
     `${WS}?[${DEEPSEEK_LLM_LETTERS}]+`,
@@ -99,11 +102,11 @@ const NON_ASCII_WHITESPACE = /[\u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F
 export class PreTokenizer {
   /** The `tokenizer.ggml.pre` name. */
   readonly name: PreTokenizerName;
-  readonly #regexes: readonly RegExp[];
+  readonly #steps: readonly Step[];
 
   private constructor(name: PreTokenizerName) {
     this.name = name;
-    this.#regexes = REGEX_SOURCES[name].map((source) => new RegExp(source, "gv"));
+    this.#steps = REGEX_SOURCES[name].map(compileStep);
   }
 
   /**
@@ -134,7 +137,11 @@ export class PreTokenizer {
     const folded = text.replace(NON_ASCII_WHITESPACE, "\v");
     // Folding replaces BMP code points by one code unit, so offsets carry over to `text`.
     let ends = [folded.length];
-    for (const regex of this.#regexes) ends = splitFragments(folded, ends, regex);
+    for (const step of this.#steps) {
+      if (step.kind === "scan") ends = splitByScan(folded, ends, step.regex);
+      else if (step.kind === "fragment") ends = splitEachFragment(folded, ends, step.regex);
+      else ends = splitTrailingSpace(folded, ends);
+    }
     const words = new Array<string>(ends.length);
     let start = 0;
     for (let i = 0; i < ends.length; i++) {
@@ -146,28 +153,115 @@ export class PreTokenizer {
 }
 
 /**
- * Runs `regex` over each fragment `[previous end, end)` of `text`; returns the new fragment
- * ends: every match and every non-empty gap between matches.
+ * How one regex of the list is run. "scan": one global search over the whole text, valid
+ * for regexes without anchors or lookarounds (see `splitByScan`); "fragment": searched in
+ * each fragment separately; "trailingSpace": `\s+$`, done by hand.
  */
-function splitFragments(text: string, ends: readonly number[], regex: RegExp): number[] {
+type Step =
+  | { kind: "scan" | "fragment"; regex: RegExp }
+  | { kind: "trailingSpace" };
+
+function compileStep(source: string): Step {
+  if (source === `${WS}+$`) return { kind: "trailingSpace" };
+  const regex = new RegExp(source, "gv");
+  const endSensitive = source.includes("$") || source.includes("(?");
+  return { kind: endSensitive ? "fragment" : "scan", regex };
+}
+
+/** Searches one fragment `[start, end)`, appending match and gap ends (ending with `end`). */
+function splitOne(text: string, start: number, end: number, regex: RegExp, out: number[]): void {
+  const fragment = start === 0 && end === text.length ? text : text.slice(start, end);
+  regex.lastIndex = 0;
+  let done = 0;
+  for (let m = regex.exec(fragment); m !== null; m = regex.exec(fragment)) {
+    if (m[0].length === 0) throw new Error(`Pre-tokenizer regex ${regex} matched empty text`);
+    if (m.index > done) out.push(start + m.index);
+    done = m.index + m[0].length;
+    out.push(start + done);
+  }
+  if (done < fragment.length) out.push(end);
+}
+
+/**
+ * Runs `regex` over each fragment `[previous end, end)` of `text`; returns the new ends.
+ *
+ * @param text The (whitespace-folded) text.
+ * @param ends Current fragment ends, ascending, the last being `text.length`.
+ * @param regex A global regex.
+ * @returns The new fragment ends.
+ */
+export function splitEachFragment(text: string, ends: readonly number[], regex: RegExp): number[] {
   const out: number[] = [];
   let start = 0;
   for (const end of ends) {
-    const fragment = start === 0 && end === text.length ? text : text.slice(start, end);
-    regex.lastIndex = 0;
-    let done = 0;
-    for (let m = regex.exec(fragment); m !== null; m = regex.exec(fragment)) {
-      // No regex in the lists matches the empty string; guard anyway against a stall.
-      if (m[0].length === 0) {
-        regex.lastIndex++;
-        continue;
-      }
-      if (m.index > done) out.push(start + m.index);
-      done = m.index + m[0].length;
-      out.push(start + done);
-    }
-    if (done < fragment.length) out.push(end);
+    splitOne(text, start, end, regex, out);
     start = end;
   }
   return out;
+}
+
+/**
+ * Same result as `splitEachFragment` for a regex without anchors or lookarounds, with one
+ * search over the whole text instead of one per fragment. Such a regex matches in a prefix of
+ * a string only where it matches in the whole string, so the first match at or after `pos` in
+ * the whole text is also the first in the fragment when it ends inside the fragment; when it
+ * runs past the fragment's end, the rest of that fragment is searched on its own.
+ *
+ * @param text The (whitespace-folded) text.
+ * @param ends Current fragment ends, ascending, the last being `text.length`.
+ * @param regex A global regex without `$`, `^` or lookarounds.
+ * @returns The new fragment ends.
+ */
+export function splitByScan(text: string, ends: readonly number[], regex: RegExp): number[] {
+  const out: number[] = [];
+  let k = 0; // the fragment being searched
+  let pos = 0; // search position inside fragment k; always < ends[k]
+  while (k < ends.length) {
+    regex.lastIndex = pos;
+    const m = regex.exec(text);
+    if (m === null) {
+      for (; k < ends.length; k++) out.push(ends[k]);
+      break;
+    }
+    if (m[0].length === 0) throw new Error(`Pre-tokenizer regex ${regex} matched empty text`);
+    const start = m.index;
+    if (ends[k] <= start) {
+      // No match in the rest of fragment k nor in any fragment ending before the match.
+      while (ends[k] <= start) out.push(ends[k++]);
+      pos = ends[k - 1];
+    }
+    const end = ends[k];
+    const matchEnd = start + m[0].length;
+    if (matchEnd <= end) {
+      if (start > pos) out.push(start);
+      out.push(matchEnd);
+      pos = matchEnd;
+      if (pos === end) k++;
+    } else {
+      // The match runs past the fragment: search the fragment's rest on its own.
+      splitOne(text, pos, end, regex, out);
+      pos = end;
+      k++;
+    }
+  }
+  return out;
+}
+
+/** `\s+$` per fragment: the maximal run of whitespace ending the fragment. */
+function splitTrailingSpace(text: string, ends: readonly number[]): number[] {
+  const out: number[] = [];
+  let start = 0;
+  for (const end of ends) {
+    let j = end;
+    while (j > start && isAsciiSpace(text.charCodeAt(j - 1))) j--;
+    if (j > start && j < end) out.push(j);
+    out.push(end);
+    start = end;
+  }
+  return out;
+}
+
+/** ECMAScript `\s` restricted to ASCII, which is what `\s` means after whitespace folding. */
+function isAsciiSpace(c: number): boolean {
+  return c === 0x20 || (c >= 0x09 && c <= 0x0d);
 }
