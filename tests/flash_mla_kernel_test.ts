@@ -139,6 +139,8 @@ for (const cacheType of TYPES) {
   Deno.test(`flashMla ${cacheType} multi-token causal mask: few tokens, explicit positions`, () => {
     // Unordered positions, repeated positions, position 0 (one visible row) and the last row.
     runMatrix(cacheType, 300, 16, 5, 3, 21, new Int32Array([5, 0, 299, 17, 17]));
+    // 9 tokens: token blocks of 4 with mixed causal limits inside a block, and a ragged last block.
+    runMatrix(cacheType, 200, 4, 9, 3, 23, new Int32Array([199, 3, 64, 31, 32, 0, 150, 151, 7]));
   });
 
   Deno.test(`flashMla ${cacheType} multi-token causal prefill: 40 tokens on top of a 600-row cache`, () => {

@@ -33,6 +33,9 @@ pub const tile_rows: usize = 32;
 pub const n_head_max: usize = 128;
 /// Most query tokens per call (a prefill batch).
 pub const n_tokens_max: usize = 8192;
+/// Query tokens that share each K tile in the many-token (prefill) path: the tile is converted
+/// once for token_block·n_head query rows.
+pub const token_block: usize = 4;
 /// Floats per per-head partial: M, S, 6 floats of padding (keeps acc 32-byte aligned), acc[512].
 const partial_stride: usize = 8 + dim_v;
 /// Below this many visible rows `auto` picks `heads` for single-token queries: measured on the
@@ -88,6 +91,7 @@ const Layout = struct {
     factors_offset: usize,
     row_scale_offset: usize,
     partial_offset: usize,
+    limits_offset: usize,
     total: usize,
 
     fn init(cache_type: CacheType, n_tokens: usize, n_head: usize, nth: usize) Layout {
@@ -98,10 +102,13 @@ const Layout = struct {
         l.threads_offset = l.q8_scale_offset + alignUp(q_rows * 4);
         l.tile_offset = 0;
         l.scores_offset = alignUp(tile_rows * dim_k * 4);
-        l.factors_offset = l.scores_offset + alignUp(n_head * tile_rows * 4);
-        l.row_scale_offset = l.factors_offset + alignUp(n_head * 4);
+        // Query rows one thread works on at once: a block of tokens × all heads.
+        const q_rows_max = n_head * @min(n_tokens, token_block);
+        l.factors_offset = l.scores_offset + alignUp(q_rows_max * tile_rows * 4);
+        l.row_scale_offset = l.factors_offset + alignUp(q_rows_max * 4);
         l.partial_offset = l.row_scale_offset + alignUp(tile_rows * 4);
-        l.thread_bytes = l.partial_offset + alignUp(n_head * partial_stride * 4);
+        l.limits_offset = l.partial_offset + alignUp(q_rows_max * partial_stride * 4);
+        l.thread_bytes = l.limits_offset + alignUp(token_block * @sizeOf(usize));
         l.total = l.threads_offset + nth * l.thread_bytes;
         return l;
     }
@@ -126,8 +133,10 @@ const Workspace = struct {
     factors: [*]f32,
     /// tile_rows: q8_KV row scales of the current tile.
     row_scale: [*]f32,
-    /// n_head × partial_stride: running (M, S, acc) per head.
+    /// query rows × partial_stride: running (M, S, acc) per query row (token-major, then head).
     partial: [*]f32,
+    /// token_block: rows visible to each token of the block (the causal limit).
+    limits: [*]usize,
 };
 
 const Scratch = struct {
@@ -150,6 +159,7 @@ const Scratch = struct {
             .factors = @ptrCast(@alignCast(t + self.layout.factors_offset)),
             .row_scale = @ptrCast(@alignCast(t + self.layout.row_scale_offset)),
             .partial = @ptrCast(@alignCast(t + self.layout.partial_offset)),
+            .limits = @ptrCast(@alignCast(t + self.layout.limits_offset)),
         };
     }
 
@@ -223,18 +233,26 @@ fn runHeads(args: *const Args, scratch: Scratch, ws: Workspace, ith: usize, nth:
     while (unit < args.n_tokens * args.n_head) : (unit += nth) {
         const t = unit / args.n_head;
         const h = unit % args.n_head;
-        attendRange(args, scratch, ws, t, h, 1, 0, visibleRows(args, t));
+        ws.limits[0] = visibleRows(args, t);
+        attendRange(args, scratch, ws, t, 1, h, 1, 0, ws.limits[0]);
         normalizeInto(ws.partial, 1, args.out + unit * dim_v);
     }
 }
 
-/// `kvsplit` with many tokens: whole tokens, all heads each, dealt round-robin (neighbouring
-/// tokens see almost the same number of rows, so the causal imbalance evens out).
+/// `kvsplit` with many tokens: blocks of `token_block` tokens × all heads share each K tile;
+/// blocks are dealt round-robin (neighbouring blocks see almost the same number of rows, so the
+/// causal imbalance evens out).
 fn runTokens(args: *const Args, scratch: Scratch, ws: Workspace, ith: usize, nth: usize) void {
-    var t = ith;
-    while (t < args.n_tokens) : (t += nth) {
-        attendRange(args, scratch, ws, t, 0, args.n_head, 0, visibleRows(args, t));
-        normalizeInto(ws.partial, args.n_head, args.out + t * args.n_head * dim_v);
+    var t0 = ith * token_block;
+    while (t0 < args.n_tokens) : (t0 += nth * token_block) {
+        const nt = @min(token_block, args.n_tokens - t0);
+        var rows: usize = 0;
+        for (0..nt) |j| {
+            ws.limits[j] = visibleRows(args, t0 + j);
+            rows = @max(rows, ws.limits[j]);
+        }
+        attendRange(args, scratch, ws, t0, nt, 0, args.n_head, 0, rows);
+        normalizeInto(ws.partial, nt * args.n_head, args.out + t0 * args.n_head * dim_v);
     }
 }
 
@@ -242,10 +260,10 @@ fn runTokens(args: *const Args, scratch: Scratch, ws: Workspace, ith: usize, nth
 /// j mod nth.
 fn runKvSplit(args: *const Args, scratch: Scratch, ws: Workspace, pool: *ThreadPool, ith: usize, nth: usize) void {
     for (0..args.n_tokens) |t| {
-        const n_visible = visibleRows(args, t);
-        const tiles = ThreadPool.splitRange(std.math.divCeil(usize, n_visible, tile_rows) catch unreachable, ith, nth);
-        const row_end = @min(tiles.end * tile_rows, n_visible);
-        attendRange(args, scratch, ws, t, 0, args.n_head, tiles.start * tile_rows, row_end);
+        ws.limits[0] = visibleRows(args, t);
+        // Even contiguous chunks (not whole tiles), so short caches still use every thread.
+        const chunk = ThreadPool.splitRange(ws.limits[0], ith, nth);
+        attendRange(args, scratch, ws, t, 1, 0, args.n_head, chunk.start, chunk.end);
         pool.barrier();
         var h = ith;
         while (h < args.n_head) : (h += nth) {
@@ -296,9 +314,13 @@ fn normalizeInto(partial: [*]const f32, n_heads: usize, out: [*]f32) void {
     }
 }
 
-/// Online softmax over rows [row0, row1) for heads [head0, head0+n_heads) of token t, leaving
-/// (M, S, acc) per head in ws.partial. An empty range leaves M = -inf, S = 0, acc = 0.
-fn attendRange(args: *const Args, scratch: Scratch, ws: Workspace, t: usize, head0: usize, n_heads: usize, row0: usize, row1: usize) void {
+/// Online softmax over rows [row0, row1) for the query rows of tokens t0..t0+nt, heads
+/// [head0, head0+n_heads) (nt > 1 only with all heads, so the query rows are contiguous), leaving
+/// (M, S, acc) per query row in ws.partial. Token j's rows from ws.limits[j] on are masked.
+/// An empty range leaves M = -inf, S = 0, acc = 0.
+fn attendRange(args: *const Args, scratch: Scratch, ws: Workspace, t0: usize, nt: usize, head0: usize, n_heads_one: usize, row0: usize, row1: usize) void {
+    std.debug.assert(nt == 1 or n_heads_one == args.n_head);
+    const n_heads = nt * n_heads_one;
     for (0..n_heads) |h| {
         const part = ws.partial + h * partial_stride;
         part[0] = -std.math.inf(f32);
@@ -306,7 +328,7 @@ fn attendRange(args: *const Args, scratch: Scratch, ws: Workspace, t: usize, hea
         @memset(part[8 .. 8 + dim_v], 0);
     }
     const use_simd = cpu_path.simd();
-    const q_row = t * args.n_head + head0;
+    const q_row = t0 * args.n_head + head0;
     var row = row0;
     while (row < row1) : (row += tile_rows) {
         const n = @min(tile_rows, row1 - row);
@@ -316,7 +338,7 @@ fn attendRange(args: *const Args, scratch: Scratch, ws: Workspace, t: usize, hea
             loadTileF32(args.cache_type, args.cache, row, n, ws.tile, use_simd);
             scoreTileF32(ws.tile, n, args.q + q_row * dim_k, n_heads, ws.scores, use_simd);
         }
-        scaleAndPad(ws.scores, n_heads, n, args.kq_scale);
+        scaleAndMask(ws, nt, n_heads_one, row, n, args.kq_scale);
         updateSoftmax(ws, n_heads, n, args.cache_type == .q8_KV, use_simd);
         if (use_simd) accumulatePvSimd(ws, n_heads, n) else accumulatePvScalar(ws, n_heads, n);
     }
@@ -325,7 +347,7 @@ fn attendRange(args: *const Args, scratch: Scratch, ws: Workspace, t: usize, hea
 // ---------------------------------------------------------------- tiles to f32
 
 /// Converts n cache rows starting at `row` to f32 (f16, q8_0): tile[i][0..576].
-fn loadTileF32(cache_type: CacheType, cache: [*]const u8, row: usize, n: usize, tile: [*]f32, use_simd: bool) void {
+noinline fn loadTileF32(cache_type: CacheType, cache: [*]const u8, row: usize, n: usize, tile: [*]f32, use_simd: bool) void {
     const row_bytes = kv_rows.rowBytes(cache_type);
     for (0..n) |i| {
         const src = cache + (row + i) * row_bytes;
@@ -363,7 +385,7 @@ const score_block_rows = 3;
 const score_block_heads = 4;
 
 /// scores[h][i] = ⟨q[h], tile[i]⟩ over 576 for i < n, h < n_heads.
-fn scoreTileF32(tile: [*]const f32, n: usize, q: [*]const f32, n_heads: usize, scores: [*]f32, use_simd: bool) void {
+noinline fn scoreTileF32(tile: [*]const f32, n: usize, q: [*]const f32, n_heads: usize, scores: [*]f32, use_simd: bool) void {
     if (!use_simd) {
         for (0..n_heads) |h| for (0..n) |i| {
             var sum: f32 = 0;
@@ -372,11 +394,26 @@ fn scoreTileF32(tile: [*]const f32, n: usize, q: [*]const f32, n_heads: usize, s
         };
         return;
     }
+    // Head groups outer: a group's 4 query rows (9 KB) stay in L1 while the tile streams by.
+    var h: usize = 0;
+    while (h + score_block_heads <= n_heads) : (h += score_block_heads) {
+        scoreHeadsF32(score_block_heads, tile, n, q + h * dim_k, scores + h * tile_rows);
+    }
+    switch (n_heads - h) {
+        0 => {},
+        1 => scoreHeadsF32(1, tile, n, q + h * dim_k, scores + h * tile_rows),
+        2 => scoreHeadsF32(2, tile, n, q + h * dim_k, scores + h * tile_rows),
+        3 => scoreHeadsF32(3, tile, n, q + h * dim_k, scores + h * tile_rows),
+        else => unreachable,
+    }
+}
+
+fn scoreHeadsF32(comptime H: usize, tile: [*]const f32, n: usize, q: [*]const f32, scores: [*]f32) void {
     var i: usize = 0;
     while (i + score_block_rows <= n) : (i += score_block_rows) {
-        scoreRowsF32(score_block_rows, tile + i * dim_k, q, n_heads, scores + i);
+        dotBlockF32(score_block_rows, H, tile + i * dim_k, q, scores + i);
     }
-    while (i < n) : (i += 1) scoreRowsF32(1, tile + i * dim_k, q, n_heads, scores + i);
+    while (i < n) : (i += 1) dotBlockF32(1, H, tile + i * dim_k, q, scores + i);
 }
 
 fn scoreRowsF32(comptime R: usize, k: [*]const f32, q: [*]const f32, n_heads: usize, scores: [*]f32) void {
@@ -416,7 +453,7 @@ extern fn @"llvm.x86.avx2.psign.b"(I8x32, I8x32) I8x32;
 
 /// q8_KV tile: int8 K·q scores scaled by d_K·d_q, and the V part of the rows to f32 (unscaled;
 /// the row scale goes into the probabilities).
-fn scoreTileQ8KV(args: *const Args, scratch: Scratch, ws: Workspace, q_row: usize, n_heads: usize, row: usize, n: usize, use_simd: bool) void {
+noinline fn scoreTileQ8KV(args: *const Args, scratch: Scratch, ws: Workspace, q_row: usize, n_heads: usize, row: usize, n: usize, use_simd: bool) void {
     const row_bytes = kv_rows.rowBytes(.q8_KV);
     const rows = args.cache + row * row_bytes;
     const q8 = scratch.q8() + q_row * dim_k;
@@ -495,20 +532,23 @@ inline fn dotBlockI8(comptime R: usize, comptime H: usize, rows: [*]const u8, q8
 
 // ---------------------------------------------------------------- online softmax
 
-/// Multiplies the valid scores by kq_scale and fills the tile's unused rows with -inf, so the
-/// vector softmax can run over whole tiles.
-fn scaleAndPad(scores: [*]f32, n_heads: usize, n: usize, kq_scale: f32) void {
-    for (0..n_heads) |h| {
-        const s = scores + h * tile_rows;
-        for (0..n) |i| s[i] *= kq_scale;
-        for (n..tile_rows) |i| s[i] = -std.math.inf(f32);
+/// Multiplies the visible scores by kq_scale and sets the rest to -inf: the tile's unused rows
+/// (so the vector softmax can run over whole tiles) and rows past each token's causal limit.
+noinline fn scaleAndMask(ws: Workspace, nt: usize, n_heads: usize, row: usize, n: usize, kq_scale: f32) void {
+    for (0..nt) |j| {
+        const visible = std.math.clamp(ws.limits[j] -| row, 0, n);
+        for (0..n_heads) |h| {
+            const s = ws.scores + (j * n_heads + h) * tile_rows;
+            for (0..visible) |i| s[i] *= kq_scale;
+            for (visible..tile_rows) |i| s[i] = -std.math.inf(f32);
+        }
     }
 }
 
 /// Per head: new max M' = max(M, tile max); factor = exp(M − M') rescales S and acc (0 on the
 /// first tile, where M = -inf); p = exp(s − M') replaces the scores; S' = S·factor + Σp.
 /// For q8_KV the probabilities are then multiplied by the row scales for P·V (S keeps raw p).
-fn updateSoftmax(ws: Workspace, n_heads: usize, n: usize, fold_row_scale: bool, use_simd: bool) void {
+noinline fn updateSoftmax(ws: Workspace, n_heads: usize, n: usize, fold_row_scale: bool, use_simd: bool) void {
     for (0..n_heads) |h| {
         const s = ws.scores + h * tile_rows;
         const part = ws.partial + h * partial_stride;
@@ -516,6 +556,12 @@ fn updateSoftmax(ws: Workspace, n_heads: usize, n: usize, fold_row_scale: bool, 
         for (s[0..n]) |x| tile_max = @max(tile_max, x);
         const m_old = part[0];
         const m_new = @max(m_old, tile_max);
+        if (m_new == -std.math.inf(f32)) {
+            // Nothing visible yet for this row: keep the empty state (exp(-inf − -inf) is NaN).
+            @memset(s[0..tile_rows], 0);
+            ws.factors[h] = 1.0;
+            continue;
+        }
         ws.factors[h] = if (m_new > m_old) @exp(m_old - m_new) else 1.0;
         var sum: f32 = 0;
         if (use_simd) {
@@ -576,7 +622,7 @@ fn accumulatePvScalar(ws: Workspace, n_heads: usize, n: usize) void {
     }
 }
 
-fn accumulatePvSimd(ws: Workspace, n_heads: usize, n: usize) void {
+noinline fn accumulatePvSimd(ws: Workspace, n_heads: usize, n: usize) void {
     if (n_heads == 1) {
         var c: usize = 0;
         while (c < dim_v) : (c += 32) pvBlock(1, 4, ws, 0, n, c);
