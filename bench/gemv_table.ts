@@ -1,0 +1,232 @@
+/**
+ * Prints markdown tables of GEMV speed per weight type on DeepSeek-V2-Lite shapes: GB/s of
+ * weights streamed from DRAM (each measurement cycles through > 256 MiB of distinct copies) as a
+ * fraction of the read bandwidth measured in the same run, plus an L3-resident figure.
+ *
+ *     deno run -A bench/gemv_table.ts [--types IQ4_NL,Q8_0] [--shapes ffn,expert] [--threads 2]
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { GgmlType, ggmlTypeByName, type GgmlTypeId, ggmlTypeInfo } from "../src/ggml_types.ts";
+import { matmul, matmulScratchBytes } from "../src/kernels/matmul.ts";
+import { ThreadPool } from "../src/thread_pool.ts";
+import {
+  DRAM_SET_BYTES,
+  fits,
+  fmaPeakGflops,
+  int8PeakGmacs,
+  readBandwidthGBs,
+  SHAPES,
+  weightSet,
+} from "./gemv_common.ts";
+import { moeFfn, moeScratchBytes } from "../src/kernels/moe.ts";
+import { weightRowBytes } from "../src/kernels/quants.ts";
+import { randomWeight, rng } from "../tests/quants_helpers.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  allowNegative: true,
+  options: {
+    types: { type: "string", default: "IQ4_NL,Q4_0,Q4_K,Q8_0,Q5_K,Q6_K,F16,BF16,F32" },
+    shapes: { type: "string", default: "" },
+    threads: { type: "string", default: "2" },
+    seconds: { type: "string", default: "0.4" },
+    moe: { type: "boolean", default: true },
+    gemm: { type: "boolean", default: true },
+    gemv: { type: "boolean", default: true },
+  },
+});
+const types = values.types.split(",").map((name) => {
+  const info = ggmlTypeByName(name);
+  if (!info) throw new Error(`Unknown type "${name}"`);
+  return info.id;
+});
+const shapeFilter = values.shapes ? values.shapes.split(",") : [];
+const shapes = SHAPES.filter((s) =>
+  shapeFilter.length === 0 || shapeFilter.some((f) => s.name.includes(f))
+);
+const threads = Number(values.threads);
+const seconds = Number(values.seconds);
+
+/** GB/s of weight bytes for GEMVs cycling through `copies` matrices for ~`seconds`. */
+function measure(
+  pool: ThreadPool,
+  type: GgmlTypeId,
+  k: number,
+  n: number,
+  setBytes: number,
+): number {
+  const { buffer, matrixBytes, copies } = weightSet(type, k, n, setBytes);
+  const x = Float32Array.from({ length: k }, (_, i) => Math.sin(i));
+  const y = new Float32Array(n);
+  const scratch = new Uint8Array(matmulScratchBytes(type, k, 1));
+  const run = (i: number) =>
+    matmul(pool, {
+      type,
+      weight: buffer.subarray((i % copies) * matrixBytes, (i % copies + 1) * matrixBytes),
+      k,
+      n,
+      x,
+      y,
+      scratch,
+    });
+  for (let i = 0; i < copies; i++) run(i); // warm: page in every copy
+  let best = 0;
+  for (let rep = 0; rep < 3; rep++) {
+    let calls = 0;
+    const start = performance.now();
+    while (performance.now() - start < (seconds * 1000) / 3) run(calls++);
+    const elapsed = (performance.now() - start) / 1000;
+    best = Math.max(best, (calls * matrixBytes) / elapsed / 1e9);
+  }
+  return best;
+}
+
+const pool = new ThreadPool(threads);
+const bandwidth = readBandwidthGBs(pool, threads);
+console.log(`\nRead bandwidth probe, ${threads} thread(s): ${bandwidth.toFixed(2)} GB/s\n`);
+console.log(`| type | shape | DRAM GB/s | % of probe | L3-resident GB/s | µs/GEMV (DRAM) |`);
+console.log(`|---|---|---|---|---|---|`);
+for (const type of values.gemv ? types : []) {
+  const name = ggmlTypeInfo(type)!.name;
+  for (const shape of shapes) {
+    if (!fits(type, shape.k)) continue;
+    const dram = measure(pool, type, shape.k, shape.n, DRAM_SET_BYTES);
+    const hot = shape.n > 20000 ? NaN : measure(pool, type, shape.k, shape.n, 8 * 2 ** 20);
+    const matrixBytes = (ggmlTypeInfo(type)!.blockBytes / ggmlTypeInfo(type)!.blockElements) *
+      shape.k * shape.n;
+    console.log(
+      `| ${name} | ${shape.name} | ${dram.toFixed(2)} | ${(100 * dram / bandwidth).toFixed(0)}% | ${
+        Number.isNaN(hot) ? "—" : hot.toFixed(2)
+      } | ${(matrixBytes / dram / 1e3).toFixed(0)} |`,
+    );
+  }
+}
+if (values.moe) moeSection();
+if (values.gemm) gemmSection();
+const after = readBandwidthGBs(pool, threads);
+console.log(`\nRead bandwidth probe again after the runs: ${after.toFixed(2)} GB/s`);
+pool.close();
+void GgmlType;
+
+/**
+ * One V2-Lite token through the MoE FFN: 6 of 64 routed experts (n_ff 1408) then the 2 shared
+ * experts (one n_ff 2816 FFN, run as a single always-chosen expert, accumulated). Each step picks
+ * a different expert set, and one copy of the 64 experts is > 256 MiB for 4-bit types, so the
+ * weights come from DRAM.
+ */
+function moeSection(): void {
+  const nEmbd = 2048;
+  const nFf = 1408;
+  const nExpert = 64;
+  console.log(
+    `\n| MoE step (1 token, 6+2 experts) | weights MB/token | ms/token | GB/s | % of probe |`,
+  );
+  console.log(`|---|---|---|---|---|`);
+  for (const type of [GgmlType.IQ4_NL, GgmlType.Q4_K, GgmlType.Q4_0]) {
+    const name = ggmlTypeInfo(type)!.name;
+    const expertBytes = weightRowBytes(type, nEmbd) * nFf;
+    const one = randomWeight(type, nEmbd, nFf, rng(type));
+    const tensor = () => {
+      const all = new Uint8Array(expertBytes * nExpert);
+      for (let e = 0; e < nExpert; e++) all.set(one, e * expertBytes);
+      return all;
+    };
+    const gate = tensor();
+    const up = tensor();
+    const down = tensor(); // down rows are 1408 long: same bytes per expert for 32-block types
+    const sharedGate = randomWeight(type, nEmbd, 2 * nFf, rng(1));
+    const sharedDown = randomWeight(type, 2 * nFf, nEmbd, rng(2));
+    const shape = { gateType: type, upType: type, downType: type, nEmbd, nFf, nExpert };
+    const sharedShape = { ...shape, nFf: 2 * nFf, nExpert: 1 };
+    if (!fits(type, nFf)) {
+      console.log(`| ${name} | — (n_ff 1408 is not a multiple of 256) | | | |`);
+      continue;
+    }
+    const x = Float32Array.from({ length: nEmbd }, (_, i) => Math.cos(i));
+    const y = new Float32Array(nEmbd);
+    const scratch = new Uint8Array(
+      Math.max(moeScratchBytes(shape, 1, 6), moeScratchBytes(sharedShape, 1, 1)),
+    );
+    const weights = Float32Array.of(0.3, 0.2, 0.15, 0.1, 0.1, 0.05);
+    const ids = new Int32Array(6);
+    const step = (i: number) => {
+      for (let j = 0; j < 6; j++) ids[j] = (i * 7 + j * 11) % nExpert;
+      moeFfn(pool, { ...shape, gate, up, down, ids, weights, x, kUsed: 6, y, scratch });
+      moeFfn(pool, {
+        ...sharedShape,
+        gate: sharedGate,
+        up: sharedGate,
+        down: sharedDown,
+        ids: Int32Array.of(0),
+        weights: Float32Array.of(1),
+        x,
+        kUsed: 1,
+        y,
+        accumulate: true,
+        scratch,
+      });
+    };
+    for (let i = 0; i < 10; i++) step(i);
+    let best = Infinity;
+    for (let rep = 0; rep < 3; rep++) {
+      const start = performance.now();
+      const steps = 20;
+      for (let i = 0; i < steps; i++) step(100 + rep * steps + i);
+      best = Math.min(best, (performance.now() - start) / steps);
+    }
+    const bytes = 6 * 3 * expertBytes + 3 * sharedGate.byteLength;
+    const gbs = bytes / best / 1e6;
+    console.log(
+      `| ${name} | ${(bytes / 1e6).toFixed(1)} | ${best.toFixed(2)} | ${gbs.toFixed(2)} | ${
+        (100 * gbs / bandwidth).toFixed(0)
+      }% |`,
+    );
+  }
+}
+
+/** GEMM for a 512-token batch: GFLOP/s (2 per multiply-add) beside the measured peaks. */
+function gemmSection(): void {
+  const t = 512;
+  const int8 = 2 * int8PeakGmacs(pool, threads);
+  const fma = fmaPeakGflops(pool, threads);
+  console.log(
+    `\nPeaks, ${threads} thread(s): int8 ${int8.toFixed(0)} GOP/s (vpmaddubsw), f32 FMA ${
+      fma.toFixed(0)
+    } GFLOP/s\n`,
+  );
+  console.log(`| GEMM t=512 | shape | ms | GFLOP/s | % of peak (int8 or FMA) |`);
+  console.log(`|---|---|---|---|---|`);
+  for (
+    const type of [
+      GgmlType.IQ4_NL,
+      GgmlType.Q8_0,
+      GgmlType.Q4_0,
+      GgmlType.Q4_K,
+      GgmlType.Q6_K,
+      GgmlType.F16,
+    ]
+  ) {
+    for (const shape of SHAPES.filter((s) => s.n < 20000 && s.name.match(/attn_q|expert|ffn_up/))) {
+      if (!fits(type, shape.k)) continue;
+      const weight = randomWeight(type, shape.k, shape.n, rng(5));
+      const x = Float32Array.from({ length: t * shape.k }, (_, i) => Math.sin(i * 0.37));
+      const y = new Float32Array(t * shape.n);
+      const scratch = new Uint8Array(matmulScratchBytes(type, shape.k, t));
+      matmul(pool, { type, weight, k: shape.k, n: shape.n, x, y, scratch });
+      let best = Infinity;
+      for (let rep = 0; rep < 3; rep++) {
+        const start = performance.now();
+        matmul(pool, { type, weight, k: shape.k, n: shape.n, x, y, scratch });
+        best = Math.min(best, performance.now() - start);
+      }
+      const gflops = (2 * shape.k * shape.n * t) / best / 1e6;
+      const peak = type === GgmlType.F16 ? fma : int8;
+      console.log(
+        `| ${ggmlTypeInfo(type)!.name} | ${shape.name} | ${best.toFixed(1)} | ${
+          gflops.toFixed(1)
+        } | ${(100 * gflops / peak).toFixed(0)}% |`,
+      );
+    }
+  }
+}
