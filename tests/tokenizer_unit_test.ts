@@ -147,37 +147,51 @@ function referenceBpe(symbols: string[], ranks: Map<string, number>): string[] {
   }
 }
 
-Deno.test("BpeModel matches a naive reference BPE on random words, short (scan) and long (heap)", () => {
-  const random = prng(11);
-  const letters = "abcd";
+/**
+ * Random merges over a 4-letter alphabet so that long words merge in many orders. `layout`
+ * lists each merge's result as token `256 + rank` (the HF layout BpeModel's fast path uses);
+ * otherwise results are appended only when new, which defeats that layout.
+ */
+function randomMerges(
+  random: () => number,
+  layout: boolean,
+): { tokens: string[]; merges: string[] } {
   const tokens = Array.from({ length: 256 }, (_, b) => byteToChar(b));
   const merges: string[] = [];
   const known = new Set(tokens);
-  // Random merges over a 4-letter alphabet so that long words merge in many orders.
   while (merges.length < 300) {
-    const pool = [...known].filter((t) => [...t].every((c) => letters.includes(c)));
+    const pool = [...known].filter((t) => [...t].every((c) => "abcd".includes(c)));
     const a = pool[Math.floor(random() * pool.length)],
       b = pool[Math.floor(random() * pool.length)];
     if (a.length + b.length > 8 || merges.includes(`${a} ${b}`)) continue;
+    if (layout && known.has(a + b)) continue;
     merges.push(`${a} ${b}`);
     if (!known.has(a + b)) {
       known.add(a + b);
       tokens.push(a + b);
     }
   }
-  const model = new BpeModel(tokens, merges);
-  const ranks = new Map(merges.map((m, i) => [m, i]));
-  const idOf = new Map(tokens.map((t, i) => [t, i]));
-  for (let i = 0; i < 400; i++) {
-    const length = 1 + Math.floor(random() * (i % 2 === 0 ? 40 : 200));
-    let word = "";
-    for (let j = 0; j < length; j++) word += letters[Math.floor(random() * letters.length)];
-    const out: number[] = [];
-    model.encodeWord(word, out);
-    const expected = referenceBpe([...word], ranks).map((p) => idOf.get(p)!);
-    assert.deepEqual(out, expected, word);
-  }
-});
+  return { tokens, merges };
+}
+
+for (const layout of [false, true]) {
+  Deno.test(`BpeModel matches a naive reference BPE on random words (scan and heap paths, HF layout ${layout})`, () => {
+    const random = prng(layout ? 12 : 11);
+    const { tokens, merges } = randomMerges(random, layout);
+    const model = new BpeModel(tokens, merges);
+    const ranks = new Map(merges.map((m, i) => [m, i]));
+    const idOf = new Map(tokens.map((t, i) => [t, i]));
+    for (let i = 0; i < 400; i++) {
+      const length = 1 + Math.floor(random() * (i % 2 === 0 ? 40 : 200));
+      let word = "";
+      for (let j = 0; j < length; j++) word += "abcd"[Math.floor(random() * 4)];
+      const out: number[] = [];
+      model.encodeWord(word, out);
+      const expected = referenceBpe([...word], ranks).map((p) => idOf.get(p)!);
+      assert.deepEqual(out, expected, word);
+    }
+  });
+}
 
 Deno.test("SpecialTokenSplitter tries longer tokens first across the whole text, as llama.cpp", () => {
   const tokens = ["x", "xa", "abcd", "<c>", "u"];

@@ -2,10 +2,10 @@
  * Byte-level BPE as llama.cpp runs it (`llm_tokenizer_bpe_session::tokenize`): a word's UTF-8
  * bytes start as one symbol each; the adjacent pair with the lowest merge rank (leftmost on
  * ties) is merged until no pair has a rank. Pieces are handled as ids (token ids, or synthetic
- * ids past the vocabulary for merge results that are not tokens). Merge ranks are kept as the
- * GGUF's `"left right"` strings and resolved per id pair on first use into an integer-keyed
- * table: building a fully resolved table up front costs ~10x more at load time than the
- * few thousand distinct pairs a typical text ever asks about.
+ * ids past the vocabulary for merge results that are not tokens). A pair's rank is resolved
+ * from the merge list on first use and kept in an integer-keyed table: building a fully
+ * resolved table up front costs far more at load time than the few thousand distinct pairs a
+ * typical text ever asks about.
  * @module
  */
 import { GgufError } from "../errors.ts";
@@ -34,8 +34,12 @@ export class BpeModel {
   /** Number of real tokens; piece ids at or past it are synthetic. */
   readonly vocabSize: number;
   readonly #tokens: readonly string[];
+  readonly #merges: readonly string[];
   readonly #tokenIds = new Map<string, number>();
-  readonly #mergeRanks = new Map<string, number>();
+  /** Set when merge results are laid out as token `rank + offset` (see `#findResultOffset`). */
+  readonly #resultOffset: number | undefined;
+  /** `"left right"` → rank, only for vocabularies without that layout. */
+  readonly #mergeRanks: Map<string, number> | undefined;
   readonly #syntheticIds = new Map<string, number>();
   readonly #synthetic: string[] = [];
   readonly #byteIds = new Int32Array(256);
@@ -58,23 +62,70 @@ export class BpeModel {
   constructor(tokens: readonly string[], merges: readonly string[]) {
     this.vocabSize = tokens.length;
     this.#tokens = tokens;
+    this.#merges = merges;
     // Later duplicates win, as in llama.cpp's `token_to_id[text] = id`.
     for (let id = 0; id < tokens.length; id++) this.#tokenIds.set(tokens[id], id);
-    // Walking backwards makes the first of duplicate merges win, as `bpe_ranks.emplace` does.
-    for (let rank = merges.length - 1; rank >= 0; rank--) {
-      const merge = merges[rank];
-      if (merge.indexOf(" ", 1) < 0) {
-        throw new GgufError(`Merge ${rank} "${merge}" has no space between its two pieces`, {
+    for (let rank = 0; rank < merges.length; rank++) {
+      if (merges[rank].indexOf(" ", 1) < 0) {
+        throw new GgufError(`Merge ${rank} "${merges[rank]}" has no space between its two pieces`, {
           field: "tokenizer.ggml.merges",
         });
       }
-      this.#mergeRanks.set(merge, rank);
+    }
+    this.#resultOffset = this.#findResultOffset();
+    if (this.#resultOffset === undefined) {
+      // Walking backwards makes the first of duplicate merges win, as `bpe_ranks.emplace` does.
+      this.#mergeRanks = new Map();
+      for (let rank = merges.length - 1; rank >= 0; rank--) {
+        this.#mergeRanks.set(merges[rank], rank);
+      }
     }
     for (let b = 0; b < 256; b++) this.#byteIds[b] = this.#pieceId(byteToChar(b));
   }
 
+  /**
+   * Vocabularies trained by HF tokenizers list the result of merge `rank` as token
+   * `rank + offset` (DeepSeek: offset 243). When that holds for every merge, with no duplicate
+   * texts, a pair's rank is `id(left + right) - offset` once `merges[rank]` is confirmed to be
+   * exactly "left right", and no second 100,000-entry map of merge strings is needed.
+   *
+   * @returns The offset, or undefined when the vocabulary is not laid out that way.
+   */
+  #findResultOffset(): number | undefined {
+    const tokens = this.#tokens, merges = this.#merges;
+    if (merges.length === 0) return undefined;
+    const first = merges[0], firstSpace = first.indexOf(" ", 1);
+    const firstId = this.#tokenIds.get(first.slice(0, firstSpace) + first.slice(firstSpace + 1));
+    if (firstId === undefined) return undefined;
+    const offset = firstId;
+    for (let rank = 0; rank < merges.length; rank++) {
+      const merge = merges[rank], result = tokens[rank + offset];
+      if (result === undefined || result.length !== merge.length - 1) return undefined;
+      const space = merge.indexOf(" ", 1);
+      for (let i = 0; i < result.length; i++) {
+        if (result.charCodeAt(i) !== merge.charCodeAt(i < space ? i : i + 1)) return undefined;
+      }
+      if (this.#tokenIds.get(result) !== rank + offset) return undefined;
+    }
+    return offset;
+  }
+
   #pieceText(id: number): string {
     return id < this.vocabSize ? this.#tokens[id] : this.#synthetic[id - this.vocabSize];
+  }
+
+  /** The rank of merging `left` and `right` (texts), or -1 when they do not merge. */
+  #rankOf(left: string, right: string): number {
+    if (this.#mergeRanks !== undefined) return this.#mergeRanks.get(left + " " + right) ?? -1;
+    const id = this.#tokenIds.get(left + right);
+    if (id === undefined) return -1;
+    const rank = id - this.#resultOffset!;
+    if (rank < 0 || rank >= this.#merges.length) return -1;
+    const merge = this.#merges[rank];
+    // The merge must split exactly here (llama.cpp splits at the first space from index 1).
+    const exact = merge.indexOf(" ", 1) === left.length && merge.startsWith(left) &&
+      merge.endsWith(right);
+    return exact ? rank : -1;
   }
 
   /** The pair-table slot for (left, right), resolving the pair from the merge list if new. */
@@ -85,9 +136,9 @@ export class BpeModel {
       this.#pairs = new MergeTable(PAIR_CACHE_ENTRIES_MAX);
     }
     const leftText = this.#pieceText(left), rightText = this.#pieceText(right);
-    const rank = this.#mergeRanks.get(leftText + " " + rightText);
-    const result = rank === undefined ? -1 : this.#pieceId(leftText + rightText);
-    this.#pairs.add(left, right, rank ?? -1, result);
+    const rank = this.#rankOf(leftText, rightText);
+    const result = rank < 0 ? -1 : this.#pieceId(leftText + rightText);
+    this.#pairs.add(left, right, rank, result);
     return this.#pairs.find(left, right);
   }
 
