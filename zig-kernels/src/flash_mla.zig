@@ -38,9 +38,11 @@ pub const n_tokens_max: usize = 8192;
 pub const token_block: usize = 4;
 /// Floats per per-head partial: M, S, 6 floats of padding (keeps acc 32-byte aligned), acc[512].
 const partial_stride: usize = 8 + dim_v;
-/// Below this many visible rows `auto` picks `heads` for single-token queries: measured on the
-/// 2-core AVX2 machine with `bench/flash_mla_table.ts` (kvsplit already wins at 128 rows).
-pub const auto_kvsplit_min_rows: usize = 64;
+/// Below this many visible rows `auto` picks `heads` for single-token queries. Measured on the
+/// 2-core AVX2 machine, 16 heads, 2 threads, best of 400 calls: f16 heads/kvsplit 8/23 µs at 1
+/// row, 20/27 µs at 16, 37/34 µs at 32, 130/62 µs at 128; q8_KV 18/19 µs at 16, 29/22 µs at 32
+/// (kvsplit pays a barrier and a merge that only amortise over a few tiles).
+pub const auto_kvsplit_min_rows: usize = 32;
 
 /// Thread strategy of a call.
 pub const Strategy = enum(u32) {
