@@ -86,4 +86,17 @@ export {
   weightRowBytes,
 } from "./src/kernels/quants.ts";
 export { matmul, type MatmulOptions, matmulScratchBytes } from "./src/kernels/matmul.ts";
+export {
+  type AttentionStrategy,
+  flashMla,
+  type FlashMlaOptions,
+  type FlashMlaResult,
+  flashMlaScratchBytes,
+  type FlashMlaShape,
+  kvCacheRowBytes,
+  MLA_K_DIM,
+  MLA_V_DIM,
+  readKvRows,
+  writeKvRows,
+} from "./src/kernels/flash_mla.ts";
 export { moeFfn, type MoeOptions, moeScratchBytes, type MoeShape } from "./src/kernels/moe.ts";
