@@ -64,50 +64,69 @@ pub fn corrDims(p: Params) CorrDims {
     };
 }
 
-/// Fills the per-pair rotation of one position, duplicated per lane so the SIMD path multiplies
-/// [x0, x1, ...] by [c0, c0, ...] and the swapped [x1, x0, ...] by [-s0, s0, ...].
-fn fillTable(p: Params, corr: CorrDims, pos: i32, cos_dup: []f32, sin_signed: []f32) void {
-    const n_dims: f64 = @floatFromInt(p.n_dims);
-    const freq_scale: f64 = p.freq_scale;
-    const ext: f64 = p.ext_factor;
-    var mag: f64 = p.attn_factor;
-    if (ext != 0) mag *= 1.0 + 0.1 * @log(1.0 / freq_scale);
-    for (0..p.n_dims / 2) |i| {
-        const pair: f64 = @floatFromInt(i);
-        const theta_extrap = @as(f64, @floatFromInt(pos)) * std.math.pow(f64, p.freq_base, -2.0 * pair / n_dims);
-        const theta_interp = freq_scale * theta_extrap;
-        var theta = theta_interp;
-        if (ext != 0) {
-            const y = (pair - corr.lo) / @max(0.001, corr.hi - corr.lo);
-            const ramp_mix = (1.0 - std.math.clamp(y, 0.0, 1.0)) * ext;
-            theta = theta_interp * (1.0 - ramp_mix) + theta_extrap * ramp_mix;
-        }
-        const c: f32 = @floatCast(@cos(theta) * mag);
-        const s: f32 = @floatCast(@sin(theta) * mag);
-        cos_dup[2 * i] = c;
-        cos_dup[2 * i + 1] = c;
-        sin_signed[2 * i] = -s;
-        sin_signed[2 * i + 1] = s;
-    }
-}
+/// Per pair i the angle is position · speed[i]: YaRN's blend of the extrapolated frequency
+/// base^(−2i/n_dims) and the interpolated one (× freq_scale) does not depend on the position, so
+/// it is computed once per call and each token costs only its cos/sin.
+const Speeds = struct {
+    speed: [n_dims_max / 2]f64,
+    mag: f64,
 
-/// Head rows are split evenly over threads; each thread rebuilds the cos/sin table when its
-/// rows move on to a new token (once per token per thread).
+    fn init(p: Params) Speeds {
+        const corr = corrDims(p);
+        const n_dims: f64 = @floatFromInt(p.n_dims);
+        const freq_scale: f64 = p.freq_scale;
+        const ext: f64 = p.ext_factor;
+        var self: Speeds = .{ .speed = undefined, .mag = p.attn_factor };
+        if (ext != 0) self.mag *= 1.0 + 0.1 * @log(1.0 / freq_scale);
+        for (0..p.n_dims / 2) |i| {
+            const pair: f64 = @floatFromInt(i);
+            const extrap = std.math.pow(f64, p.freq_base, -2.0 * pair / n_dims);
+            const interp = freq_scale * extrap;
+            var speed = interp;
+            if (ext != 0) {
+                const y = (pair - corr.lo) / @max(0.001, corr.hi - corr.lo);
+                const ramp_mix = (1.0 - std.math.clamp(y, 0.0, 1.0)) * ext;
+                speed = interp * (1.0 - ramp_mix) + extrap * ramp_mix;
+            }
+            self.speed[i] = speed;
+        }
+        return self;
+    }
+
+    /// Fills the rotation of one position, duplicated per lane so the SIMD path multiplies
+    /// [x0, x1, ...] by [c0, c0, ...] and the swapped [x1, x0, ...] by [-s0, s0, ...].
+    fn fillTable(self: *const Speeds, pos: i32, cos_dup: []f32, sin_signed: []f32) void {
+        const p: f64 = @floatFromInt(pos);
+        for (0..cos_dup.len / 2) |i| {
+            const theta = p * self.speed[i];
+            const c: f32 = @floatCast(@cos(theta) * self.mag);
+            const s: f32 = @floatCast(@sin(theta) * self.mag);
+            cos_dup[2 * i] = c;
+            cos_dup[2 * i + 1] = c;
+            sin_signed[2 * i] = -s;
+            sin_signed[2 * i + 1] = s;
+        }
+    }
+};
+
+/// Head rows are split evenly over threads; each thread computes the per-pair speeds once and
+/// rebuilds the cos/sin table when its rows move on to a new token (once per token per thread).
 pub fn compute(args: *const Args, pool: *ThreadPool, ith: usize, nth: usize) void {
     _ = pool;
     const p = args.params;
     std.debug.assert(p.n_dims % 2 == 0 and p.n_dims > 0 and p.n_dims <= n_dims_max);
-    const corr = corrDims(p);
+    const range = ThreadPool.splitRange(args.n_tokens * args.n_heads, ith, nth);
+    if (range.start == range.end) return;
+    const speeds = Speeds.init(p);
     var cos_dup: [n_dims_max]f32 = undefined;
     var sin_signed: [n_dims_max]f32 = undefined;
-    const range = ThreadPool.splitRange(args.n_tokens * args.n_heads, ith, nth);
     var table_token: usize = std.math.maxInt(usize);
     const simd = cpu_path.simd();
     for (range.start..range.end) |row| {
         const token = row / args.n_heads;
         const head = row % args.n_heads;
         if (token != table_token) {
-            fillTable(p, corr, args.positions[token], cos_dup[0..p.n_dims], sin_signed[0..p.n_dims]);
+            speeds.fillTable(args.positions[token], cos_dup[0..p.n_dims], sin_signed[0..p.n_dims]);
             table_token = token;
         }
         const at = token * args.token_stride + head * args.head_stride + args.offset;
