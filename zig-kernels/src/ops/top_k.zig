@@ -1,6 +1,9 @@
 //! Top-k selection over f32 rows (the MoE router picks k ≤ 8 experts of 64..256): ids and values
 //! in descending value order, ties broken by the lower index first — the order a stable
-//! descending sort gives. k is small, so an insertion into a k-long sorted list beats a sort.
+//! descending sort gives. llama.cpp has no defined tie order to match: older ggml's argsort is an
+//! exchange sort that is not stable (e.g. it orders [2, 1, 0, 0, 1] as ids 0, 1, 4, 3, 2), newer
+//! versions use std::sort / std::partial_sort; ties between real router logits do not occur in
+//! practice. k is small, so an insertion into a k-long sorted list beats a sort.
 const std = @import("std");
 const ThreadPool = @import("../ThreadPool.zig");
 
