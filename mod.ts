@@ -100,3 +100,42 @@ export {
   writeKvRows,
 } from "./src/kernels/flash_mla.ts";
 export { moeFfn, type MoeOptions, moeScratchBytes, type MoeShape } from "./src/kernels/moe.ts";
+export {
+  elementwise,
+  type ElementwiseOp,
+  type ElementwiseOptions,
+  getRows,
+  type GetRowsOptions,
+  type MoeGating,
+  moeGatingFromGguf,
+  moeRoute,
+  type MoeRouteOptions,
+  type MoeRouteResult,
+  rmsNorm,
+  type RmsNormOptions,
+  rope,
+  type RopeOptions,
+  type RopeParams,
+  type RowsOptions,
+  sigmoid,
+  siluMul,
+  type SiluMulOptions,
+  softmax,
+  topK,
+  type TopKOptions,
+  type TopKResult,
+} from "./src/kernels/ops.ts";
+export {
+  type Deepseek2Rope,
+  deepseek2Rope,
+  type Deepseek2RopeMetadata,
+} from "./src/kernels/rope_params.ts";
+export {
+  type ComputePeak,
+  measureFmaPeak,
+  measureInt8Peak,
+  measureReadBandwidth,
+  type PeakOptions,
+  type ReadBandwidth,
+  type ReadBandwidthOptions,
+} from "./src/kernels/probes.ts";

@@ -503,9 +503,11 @@ export interface SiluMulOptions {
   width: number;
   /** Rows; default `floor(gate.length / gateRowStride)`. */
   rows?: number;
-  /** Row strides; default `width` each (dst: its own default as for other ops). */
+  /** Values from one gate row to the next; default `width`. */
   gateRowStride?: number;
+  /** Values from one up row to the next; default `width`. */
   upRowStride?: number;
+  /** Values from one output row to the next; default `width`. */
   dstRowStride?: number;
 }
 
@@ -579,9 +581,11 @@ export interface ElementwiseOptions {
   width?: number;
   /** Rows; default `floor(a.length / aRowStride)`. */
   rows?: number;
-  /** Row strides; default `width` each. */
+  /** Values from one row of `a` to the next; default `width`. */
   aRowStride?: number;
+  /** Values from one row of `b` to the next; default `width`. */
   bRowStride?: number;
+  /** Values from one output row to the next; default `width`. */
   dstRowStride?: number;
 }
 
