@@ -65,13 +65,6 @@ export class BpeModel {
     this.#merges = merges;
     // Later duplicates win, as in llama.cpp's `token_to_id[text] = id`.
     for (let id = 0; id < tokens.length; id++) this.#tokenIds.set(tokens[id], id);
-    for (let rank = 0; rank < merges.length; rank++) {
-      if (merges[rank].indexOf(" ", 1) < 0) {
-        throw new GgufError(`Merge ${rank} "${merges[rank]}" has no space between its two pieces`, {
-          field: "tokenizer.ggml.merges",
-        });
-      }
-    }
     this.#resultOffset = this.#findResultOffset();
     if (this.#resultOffset === undefined) {
       // Walking backwards makes the first of duplicate merges win, as `bpe_ranks.emplace` does.
@@ -90,22 +83,33 @@ export class BpeModel {
    * exactly "left right", and no second 100,000-entry map of merge strings is needed.
    *
    * @returns The offset, or undefined when the vocabulary is not laid out that way.
+   * @throws {GgufError} When a merge has no space separating its two sides.
    */
   #findResultOffset(): number | undefined {
     const tokens = this.#tokens, merges = this.#merges;
-    if (merges.length === 0) return undefined;
-    const first = merges[0], firstSpace = first.indexOf(" ", 1);
-    const firstId = this.#tokenIds.get(first.slice(0, firstSpace) + first.slice(firstSpace + 1));
-    if (firstId === undefined) return undefined;
-    const offset = firstId;
-    for (let rank = 0; rank < merges.length; rank++) {
-      const merge = merges[rank], result = tokens[rank + offset];
-      if (result === undefined || result.length !== merge.length - 1) return undefined;
-      const space = merge.indexOf(" ", 1);
-      for (let i = 0; i < result.length; i++) {
-        if (result.charCodeAt(i) !== merge.charCodeAt(i < space ? i : i + 1)) return undefined;
+    let offset: number | undefined;
+    // Duplicate token texts would make `id(text)` ambiguous: use the general path then.
+    if (merges.length > 0 && this.#tokenIds.size === tokens.length) {
+      const first = merges[0], firstSpace = first.indexOf(" ", 1);
+      if (firstSpace > 0) {
+        offset = this.#tokenIds.get(first.slice(0, firstSpace) + first.slice(firstSpace + 1));
       }
-      if (this.#tokenIds.get(result) !== rank + offset) return undefined;
+    }
+    for (let rank = 0; rank < merges.length; rank++) {
+      const merge = merges[rank];
+      const space = merge.indexOf(" ", 1);
+      if (space < 0) {
+        throw new GgufError(`Merge ${rank} "${merge}" has no space between its two pieces`, {
+          field: "tokenizer.ggml.merges",
+        });
+      }
+      if (offset === undefined) continue;
+      const result = tokens[rank + offset];
+      let same = result !== undefined && result.length === merge.length - 1;
+      for (let i = 0; same && i < result.length; i++) {
+        same = result.charCodeAt(i) === merge.charCodeAt(i < space ? i : i + 1);
+      }
+      if (!same) offset = undefined;
     }
     return offset;
   }
@@ -173,20 +177,20 @@ export class BpeModel {
     this.#heap = new Float64Array(capacity * 3);
   }
 
-  /** Writes the byte pieces of `word` into the scratch; returns the byte count. */
-  #loadBytes(word: string): number {
-    if (word.length * 3 > this.#ids.length) this.#grow(word.length * 3);
+  /** Writes the byte pieces of `text[start, end)` into the scratch; returns the byte count. */
+  #loadBytes(text: string, start: number, end: number): number {
+    if ((end - start) * 3 > this.#ids.length) this.#grow((end - start) * 3);
     const ids = this.#ids;
     const byteIds = this.#byteIds;
     let n = 0;
-    for (let i = 0; i < word.length; i++) {
-      let cp = word.charCodeAt(i);
+    for (let i = start; i < end; i++) {
+      let cp = text.charCodeAt(i);
       if (cp < 0x80) {
         ids[n++] = byteIds[cp];
         continue;
       }
-      if (cp >= 0xd800 && cp <= 0xdbff && i + 1 < word.length) {
-        const low = word.charCodeAt(i + 1);
+      if (cp >= 0xd800 && cp <= 0xdbff && i + 1 < end) {
+        const low = text.charCodeAt(i + 1);
         if (low >= 0xdc00 && low <= 0xdfff) {
           cp = 0x10000 + ((cp - 0xd800) << 10) + (low - 0xdc00);
           i++;
@@ -215,7 +219,19 @@ export class BpeModel {
    * @param out Receives the token ids.
    */
   encodeWord(word: string, out: number[]): void {
-    const n = this.#loadBytes(word);
+    this.encodeRange(word, 0, word.length, out);
+  }
+
+  /**
+   * Encodes the word `text[start, end)` without cutting it out of `text`.
+   *
+   * @param text The text holding the word.
+   * @param start Word start (UTF-16 index).
+   * @param end Word end (exclusive).
+   * @param out Receives the token ids.
+   */
+  encodeRange(text: string, start: number, end: number, out: number[]): void {
+    const n = this.#loadBytes(text, start, end);
     for (let i = 0; i < n; i++) {
       this.#prev[i] = i - 1;
       this.#next[i] = i + 1 < n ? i + 1 : -1;

@@ -133,6 +133,23 @@ export class PreTokenizer {
    * @returns The words, none empty.
    */
   split(text: string): string[] {
+    const ends = this.splitEnds(text);
+    const words = new Array<string>(ends.length);
+    let start = 0;
+    for (let i = 0; i < ends.length; i++) {
+      words[i] = text.slice(start, ends[i]);
+      start = ends[i];
+    }
+    return words;
+  }
+
+  /**
+   * Where the words of `text` end: word `i` is `text.slice(ends[i - 1] ?? 0, ends[i])`.
+   *
+   * @param text Text without special tokens.
+   * @returns Ascending UTF-16 offsets, the last being `text.length` (empty for "").
+   */
+  splitEnds(text: string): number[] {
     if (text.length === 0) return [];
     const folded = text.replace(NON_ASCII_WHITESPACE, "\v");
     // Folding replaces BMP code points by one code unit, so offsets carry over to `text`.
@@ -142,13 +159,7 @@ export class PreTokenizer {
       else if (step.kind === "fragment") ends = splitEachFragment(folded, ends, step.regex);
       else ends = splitTrailingSpace(folded, ends);
     }
-    const words = new Array<string>(ends.length);
-    let start = 0;
-    for (let i = 0; i < ends.length; i++) {
-      words[i] = text.slice(start, ends[i]);
-      start = ends[i];
-    }
-    return words;
+    return ends;
   }
 }
 

@@ -34,6 +34,8 @@ export interface DecodeOptions {
 
 /** Words cached before the word cache is emptied; bounds memory on endless input. */
 const WORD_CACHE_ENTRIES_MAX = 1 << 16;
+/** Shorter words are merged directly (see `#encodeWord`). */
+const WORD_CACHE_CHARS_MIN = 4;
 /** Longer words are not cached: they rarely repeat. */
 const WORD_CACHE_CHARS_MAX = 64;
 
@@ -134,17 +136,27 @@ export class Tokenizer {
         out.push(fragment);
         continue;
       }
-      for (const word of this.#preTokenizer.split(fragment)) this.#encodeWord(model, word, out);
+      let start = 0;
+      for (const end of this.#preTokenizer.splitEnds(fragment)) {
+        this.#encodeWord(model, fragment, start, end, out);
+        start = end;
+      }
     }
     if (this.addEos && (opts.addBos ?? this.addBos)) out.push(this.eos);
     return out;
   }
 
-  #encodeWord(model: BpeModel, word: string, out: number[]): void {
-    if (word.length > WORD_CACHE_CHARS_MAX) {
-      model.encodeWord(word, out);
+  /**
+   * Encodes `text[start, end)`. Mid-length words go through the word cache; short ones are
+   * cheaper to merge again than to cut out and hash, and long ones rarely repeat.
+   */
+  #encodeWord(model: BpeModel, text: string, start: number, end: number, out: number[]): void {
+    const length = end - start;
+    if (length < WORD_CACHE_CHARS_MIN || length > WORD_CACHE_CHARS_MAX) {
+      model.encodeRange(text, start, end, out);
       return;
     }
+    const word = text.slice(start, end);
     let ids = this.#wordCache.get(word);
     if (ids === undefined) {
       ids = [];
