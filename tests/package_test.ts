@@ -17,7 +17,8 @@ const root = fileURLToPath(new URL("../", import.meta.url));
 /** Files the publish dry run would upload, as paths relative to the repository root. */
 async function publishedFiles(): Promise<string[]> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["publish", "--dry-run", "--allow-dirty"],
+    // Type-checking is `deno task check`'s job; the file list does not depend on it.
+    args: ["publish", "--dry-run", "--allow-dirty", "--no-check"],
     cwd: root,
     stdout: "piped",
     stderr: "piped",
