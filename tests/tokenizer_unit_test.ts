@@ -120,7 +120,7 @@ Deno.test("PreTokenizer.create rejects an unknown pre-tokenizer with a GgufError
   });
 });
 
-Deno.test("MergeTable finds added pairs, keeps the first of duplicates and misses others", () => {
+Deno.test("MergeTable finds added pairs, keeps the first of duplicates, misses others and grows", () => {
   const table = new MergeTable(1000);
   for (let i = 0; i < 1000; i++) assert.ok(table.add(i, 999 - i, i, 5000 + i));
   assert.ok(!table.add(3, 996, 77, 1));
@@ -131,6 +131,10 @@ Deno.test("MergeTable finds added pairs, keeps the first of duplicates and misse
     assert.equal(table.result(slot), 5000 + i);
   }
   assert.equal(table.find(1, 1), -1);
+  const grown = new MergeTable(1);
+  for (let i = 0; i < 5000; i++) grown.add(i, i + 1, i, -1);
+  assert.equal(grown.size, 5000);
+  for (let i = 0; i < 5000; i++) assert.equal(grown.rank(grown.find(i, i + 1)), i);
 });
 
 /** llama.cpp's BPE word loop on strings: merge the lowest-rank, leftmost pair until none. */

@@ -11,9 +11,12 @@
 import { GgufError } from "../errors.ts";
 import { byteToChar } from "./byte_encoder.ts";
 import { MergeTable } from "./merge_table.ts";
+import { TokenIndex } from "./token_index.ts";
 
 /** Resolved id pairs kept before the pair table is emptied (bounds memory on odd input). */
 const PAIR_CACHE_ENTRIES_MAX = 1 << 18;
+/** Initial pair table size; it doubles as pairs are resolved. */
+const PAIR_CACHE_ENTRIES_INITIAL = 1 << 12;
 
 /** Words up to this many bytes are merged by rescanning all pairs; longer ones use a heap. */
 const SCAN_BYTES_MAX = 48;
@@ -35,7 +38,7 @@ export class BpeModel {
   readonly vocabSize: number;
   readonly #tokens: readonly string[];
   readonly #merges: readonly string[];
-  readonly #tokenIds = new Map<string, number>();
+  readonly #tokenIds: TokenIndex;
   /** Set when merge results are laid out as token `rank + offset` (see `#findResultOffset`). */
   readonly #resultOffset: number | undefined;
   /** `"left right"` → rank, only for vocabularies without that layout. */
@@ -44,7 +47,7 @@ export class BpeModel {
   readonly #synthetic: string[] = [];
   readonly #byteIds = new Int32Array(256);
   /** Resolved pairs, including "no merge" (rank -1); emptied when it fills up. */
-  #pairs = new MergeTable(PAIR_CACHE_ENTRIES_MAX);
+  #pairs = new MergeTable(PAIR_CACHE_ENTRIES_INITIAL);
   // Scratch for one word, grown on demand: piece ids and the doubly linked symbol list.
   #ids = new Int32Array(256);
   #prev = new Int32Array(256);
@@ -64,7 +67,7 @@ export class BpeModel {
     this.#tokens = tokens;
     this.#merges = merges;
     // Later duplicates win, as in llama.cpp's `token_to_id[text] = id`.
-    for (let id = 0; id < tokens.length; id++) this.#tokenIds.set(tokens[id], id);
+    this.#tokenIds = new TokenIndex(tokens);
     this.#resultOffset = this.#findResultOffset();
     if (this.#resultOffset === undefined) {
       // Walking backwards makes the first of duplicate merges win, as `bpe_ranks.emplace` does.
@@ -89,10 +92,14 @@ export class BpeModel {
     const tokens = this.#tokens, merges = this.#merges;
     let offset: number | undefined;
     // Duplicate token texts would make `id(text)` ambiguous: use the general path then.
-    if (merges.length > 0 && this.#tokenIds.size === tokens.length) {
+    if (merges.length > 0 && !this.#tokenIds.hasDuplicates) {
       const first = merges[0], firstSpace = first.indexOf(" ", 1);
       if (firstSpace > 0) {
-        offset = this.#tokenIds.get(first.slice(0, firstSpace) + first.slice(firstSpace + 1));
+        const id = this.#tokenIds.findConcat(
+          first.slice(0, firstSpace),
+          first.slice(firstSpace + 1),
+        );
+        if (id >= 0) offset = id;
       }
     }
     for (let rank = 0; rank < merges.length; rank++) {
@@ -121,8 +128,8 @@ export class BpeModel {
   /** The rank of merging `left` and `right` (texts), or -1 when they do not merge. */
   #rankOf(left: string, right: string): number {
     if (this.#mergeRanks !== undefined) return this.#mergeRanks.get(left + " " + right) ?? -1;
-    const id = this.#tokenIds.get(left + right);
-    if (id === undefined) return -1;
+    const id = this.#tokenIds.findConcat(left, right);
+    if (id < 0) return -1;
     const rank = id - this.#resultOffset!;
     if (rank < 0 || rank >= this.#merges.length) return -1;
     const merge = this.#merges[rank];
@@ -137,19 +144,23 @@ export class BpeModel {
     const slot = this.#pairs.find(left, right);
     if (slot >= 0) return slot;
     if (this.#pairs.size >= PAIR_CACHE_ENTRIES_MAX) {
-      this.#pairs = new MergeTable(PAIR_CACHE_ENTRIES_MAX);
+      this.#pairs = new MergeTable(PAIR_CACHE_ENTRIES_INITIAL);
     }
     const leftText = this.#pieceText(left), rightText = this.#pieceText(right);
     const rank = this.#rankOf(leftText, rightText);
-    const result = rank < 0 ? -1 : this.#pieceId(leftText + rightText);
+    let result = -1;
+    if (rank >= 0) {
+      const id = this.#tokenIds.findConcat(leftText, rightText);
+      result = id >= 0 ? id : this.#pieceId(leftText + rightText);
+    }
     this.#pairs.add(left, right, rank, result);
     return this.#pairs.find(left, right);
   }
 
   /** The piece id of `text`, creating a synthetic one when it is not a token. */
   #pieceId(text: string): number {
-    const token = this.#tokenIds.get(text);
-    if (token !== undefined) return token;
+    const token = this.#tokenIds.find(text);
+    if (token >= 0) return token;
     const id = this.#syntheticIds.get(text);
     if (id !== undefined) return id;
     const synthetic = this.vocabSize + this.#synthetic.length;
@@ -165,7 +176,7 @@ export class BpeModel {
    * @returns The id, or -1 when no token has this text.
    */
   tokenId(text: string): number {
-    return this.#tokenIds.get(text) ?? -1;
+    return this.#tokenIds.find(text);
   }
 
   #grow(bytes: number): void {

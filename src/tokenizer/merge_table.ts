@@ -6,7 +6,7 @@
  */
 
 /**
- * BPE merge ranks keyed by (left piece id, right piece id).
+ * BPE merge ranks keyed by (left piece id, right piece id); rank -1 can record "no merge".
  *
  * @example
  * ```ts
@@ -18,26 +18,44 @@
  * ```
  */
 export class MergeTable {
-  readonly #mask: number;
-  readonly #left: Int32Array;
-  readonly #right: Int32Array;
-  readonly #rank: Int32Array;
-  readonly #result: Int32Array;
+  #mask = 0;
+  #left = new Int32Array(0);
+  #right = new Int32Array(0);
+  #rank = new Int32Array(0);
+  #result = new Int32Array(0);
   #size = 0;
 
   /**
-   * Creates an empty table sized for `count` merges at a load factor of at most one half.
+   * Creates an empty table sized for `count` entries at a load factor of at most one half;
+   * it grows (doubling) when more are added.
    *
-   * @param count Number of merges that will be added.
+   * @param count Expected number of entries.
    */
   constructor(count: number) {
     let capacity = 16;
     while (capacity < count * 2) capacity *= 2;
+    this.#allocate(capacity);
+  }
+
+  #allocate(capacity: number): void {
     this.#mask = capacity - 1;
     this.#left = new Int32Array(capacity).fill(-1);
     this.#right = new Int32Array(capacity);
     this.#rank = new Int32Array(capacity);
     this.#result = new Int32Array(capacity);
+  }
+
+  #growTo(capacity: number): void {
+    const [left, right, rank, result] = [this.#left, this.#right, this.#rank, this.#result];
+    this.#allocate(capacity);
+    for (let i = 0; i < left.length; i++) {
+      if (left[i] === -1) continue;
+      const slot = this.#slot(left[i], right[i]);
+      this.#left[slot] = left[i];
+      this.#right[slot] = right[i];
+      this.#rank[slot] = rank[i];
+      this.#result[slot] = result[i];
+    }
   }
 
   /** Number of merges held. */
@@ -67,7 +85,7 @@ export class MergeTable {
    */
   add(left: number, right: number, rank: number, result: number): boolean {
     if (left < 0 || right < 0) throw new RangeError(`Merge pair (${left}, ${right}) is negative`);
-    if (this.#size * 2 >= this.#left.length) throw new RangeError("Merge table is full");
+    if ((this.#size + 1) * 2 > this.#left.length) this.#growTo(this.#left.length * 2);
     const slot = this.#slot(left, right);
     if (this.#left[slot] !== -1) return false;
     this.#left[slot] = left;

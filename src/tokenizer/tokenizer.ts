@@ -73,8 +73,7 @@ export class Tokenizer {
   readonly #preTokenizer: PreTokenizer;
   readonly #specials: SpecialTokenSplitter;
   readonly #pieces: PieceTable;
-  readonly #spec: TokenizerSpec;
-  #bpe: BpeModel | undefined;
+  readonly #bpe: BpeModel;
   readonly #wordCache = new Map<string, number[]>();
 
   /**
@@ -86,7 +85,6 @@ export class Tokenizer {
   constructor(spec: TokenizerSpec) {
     validateSpec(spec);
     this.#preTokenizer = PreTokenizer.create(spec.pre);
-    this.#spec = spec;
     this.#tokens = spec.tokens;
     this.vocabSize = spec.tokens.length;
     this.bos = spec.bos;
@@ -100,6 +98,7 @@ export class Tokenizer {
     this.#eog = eog;
     this.#specials = new SpecialTokenSplitter(spec.tokens, types);
     this.#pieces = new PieceTable(spec.tokens, types);
+    this.#bpe = new BpeModel(spec.tokens, spec.merges);
   }
 
   /**
@@ -113,12 +112,6 @@ export class Tokenizer {
     return new Tokenizer(tokenizerSpecFromGguf(file));
   }
 
-  /** The merge table, built on first encode: decoding alone never needs it. */
-  #model(): BpeModel {
-    this.#bpe ??= new BpeModel(this.#spec.tokens, this.#spec.merges);
-    return this.#bpe;
-  }
-
   /**
    * Tokenizes text as llama.cpp's `llama_tokenize` does.
    *
@@ -130,7 +123,7 @@ export class Tokenizer {
     if (typeof text !== "string") throw new OptionError("Text to encode must be a string");
     const out: number[] = [];
     if (opts.addBos ?? this.addBos) out.push(this.bos);
-    const model = this.#model();
+    const model = this.#bpe;
     for (const fragment of this.#specials.split(text, opts.special ?? false)) {
       if (typeof fragment === "number") {
         out.push(fragment);
