@@ -1,9 +1,10 @@
 //! The dot-product engine of the 256-element K-quant types (Q4_K, Q5_K, Q6_K) against BlockQ8K
 //! activations. A type supplies `block_bytes`, a SIMD decode of one super-block into a `Decoded`
-//! value, `dotDecoded(decoded, activation_block) f32` and a scalar twin `dotScalar(w, a) f32`;
+//! value, `dotDecoded(decoded, activation_block) F32x8` (8 partial sums) and a scalar twin `dotScalar(w, a) f32`;
 //! each super-block is decoded once per tile of `ncols` activation rows.
 const std = @import("std");
 const cpu_path = @import("../cpu_path.zig");
+const simd = @import("../simd.zig");
 const common = @import("common.zig");
 const block32 = @import("block32.zig");
 
@@ -18,22 +19,25 @@ pub fn Engine(comptime T: type) type {
             return struct {
                 fn call(w: [*]const u8, act: [*]const u8, act_stride: usize, k: usize, out: [*]f32) void {
                     std.debug.assert(k % 256 == 0);
-                    var sum: [ncols]f32 = @splat(0);
-                    const simd_on = cpu_path.simd();
-                    for (0..k / 256) |b| {
-                        const wb = w + b * T.block_bytes;
-                        if (simd_on) {
-                            const decoded = T.decodeSimd(wb);
+                    if (cpu_path.simd()) {
+                        // Partial sums stay in 8 lanes until the end: one reduction per row.
+                        var acc: [ncols]simd.F32x8 = @splat(@splat(0));
+                        for (0..k / 256) |b| {
+                            const decoded = T.decodeSimd(w + b * T.block_bytes);
                             inline for (0..ncols) |c| {
-                                sum[c] += T.dotDecoded(&decoded, common.q8k(act + c * act_stride + b * @sizeOf(common.BlockQ8K)));
-                            }
-                        } else {
-                            inline for (0..ncols) |c| {
-                                sum[c] += T.dotScalar(wb, common.q8k(act + c * act_stride + b * @sizeOf(common.BlockQ8K)));
+                                acc[c] += T.dotDecoded(&decoded, common.q8k(act + c * act_stride + b * @sizeOf(common.BlockQ8K)));
                             }
                         }
+                        inline for (0..ncols) |c| out[c] = @reduce(.Add, acc[c]);
+                    } else {
+                        var sum: [ncols]f32 = @splat(0);
+                        for (0..k / 256) |b| {
+                            inline for (0..ncols) |c| {
+                                sum[c] += T.dotScalar(w + b * T.block_bytes, common.q8k(act + c * act_stride + b * @sizeOf(common.BlockQ8K)));
+                            }
+                        }
+                        inline for (0..ncols) |c| out[c] = sum[c];
                     }
-                    inline for (0..ncols) |c| out[c] = sum[c];
                 }
             }.call;
         }

@@ -13,7 +13,8 @@ pub const block_bytes = 144;
 pub const Decoded = struct {
     u: [8]simd.U8x32,
     sc: [8]i16,
-    m: [8]i32,
+    /// Each sub-block's min twice: pairs with the Q8_K 16-element sums in one vpmaddwd.
+    mins: simd.I16x16,
     d: f32,
     dmin: f32,
 };
@@ -23,11 +24,14 @@ pub inline fn decodeSimd(w: [*]const u8) Decoded {
     out.d = common.f16At(w);
     out.dmin = common.f16At(w + 2);
     const scales = w[4..16];
+    var mins: [16]i16 = undefined;
     inline for (0..8) |j| {
         const sm = kblock.scaleMin(scales, j);
         out.sc[j] = sm.sc;
-        out.m[j] = sm.m;
+        mins[2 * j] = sm.m;
+        mins[2 * j + 1] = sm.m;
     }
+    out.mins = mins;
     inline for (0..4) |c| {
         const bytes: simd.U8x32 = w[16 + 32 * c ..][0..32].*;
         out.u[2 * c] = bytes & @as(simd.U8x32, @splat(0x0F));
@@ -36,15 +40,17 @@ pub inline fn decodeSimd(w: [*]const u8) Decoded {
     return out;
 }
 
-pub inline fn dotDecoded(dw: *const Decoded, a: *align(1) const common.BlockQ8K) f32 {
+pub inline fn dotDecoded(dw: *const Decoded, a: *align(1) const common.BlockQ8K) simd.F32x8 {
     var isum: simd.I32x8 = @splat(0);
-    var msum: i32 = 0;
     inline for (0..8) |j| {
         const qa: simd.I8x32 = a.q[32 * j ..][0..32].*;
         isum += simd.mulAddPairs(simd.mulAddBytes(dw.u[j], qa), @splat(dw.sc[j]));
-        msum += dw.m[j] * (@as(i32, a.bsums[2 * j]) + a.bsums[2 * j + 1]);
     }
-    return a.d * (dw.d * @as(f32, @floatFromInt(@reduce(.Add, isum))) - dw.dmin * @as(f32, @floatFromInt(msum)));
+    const bsums: simd.I16x16 = a.bsums;
+    const msum = simd.mulAddPairs(bsums, dw.mins);
+    const scale: simd.F32x8 = @splat(dw.d * a.d);
+    const min_scale: simd.F32x8 = @splat(dw.dmin * a.d);
+    return @as(simd.F32x8, @floatFromInt(isum)) * scale - @as(simd.F32x8, @floatFromInt(msum)) * min_scale;
 }
 
 /// Scalar twin: recomputes the activation sums from the quants instead of trusting bsums.
