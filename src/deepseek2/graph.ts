@@ -13,7 +13,8 @@ import { OptionError } from "../errors.ts";
 import type { GgmlTypeId } from "../ggml_types.ts";
 import { flashMlaScratchBytes, type KvCacheType } from "../kernels/flash_mla.ts";
 import { matmulScratchBytes } from "../kernels/matmul.ts";
-import { activationRowBytes } from "../kernels/quants.ts";
+import { native } from "../../ffi/library.ts";
+import { unwrap } from "../../ffi/status.ts";
 import type { KvCache } from "../kv_cache.ts";
 import { cacheRowWidth, type DeepSeek2Hparams, qkHeadWidth } from "./hparams.ts";
 import { NativeBuffer } from "./native_memory.ts";
@@ -598,21 +599,20 @@ function moeNode(
   ], { name: label, kind: "moe" });
 }
 
-const align64 = (n: number) => Math.ceil(n / 64) * 64;
-
-/** Mirror of graph_moe.zig `Layout` (the executor re-checks it before running). */
-function moeScratchBytes(
-  hp: DeepSeek2Hparams,
-  upType: number,
-  downType: number,
-  B: number,
-): number {
-  const pairs = B * hp.nExpertUsed;
-  const E = hp.nEmbd;
-  const F = hp.nFfExp;
-  const actE = activationRowBytes(upType as GgmlTypeId, E);
-  const actF = activationRowBytes(downType as GgmlTypeId, F);
-  return 128 + align64(513 * 8) + 2 * align64(pairs * 4) + align64(B * actE) +
-    align64(pairs * actE) + 2 * align64(pairs * F * 4) + align64(pairs * actF) +
-    align64(pairs * E * 4) + 64;
+/** Scratch of the moe node, asked of the library that lays it out (graph_moe.zig). */
+function moeScratchBytes(hp: DeepSeek2Hparams, upType: number, downType: number, B: number): number {
+  const out = new BigUint64Array(1);
+  unwrap(
+    native().fm_graph_moe_scratch_bytes(
+      upType,
+      downType,
+      BigInt(hp.nEmbd),
+      BigInt(hp.nFfExp),
+      BigInt(B),
+      BigInt(hp.nExpertUsed),
+      out,
+    ),
+    "sizing the MoE scratch",
+  );
+  return Number(out[0]);
 }
