@@ -6,7 +6,15 @@
  */
 import { OptionError } from "../errors.ts";
 
-/** One chat turn. */
+/**
+ * One chat turn.
+ *
+ * @example
+ * ```ts
+ * import type { ChatMessage } from "./chat_template.ts";
+ * const turn: ChatMessage = { role: "user", content: "Hello" };
+ * ```
+ */
 export interface ChatMessage {
   /** Who speaks. */
   role: "system" | "user" | "assistant";
@@ -14,13 +22,38 @@ export interface ChatMessage {
   content: string;
 }
 
-/** The built-in chat formats. */
+/**
+ * The built-in chat formats: DeepSeek-V2 ("deepseek2"), DeepSeek-V3 ("deepseek3") and
+ * deepseek-coder-instruct ("deepseek").
+ *
+ * @example
+ * ```ts
+ * import { CHAT_TEMPLATE_NAMES } from "./chat_template.ts";
+ * console.log(CHAT_TEMPLATE_NAMES.join(", "));
+ * ```
+ */
 export const CHAT_TEMPLATE_NAMES = ["deepseek2", "deepseek3", "deepseek"] as const;
 
-/** One of {@link CHAT_TEMPLATE_NAMES}. */
+/**
+ * One of {@link CHAT_TEMPLATE_NAMES}.
+ *
+ * @example
+ * ```ts
+ * import type { ChatTemplateName } from "./chat_template.ts";
+ * const name: ChatTemplateName = "deepseek2";
+ * ```
+ */
 export type ChatTemplateName = typeof CHAT_TEMPLATE_NAMES[number];
 
-/** Options of {@link applyChatTemplate}. */
+/**
+ * Options of {@link applyChatTemplate}.
+ *
+ * @example
+ * ```ts
+ * import type { ChatTemplateOptions } from "./chat_template.ts";
+ * const opts: ChatTemplateOptions = { template: "deepseek3", addGenerationPrompt: true };
+ * ```
+ */
 export interface ChatTemplateOptions {
   /**
    * A template name from {@link CHAT_TEMPLATE_NAMES}, or a model's Jinja template text

@@ -94,8 +94,10 @@ function decodeByteLevel(text: string): Uint8Array {
  *
  * @example
  * ```ts
- * // With a tokenizer whose tokens split "é" across two ids:
- * // decoder.push(idOfFirstByte) === "", decoder.push(idOfSecondByte) === "é"
+ * import { createStreamDecoder } from "./detokenizer.ts";
+ * // Two "tokens" holding the two UTF-8 bytes of "é".
+ * const decoder = createStreamDecoder((id) => new Uint8Array([id === 0 ? 0xc3 : 0xa9]));
+ * console.log(JSON.stringify(decoder.push(0)), decoder.push(1), JSON.stringify(decoder.flush())); // "" é ""
  * ```
  */
 export interface StreamDecoder {
@@ -117,6 +119,13 @@ export interface StreamDecoder {
 /**
  * A {@link StreamDecoder} over a byte source. `TextDecoder` in streaming mode holds back an
  * incomplete trailing sequence and applies the same replacement rules as a one-shot decode.
+ *
+ * @example
+ * ```ts
+ * import { createStreamDecoder } from "./detokenizer.ts";
+ * const decoder = createStreamDecoder((id) => new TextEncoder().encode(String(id)));
+ * console.log(decoder.push(4) + decoder.push(2)); // "42"
+ * ```
  *
  * @param pieceOf Bytes of one token id (validates the id).
  * @returns The decoder.

@@ -18,10 +18,26 @@
  */
 import { GgufError } from "../errors.ts";
 
-/** The `tokenizer.ggml.pre` values this tokenizer implements. */
+/**
+ * The `tokenizer.ggml.pre` values this tokenizer implements.
+ *
+ * @example
+ * ```ts
+ * import { PRE_TOKENIZER_NAMES } from "./pre_tokenizer.ts";
+ * console.log(PRE_TOKENIZER_NAMES.includes("deepseek-v3")); // true
+ * ```
+ */
 export const PRE_TOKENIZER_NAMES = ["deepseek-llm", "deepseek-coder", "deepseek-v3"] as const;
 
-/** One of {@link PRE_TOKENIZER_NAMES}. */
+/**
+ * One of {@link PRE_TOKENIZER_NAMES}.
+ *
+ * @example
+ * ```ts
+ * import type { PreTokenizerName } from "./pre_tokenizer.ts";
+ * const name: PreTokenizerName = "deepseek-llm";
+ * ```
+ */
 export type PreTokenizerName = typeof PRE_TOKENIZER_NAMES[number];
 
 // `\s` and `\S` after non-ASCII whitespace has been folded to U+000B.

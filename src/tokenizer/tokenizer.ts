@@ -18,7 +18,15 @@ import {
   validateSpec,
 } from "./vocab.ts";
 
-/** Options of {@link Tokenizer.encode}. */
+/**
+ * Options of {@link Tokenizer.encode}.
+ *
+ * @example
+ * ```ts
+ * import type { EncodeOptions } from "./tokenizer.ts";
+ * const opts: EncodeOptions = { addBos: false, special: true };
+ * ```
+ */
 export interface EncodeOptions {
   /** Prepend BOS. Default: the vocabulary's `add_bos_token`. */
   addBos?: boolean;
@@ -26,7 +34,15 @@ export interface EncodeOptions {
   special?: boolean;
 }
 
-/** Options of {@link Tokenizer.decode} and {@link Tokenizer.tokenPiece}. */
+/**
+ * Options of {@link Tokenizer.decode} and {@link Tokenizer.tokenPiece}.
+ *
+ * @example
+ * ```ts
+ * import type { DecodeOptions } from "./tokenizer.ts";
+ * const opts: DecodeOptions = { special: true }; // show <｜end▁of▁sentence｜> etc.
+ * ```
+ */
 export interface DecodeOptions {
   /** Render control tokens (BOS, EOS…) as their text instead of nothing. Default false. */
   special?: boolean;

@@ -7,7 +7,15 @@
 import { GgufError } from "../errors.ts";
 import type { GgufFile } from "../gguf/reader.ts";
 
-/** `tokenizer.ggml.token_type` values (llama.cpp `llama_token_type`). */
+/**
+ * `tokenizer.ggml.token_type` values (llama.cpp `llama_token_type`).
+ *
+ * @example
+ * ```ts
+ * import { TokenType } from "./vocab.ts";
+ * console.log(TokenType.control); // 3
+ * ```
+ */
 export const TokenType = {
   undefined: 0,
   normal: 1,
@@ -21,6 +29,14 @@ export const TokenType = {
 /**
  * Everything a byte-level BPE tokenizer needs, independent of where it came from.
  * Optional ids are absent when the vocabulary has no such token.
+ *
+ * @example
+ * ```ts
+ * import type { TokenizerSpec } from "./vocab.ts";
+ * const spec: TokenizerSpec = {
+ *   tokens: ["h", "i", "hi"], merges: ["h i"], pre: "deepseek-llm", bos: 0, eos: 1, addBos: false,
+ * };
+ * ```
  */
 export interface TokenizerSpec {
   /** Token texts by id, byte-level encoded for normal tokens. */
@@ -183,7 +199,16 @@ const EOG_TEXTS = new Set([
   "<end_of_utterance>",
 ]);
 
-/** Token types after llama.cpp's fix-ups, and the end-of-generation ids. */
+/**
+ * Token types after llama.cpp's fix-ups, and the end-of-generation ids.
+ *
+ * @example
+ * ```ts
+ * import { resolveTokenTypes, type ResolvedTypes } from "./vocab.ts";
+ * const r: ResolvedTypes = resolveTokenTypes({ tokens: ["a"], merges: [], pre: "deepseek-llm", bos: 0, eos: 0, addBos: false });
+ * console.log(r.types[0]); // 1
+ * ```
+ */
 export interface ResolvedTypes {
   /** {@link TokenType} per token. */
   types: Uint8Array;
