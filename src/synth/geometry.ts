@@ -117,6 +117,11 @@ export interface PlannedTensor {
   readonly std: number;
   /** Mean of the values (1 for norm weights, else 0). */
   readonly mean: number;
+  /**
+   * For `attn_k_b`/`attn_v_b`: the values are the K or V rows of the layer's `attn_kv_b`
+   * (as the kvb layout would hold them) rearranged, so both layouts describe one model.
+   */
+  readonly splitOf?: { readonly kvB: string; readonly part: "k" | "v" };
 }
 
 /** Options that change the tensor set. */
@@ -181,8 +186,17 @@ export function planTensors(g: SynthGeometry, options: PlanOptions): PlannedTens
     norm(`${p}attn_kv_a_norm.weight`, R);
     // k_b/v_b hold kv_b's numbers rearranged, so both keep kv_b's fan-in R.
     if (options.layout === "kb-vb") {
-      matrix(`${p}attn_k_b.weight`, [g.nEmbdHeadQkNope, R, H], 1 / Math.sqrt(R));
-      matrix(`${p}attn_v_b.weight`, [R, g.nEmbdHeadV, H], 1 / Math.sqrt(R));
+      const kvB = `${p}attn_kv_b.weight`;
+      for (const [part, dims] of [["k", [g.nEmbdHeadQkNope, R, H]], ["v", [R, g.nEmbdHeadV, H]]]) {
+        out.push({
+          name: `${p}attn_${part}_b.weight`,
+          dims: dims as number[],
+          type: matrixType(wtype, (dims as number[])[0]),
+          std: 1 / Math.sqrt(R),
+          mean: 0,
+          splitOf: { kvB, part: part as "k" | "v" },
+        });
+      }
     } else {
       matrix(`${p}attn_kv_b.weight`, [R, H * (g.nEmbdHeadQkNope + g.nEmbdHeadV)]);
     }

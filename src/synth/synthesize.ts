@@ -27,6 +27,12 @@ import { architectureMetadata } from "./metadata.ts";
 import { SynthRandom } from "./random.ts";
 import { resolveVocab, type SynthVocab } from "./vocab.ts";
 
+/**
+ * Version of the generator's output: bump it whenever the same options would produce different
+ * bytes, so cached fixtures (tests/helpers/tiny_model.ts) are made afresh.
+ */
+export const SYNTH_VERSION = 1;
+
 /** Options of `synthesizeModel` (all optional). */
 export interface SynthOptions {
   /** Geometry preset; default `"tiny"`. */
@@ -39,7 +45,10 @@ export interface SynthOptions {
   readonly layout?: SynthLayout;
   /** q LoRA rank (adds attn_q_a/attn_q_a_norm/attn_q_b); default 0 = none. */
   readonly qLoraRank?: number;
-  /** Vocabulary GGUF to copy `tokenizer.*` from; default the DeepSeek vocabulary if present. */
+  /**
+   * Vocabulary GGUF to copy `tokenizer.*` from, or `"builtin"` for the small built-in BPE
+   * vocabulary; default the DeepSeek vocabulary if present, else the built-in one.
+   */
   readonly vocab?: string;
   /** Seed of the random weights; default 0. */
   readonly seed?: number;
@@ -161,6 +170,32 @@ function* exactData(t: PlannedTensor, seed: number): Iterable<Uint8Array> {
   }
 }
 
+/**
+ * `attn_k_b` or `attn_v_b` from the Gaussian stream of the layer's `attn_kv_b` (MLA_SPEC §1.3
+ * index semantics): kv_b row h·(N+V)+j, column c holds W_UK,h[j][c] for j < N and
+ * W_UV,h[j−N][c] after; k_b element (d, c, h) = W_UK,h[d][c], v_b element (c, j, h) = W_UV,h[j][c].
+ */
+function* splitData(t: PlannedTensor, seed: number, g: SynthGeometry): Iterable<Uint8Array> {
+  const { kvB, part } = t.splitOf!;
+  const R = g.kvLoraRank;
+  const N = g.nEmbdHeadQkNope;
+  const V = g.nEmbdHeadV;
+  const H = g.nHead;
+  const kv = new Float32Array(R * H * (N + V));
+  SynthRandom.forTensor(seed, kvB).fillGaussian(kv, t.std, t.mean);
+  const out = new Float32Array(part === "k" ? N * R * H : R * V * H);
+  for (let h = 0; h < H; h++) {
+    for (let c = 0; c < R; c++) {
+      if (part === "k") {
+        for (let d = 0; d < N; d++) out[(h * R + c) * N + d] = kv[(h * (N + V) + d) * R + c];
+      } else {
+        for (let j = 0; j < V; j++) out[(h * V + j) * R + c] = kv[(h * (N + V) + N + j) * R + c];
+      }
+    }
+  }
+  yield encodeBlocks(t.type, out);
+}
+
 /** Pools of valid blocks, one per (type, std, mean), shared by the tensors that match. */
 class BlockPools {
   readonly #pools = new Map<string, Uint8Array>();
@@ -232,10 +267,11 @@ export async function synthesizeModel(
     name: t.name,
     type: t.type,
     dims: t.dims,
-    data: () =>
-      t.dims.reduce((a, b) => a * b, 1) <= exactMax
-        ? exactData(t, seed)
-        : pooledData(t, seed, pools),
+    data: () => {
+      if (t.splitOf !== undefined) return splitData(t, seed, plan.geometry);
+      const elements = t.dims.reduce((a, b) => a * b, 1);
+      return elements <= exactMax ? exactData(t, seed) : pooledData(t, seed, pools);
+    },
   }));
   const bytes = await writeGguf(path, { metadata: plan.metadata, tensors }, {
     onProgress: options.onProgress,

@@ -144,10 +144,10 @@ export function builtinVocab(): SynthVocab {
 }
 
 /**
- * The vocabulary for `synth`: `path` when given (it must exist), else the default DeepSeek
- * vocabulary when present, else the built-in one.
+ * The vocabulary for `synth`: `path` when given (it must exist; the word `builtin` picks the
+ * built-in vocabulary), else the default DeepSeek vocabulary when present, else the built-in one.
  *
- * @param path An explicit vocabulary file, or undefined.
+ * @param path An explicit vocabulary file, `"builtin"`, or undefined.
  * @returns Tokenizer metadata.
  *
  * @example
@@ -157,6 +157,7 @@ export function builtinVocab(): SynthVocab {
  * ```
  */
 export function resolveVocab(path: string | undefined): SynthVocab {
+  if (path === "builtin") return builtinVocab();
   if (path !== undefined) return vocabFromFile(path);
   try {
     Deno.statSync(DEFAULT_VOCAB_PATH);
