@@ -180,6 +180,8 @@ export async function openModel(path: string | undefined): Promise<ModelLike> {
   }
 }
 
+let warnedTemplate = false;
+
 /**
  * Renders a conversation with the model's chat template, ending with the assistant prefix.
  *
@@ -195,7 +197,18 @@ export async function openModel(path: string | undefined): Promise<ModelLike> {
  * ```
  */
 export async function chatPrompt(model: ModelLike, messages: ChatMessage[]): Promise<string> {
-  const { applyChatTemplate } = await import("../src/tokenizer/chat_template.ts");
-  const template = (model as { chatTemplate?: string }).chatTemplate;
+  const { applyChatTemplate, detectChatTemplate } = await import(
+    "../src/tokenizer/chat_template.ts"
+  );
+  // The file's own template (tokenizer.chat_template) when it is a DeepSeek format we know;
+  // otherwise deepseek2, the format of the models this engine runs.
+  let template = (model as { tokenizer?: { chatTemplate?: string } }).tokenizer?.chatTemplate;
+  if (template !== undefined && detectChatTemplate(template) === undefined) {
+    if (!warnedTemplate) {
+      console.error("warning: unknown chat template in the file; using deepseek2");
+    }
+    warnedTemplate = true;
+    template = undefined;
+  }
   return applyChatTemplate(messages, { template, addGenerationPrompt: true });
 }

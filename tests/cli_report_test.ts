@@ -163,3 +163,18 @@ Deno.test("plotDepthSvg draws a well-formed SVG with a panel per test kind", () 
   assert.equal(opened, closed);
   assert.throws(() => plotDepthSvg([]), RangeError);
 });
+
+Deno.test("ratioTable pairs our rows with llama.cpp's by test, threads and cache type", async () => {
+  const { ratioTable } = await import("../bench/llama_cpp_bench.ts");
+  const rows = [
+    rowFromSamples(config({ attn: "kvsplit", n_depth: 4096 }), [1e9]),
+    rowFromSamples(config({ attn: "heads", n_depth: 4096 }), [2e9]),
+    rowFromSamples(config({ type_k: "q8_KV", n_depth: 4096 }), [1e9]),
+    rowFromSamples(config({ engine: "llama.cpp", attn: "-", n_depth: 4096 }), [4e9]),
+  ];
+  const lines = ratioTable(rows).split("\n");
+  // Two of ours have a llama.cpp partner (f16); q8_KV has none in llama.cpp.
+  assert.equal(lines.length, 4);
+  assert.match(lines[2], /\| tg64@pp4096 \| 2 \| f16 \| kvsplit \| 64\.00 \| 16\.00 \| 4\.00× \|/);
+  assert.match(lines[3], /\| heads \| 32\.00 \| 16\.00 \| 2\.00× \|/);
+});
