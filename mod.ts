@@ -41,6 +41,32 @@ export {
   type GgufValueTypeName,
 } from "./src/gguf/values.ts";
 export {
+  type LayerSize,
+  type ModelSummary,
+  summarizeModel,
+  type TypeCount,
+} from "./src/gguf/summary.ts";
+export {
+  planModel,
+  plannedFileSize,
+  SYNTH_VERSION,
+  synthesizeModel,
+  type SynthOptions,
+  type SynthPlan,
+  type SynthResult,
+} from "./src/synth/synthesize.ts";
+export {
+  type PlannedTensor,
+  SYNTH_LAYOUTS,
+  SYNTH_PRESETS,
+  SYNTH_WEIGHT_TYPES,
+  type SynthGeometry,
+  type SynthLayout,
+  type SynthPreset,
+  type SynthWeightType,
+} from "./src/synth/geometry.ts";
+export { type SynthVocab } from "./src/synth/vocab.ts";
+export {
   GgmlType,
   type GgmlTypeId,
   type GgmlTypeInfo,
@@ -68,16 +94,16 @@ export {
 export { type GenerateOptions, generateText } from "./src/generate.ts";
 export {
   argmax,
-  resolveSamplerOptions,
   type ResolvedSamplerOptions,
+  resolveSamplerOptions,
   Rng,
   Sampler,
   type SamplerOptions,
 } from "./src/sampler.ts";
 export { KV_CACHE_TYPES, KvCache, type KvCacheType } from "./src/kv_cache.ts";
 export {
-  activationFormat,
   type ActivationFormat,
+  activationFormat,
   dequantizeRow,
   KERNEL_TYPES,
   quantizeActivationRow,

@@ -13,6 +13,8 @@ const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   bench: () => import("./commands/bench.ts"),
   demo: () => import("./commands/demo.ts"),
   tokenize: () => import("./commands/tokenize.ts"),
+  synth: () => import("./commands/synth.ts"),
+  info: () => import("./commands/info.ts"),
 };
 
 function mainUsage(): string {
