@@ -183,10 +183,12 @@ export async function openModel(path: string | undefined): Promise<ModelLike> {
 let warnedTemplate = false;
 
 /**
- * Renders a conversation with the model's chat template, ending with the assistant prefix.
+ * Renders a conversation with the model's chat template, by default ending with the
+ * assistant's turn opener.
  *
  * @param model The model (its file may name a template).
  * @param messages The conversation so far.
+ * @param addGenerationPrompt Whether to end with the assistant's turn opener.
  * @returns Prompt text (special tokens spelled out; tokenize it with `special: true`).
  *
  * @example
@@ -196,7 +198,11 @@ let warnedTemplate = false;
  * const prompt = await chatPrompt(model, [{ role: "user", content: "Hi" }]);
  * ```
  */
-export async function chatPrompt(model: ModelLike, messages: ChatMessage[]): Promise<string> {
+export async function chatPrompt(
+  model: ModelLike,
+  messages: ChatMessage[],
+  addGenerationPrompt = true,
+): Promise<string> {
   const { applyChatTemplate, detectChatTemplate } = await import(
     "../src/tokenizer/chat_template.ts"
   );
@@ -210,5 +216,5 @@ export async function chatPrompt(model: ModelLike, messages: ChatMessage[]): Pro
     warnedTemplate = true;
     template = undefined;
   }
-  return applyChatTemplate(messages, { template, addGenerationPrompt: true });
+  return applyChatTemplate(messages, { template, addGenerationPrompt });
 }

@@ -8,7 +8,7 @@ import type {
 } from "../cli/engine.ts";
 import { main } from "../cli/main.ts";
 import { parseBenchArgs } from "../cli/commands/bench.ts";
-import { chatLoop } from "../cli/commands/chat.ts";
+import { chatLoop, turnDelta } from "../cli/commands/chat.ts";
 import { depthTable } from "../cli/commands/demo.ts";
 import { generateToStream } from "../cli/commands/run.ts";
 import { contextLengthFor, planTests, runBench } from "../cli/bench/runner.ts";
@@ -230,7 +230,7 @@ Deno.test("generateToStream with --chat wraps the prompt in the chat template", 
   assert.ok(prompt.includes("Hi") && prompt.trimEnd().endsWith("Assistant:"), prompt);
 });
 
-Deno.test("chatLoop keeps the conversation across turns and honours /reset and /exit", async () => {
+Deno.test("chatLoop evaluates only each new turn on top of the cached conversation", async () => {
   const model = new FakeModel();
   const input = ["first question", "", "second question", "/reset", "third", "/exit", "never"];
   const out = sink();
@@ -239,13 +239,27 @@ Deno.test("chatLoop keeps the conversation across turns and honours /reset and /
     out,
   });
   assert.equal(replies, 3);
-  const prompts = model.contexts[0].prompts as string[];
+  const ctx = model.contexts[0];
+  const prompts = ctx.prompts as string[];
   assert.equal(prompts.length, 3);
-  assert.ok(prompts[1].includes("first question") && prompts[1].includes("Hello world"));
-  assert.ok(prompts[1].includes("second question") && prompts[1].includes("Be brief."));
-  assert.ok(!prompts[2].includes("first question"), "reset forgets the conversation");
+  // Turn 1: the whole conversation from an empty cache.
+  assert.ok(prompts[0].startsWith("Be brief.") && prompts[0].includes("User: first question"));
+  assert.ok(prompts[0].endsWith("Assistant:"), prompts[0]);
+  // Turn 2: only what closes reply 1, the new question and the opener.
+  assert.equal(prompts[1], "<｜end▁of▁sentence｜>User: second question\n\nAssistant:");
+  // After /reset: a fresh conversation again, from an empty cache.
+  assert.ok(!prompts[2].includes("first question") && prompts[2].includes("User: third"));
+  assert.deepEqual(ctx.calls.filter((c) => c === "reset").length, 2);
   assert.ok(out.text().includes("(new conversation)"));
   assert.deepEqual(input, ["never"], "nothing is read after /exit");
+});
+
+Deno.test("turnDelta is the text between the cached reply and the new opener", () => {
+  const past = "User: a\n\nAssistant: b<eos>";
+  assert.equal(turnDelta(past, `${past}User: c\n\nAssistant:`, "zz"), undefined);
+  assert.equal(turnDelta(past, `${past}User: c\n\nAssistant:`, "b"), "<eos>User: c\n\nAssistant:");
+  assert.equal(turnDelta(past, "something else", "b"), undefined);
+  assert.equal(turnDelta("x", "xy", ""), "y");
 });
 
 Deno.test("generationOptions applies llama-cli defaults and refuses bad values", () => {

@@ -80,14 +80,42 @@ export class LineReader {
 }
 
 /**
- * Runs the conversation loop on `input`/`output` until end of input or `/exit`. Each turn
- * renders the whole conversation with the chat template and evaluates it in a fresh cache
- * (the engine has no cache truncation, and a re-tokenised reply may differ from the tokens
- * generated), then streams the reply.
+ * The text to evaluate for the next turn when the cache already holds the conversation up to
+ * the last reply: what closes that reply (the template's end-of-turn token) plus the new user
+ * turn and the assistant opener — the difference between the conversation rendered with and
+ * without the new message, as llama-cli computes it. Returns undefined when the template
+ * does not render the past as a prefix of the future, so the caller must re-evaluate all.
+ *
+ * @param past Conversation rendered up to and including the last reply, no opener.
+ * @param next Conversation with the new user message, with the opener.
+ * @param lastReply The last reply's text as generated.
+ * @returns Text to append, or undefined.
+ *
+ * @example
+ * ```ts
+ * import { turnDelta } from "./chat.ts";
+ * turnDelta("User: a\n\nAssistant: b<eos>", "User: a\n\nAssistant: b<eos>User: c\n\nAssistant:", "b");
+ * // "<eos>User: c\n\nAssistant:"
+ * ```
+ */
+export function turnDelta(past: string, next: string, lastReply: string): string | undefined {
+  if (!next.startsWith(past)) return undefined;
+  const replyAt = lastReply === "" ? past.length : past.lastIndexOf(lastReply);
+  if (replyAt < 0) return undefined;
+  return past.slice(replyAt + lastReply.length) + next.slice(past.length);
+}
+
+/**
+ * Runs the conversation loop on `input`/`output` until end of input or `/exit`. The cache
+ * keeps the conversation: each turn evaluates only the new text (end of the last reply, the
+ * user's message, the assistant opener) on top of what is cached, as llama-cli does. When
+ * that is not possible (first turn, unusual template, context full) the cache is cleared and
+ * the whole conversation is evaluated; when even that does not fit, the conversation
+ * restarts from the newest message.
  *
  * @param model The model.
  * @param values Parsed flag values.
- * @param io Input lines, output sink, and whether to show a prompt marker.
+ * @param io Input lines and output sink.
  * @returns The number of replies given.
  */
 export async function chatLoop(
@@ -103,9 +131,12 @@ export async function chatLoop(
     let written = 0;
     while (written < bytes.length) written += io.out.writeSync(bytes.subarray(written));
   };
-  const system = typeof values.system === "string" ? values.system : undefined;
+  const system = values.system;
   const fresh = (): ChatMessage[] => (system ? [{ role: "system", content: system }] : []);
+  const ctxLen = context.ctxLen ?? 4096;
+  const reserve = generate.maxTokens ?? 512;
   let messages = fresh();
+  let cached = false; // whether ctx holds `messages` up to the last reply
   let replies = 0;
   while (true) {
     write("> ");
@@ -113,13 +144,27 @@ export async function chatLoop(
     if (line === null || line.trim() === "/exit") break;
     if (line.trim() === "/reset") {
       messages = fresh();
+      cached = false;
       write("(new conversation)\n");
       continue;
     }
     if (line.trim() === "") continue;
+    const past = cached ? await chatPrompt(model, messages, false) : undefined;
+    const lastReply = messages.at(-1)?.content ?? "";
     messages.push({ role: "user", content: line });
-    ctx.reset();
-    const prompt = await chatPrompt(model, messages);
+    const next = await chatPrompt(model, messages);
+    let prompt = past === undefined ? undefined : turnDelta(past, next, lastReply);
+    const fits = (text: string, base: number) =>
+      base + model.tokenize(text, { special: true, addBos: base === 0 }).length + reserve <= ctxLen;
+    if (prompt === undefined || !fits(prompt, ctx.nPast)) {
+      ctx.reset();
+      prompt = next;
+      if (!fits(prompt, 0)) {
+        write("(context full: starting over from this message)\n");
+        messages = [...fresh(), { role: "user", content: line }];
+        prompt = await chatPrompt(model, messages);
+      }
+    }
     let reply = "";
     const interrupted = await withInterrupt(async (signal) => {
       for await (
@@ -138,6 +183,7 @@ export async function chatLoop(
     });
     write(interrupted ? " [stopped]\n" : "\n");
     messages.push({ role: "assistant", content: reply });
+    cached = true;
     replies++;
     if (values.timings) write(`(${timingLine(ctx.stats)})\n`);
   }
