@@ -13,7 +13,10 @@
  * real Unicode property escapes. They agree with current llama.cpp (checked against
  * node-llama-cpp 3.21.1, whose ASCII symbol list is `$+<=>^`|~`); older llama.cpp and
  * ik_llama.cpp leave `~` out of `\p{S}`, which changes deepseek-v3 splits around `~` only
- * (the deepseek-llm and deepseek-coder lists never use `\p{S}`).
+ * (the deepseek-llm and deepseek-coder lists never use `\p{S}`). Categories come from
+ * different Unicode versions: V8's Unicode 16 knows 56 symbols that llama.cpp's 15.1 table
+ * leaves unassigned, so `\p{S}` excludes them (`SYMBOL`); a scan of every BMP and SMP code
+ * point against llama.cpp found no other difference.
  * @module
  */
 import { GgufError } from "../errors.ts";
@@ -43,6 +46,13 @@ export type PreTokenizerName = typeof PRE_TOKENIZER_NAMES[number];
 // `\s` and `\S` after non-ASCII whitespace has been folded to U+000B.
 const WS = String.raw`[\t\n\v\f\r ]`;
 const NOT_WS = String.raw`[^\t\n\v\f\r ]`;
+
+/**
+ * `\p{S}` as llama.cpp's tables see it: without the symbols new in Unicode 16, which are
+ * unassigned there (found by comparing every code point through node-llama-cpp 3.21.1).
+ */
+const SYMBOL = String.raw`[\p{S}--[\u{1F8B2}-\u{1F8BB}\u{1F8C0}\u{1F8C1}\u{1FA89}\u{1FA8F}` +
+  String.raw`\u{1FABE}\u{1FAC6}\u{1FADC}\u{1FADF}\u{1FAE9}\u{1FBCB}-\u{1FBEF}]]`;
 
 /** deepseek-llm regex 2: the letter ranges of the upstream pattern, as code point ranges. */
 const DEEPSEEK_LLM_LETTERS = String.raw`A-Za-z\u00B5\u00C0-\u00D6\u00D8-\u00F6\u00F8-\u01BA` +
@@ -89,8 +99,8 @@ export const REGEX_SOURCES: Readonly<Record<PreTokenizerName, readonly string[]>
     String.raw`[\u4E00-\u9FA5\u3040-\u309F\u30A0-\u30FF]+`,
     [
       String.raw`[\x21-\x2F\x3A-\x40\x5B-\x60\x7B-\x7E][A-Za-z]+`,
-      String.raw`[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+`,
-      String.raw` ?[\p{P}\p{S}]+[\r\n]*`,
+      String.raw`[^\r\n\p{L}\p{P}${SYMBOL}]?[\p{L}\p{M}]+`,
+      String.raw` ?[\p{P}${SYMBOL}]+[\r\n]*`,
       `${WS}*` + String.raw`[\r\n]+`,
       `${WS}+(?!${NOT_WS})`,
       `${WS}+`,
