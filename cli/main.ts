@@ -15,6 +15,7 @@ const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   tokenize: () => import("./commands/tokenize.ts"),
   synth: () => import("./commands/synth.ts"),
   info: () => import("./commands/info.ts"),
+  logits: () => import("./commands/logits.ts"),
 };
 
 function mainUsage(): string {
