@@ -108,12 +108,24 @@ pub fn Engine(comptime T: type) type {
         /// Dequantizes `dst.len` elements (a multiple of 32) from `src`.
         pub fn dequantizeRow(src: [*]const u8, dst: []f32) void {
             std.debug.assert(dst.len % 32 == 0);
+            const use_simd = cpu_path.simd();
             for (0..dst.len / 32) |b| {
                 const wb = src + b * T.block_bytes;
-                var values: [32]i32 = undefined;
-                T.decodeScalar(wb, &values);
                 const d = T.scale(wb);
-                for (values, dst[b * 32 ..][0..32]) |v, *x| x.* = d * @as(f32, @floatFromInt(v));
+                const out = dst[b * 32 ..][0..32];
+                if (use_simd) {
+                    // Widen the 32 decoded integers 8 at a time; unsigned quants carry the offset.
+                    const v = T.decodeSimd(wb);
+                    const wide: [32]i32 = if (T.unsigned_quants) @as(@Vector(32, i32), v) + @as(@Vector(32, i32), @splat(@intFromFloat(T.offset))) else @as(@Vector(32, i32), v);
+                    inline for (0..4) |i| {
+                        const part: @Vector(8, i32) = wide[8 * i ..][0..8].*;
+                        out[8 * i ..][0..8].* = @as(F32x8, @floatFromInt(part)) * @as(F32x8, @splat(d));
+                    }
+                } else {
+                    var values: [32]i32 = undefined;
+                    T.decodeScalar(wb, &values);
+                    for (values, out) |v, *x| x.* = d * @as(f32, @floatFromInt(v));
+                }
             }
         }
     };

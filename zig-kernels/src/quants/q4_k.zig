@@ -3,6 +3,7 @@
 //! The mins are applied through the Q8_K 16-element sums, so the SIMD loop multiplies raw nibbles.
 const std = @import("std");
 const simd = @import("../simd.zig");
+const cpu_path = @import("../cpu_path.zig");
 const common = @import("common.zig");
 const kblock = @import("kblock.zig");
 
@@ -77,8 +78,22 @@ pub const dots = kblock.Engine(@This()).dots;
 
 pub fn dequantizeRow(src: [*]const u8, dst: []f32) void {
     std.debug.assert(dst.len % 256 == 0);
+    const use_simd = cpu_path.simd();
     for (0..dst.len / 256) |b| {
         const w = src + b * block_bytes;
+        if (use_simd) {
+            const dec = decodeSimd(w);
+            inline for (0..8) |j| {
+                const scale: simd.F32x8 = @splat(dec.d * @as(f32, @floatFromInt(dec.sc[j])));
+                const min: simd.F32x8 = @splat(dec.dmin * @as(f32, @floatFromInt(dec.mins[2 * j])));
+                const wide: [32]i32 = @as(@Vector(32, i32), dec.u[j]);
+                inline for (0..4) |i| {
+                    const part: @Vector(8, i32) = wide[8 * i ..][0..8].*;
+                    dst[b * 256 + 32 * j + 8 * i ..][0..8].* = @as(simd.F32x8, @floatFromInt(part)) * scale - min;
+                }
+            }
+            continue;
+        }
         const d = common.f16At(w);
         const dmin = common.f16At(w + 2);
         for (0..8) |j| {

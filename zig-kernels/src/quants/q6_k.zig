@@ -4,6 +4,7 @@
 //! The SIMD loop multiplies the unsigned 6-bit q and applies −32 through the Q8_K bsums.
 const std = @import("std");
 const simd = @import("../simd.zig");
+const cpu_path = @import("../cpu_path.zig");
 const common = @import("common.zig");
 const kblock = @import("kblock.zig");
 
@@ -78,8 +79,21 @@ pub const dots = kblock.Engine(@This()).dots;
 
 pub fn dequantizeRow(src: [*]const u8, dst: []f32) void {
     std.debug.assert(dst.len % 256 == 0);
+    const use_simd = cpu_path.simd();
     for (0..dst.len / 256) |b| {
         const w = src + b * block_bytes;
+        if (use_simd) {
+            const dec = decodeSimd(w);
+            inline for (0..8) |j| {
+                const wide: [32]i32 = @as(@Vector(32, i32), dec.u[j]) - @as(@Vector(32, i32), @splat(32));
+                inline for (0..4) |i| {
+                    const scale: simd.F32x8 = @splat(dec.d * @as(f32, @floatFromInt(dec.scales[2 * j + i / 2])));
+                    const part: @Vector(8, i32) = wide[8 * i ..][0..8].*;
+                    dst[b * 256 + 32 * j + 8 * i ..][0..8].* = @as(simd.F32x8, @floatFromInt(part)) * scale;
+                }
+            }
+            continue;
+        }
         const d = common.f16At(w + 208);
         for (0..256) |e| {
             const scale: f32 = @floatFromInt(@as(i8, @bitCast(w[192 + e / 16])));
