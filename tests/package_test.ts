@@ -94,6 +94,16 @@ Deno.test("package: the published file set builds its library, loads a tiny mode
       "libflashmla.so",
     );
     assert.ok(Deno.statSync(lib).isFile, `missing ${lib}`);
+    // The ./cli export runs from the package too.
+    const help = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", join(pkg, "cli", "main.ts"), "bench", "--help"],
+      env,
+      clearEnv: true,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(help.code, 0, new TextDecoder().decode(help.stderr));
+    assert.match(new TextDecoder().decode(help.stdout), /llama-bench/);
     console.log(
       `package build + load + generate: ${((performance.now() - started) / 1000).toFixed(1)} s`,
     );

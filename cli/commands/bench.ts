@@ -167,7 +167,10 @@ export const command: Command = {
       const env = { modelFilename: path, buildCommit: buildCommit(repoDir), cpuInfo: cpuInfo() };
       rows.push(...await runBench(model, parsed.plan, env, (row) => console.error(summary(row))));
     }
-    await Deno.stdout.write(new TextEncoder().encode(formatRows(rows, parsed.output)));
+    let text = formatRows(rows, parsed.output);
+    // llama-bench ends its markdown with the build; JSON and CSV carry it in every row.
+    if (parsed.output === "md") text += `\nbuild: ${rows[0]?.build_commit ?? "unknown"}\n`;
+    await Deno.stdout.write(new TextEncoder().encode(text));
     if (parsed.plot !== undefined) {
       Deno.writeTextFileSync(parsed.plot, plotDepthSvg(rows));
       console.error(`Wrote ${parsed.plot}`);
