@@ -31,7 +31,10 @@ async function writeV3Variant(): Promise<string> {
   const metadata = [...source.metadata].map(([key, value]) =>
     [key, key === "tokenizer.ggml.pre" ? gguf.string("deepseek-v3") : value] as const
   );
-  const path = join(await Deno.makeTempDir(), "ggml-vocab-deepseek-v3-from-llm.gguf");
+  // Under the gitignored .cache/ so repeated runs overwrite one file instead of leaking temp dirs.
+  const dir = join(REPO_ROOT, ".cache", "tokenizer");
+  Deno.mkdirSync(dir, { recursive: true });
+  const path = join(dir, "ggml-vocab-deepseek-v3-from-llm.gguf");
   await writeGguf(path, { metadata, tensors: [] });
   return path;
 }
