@@ -12,7 +12,9 @@ import { REPO_ROOT } from "./helpers/node_llama_cpp.ts";
 async function writeVocab(): Promise<string> {
   const tokens = [...Array.from({ length: 256 }, (_, b) => byteToChar(b)), "Ġa", "<s>", "</s>"];
   const types = tokens.map((_, i) => (i >= 257 ? 3 : 1));
-  const path = join(await Deno.makeTempDir(), "vocab-only.gguf");
+  const dir = await Deno.makeTempDir();
+  globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
+  const path = join(dir, "vocab-only.gguf");
   await writeGguf(path, {
     metadata: [
       ["general.architecture", gguf.string("no-such-arch")],
