@@ -119,6 +119,14 @@ export class Model implements Disposable {
     path: string,
     opts: { onProgress?: (fraction: number) => void } = {},
   ): Promise<Model> {
+    try {
+      return Promise.resolve(Model.#loadSync(path, opts));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  static #loadSync(path: string, opts: { onProgress?: (fraction: number) => void }): Model {
     const file = GgufFile.open(path);
     const owned: NativeBuffer[] = [];
     try {
@@ -140,7 +148,7 @@ export class Model implements Disposable {
         );
       }
       opts.onProgress?.(1);
-      return Promise.resolve(new Model(file, hp, weights, owned, tokenizer));
+      return new Model(file, hp, weights, owned, tokenizer);
     } catch (e) {
       for (const b of owned) b.close();
       file.close();
