@@ -51,7 +51,8 @@ function escapeXml(text: string): string {
  * ```
  */
 export function depthSeries(rows: readonly BenchRow[]): PlotSeries[] {
-  const varies = (pick: (row: BenchRow) => string) => new Set(rows.map(pick)).size > 1;
+  const varies = (pick: (row: BenchRow) => string, among = rows) =>
+    new Set(among.map(pick)).size > 1;
   const parts: ((row: BenchRow) => string)[] = [(r) => r.engine];
   if (varies((r) => r.model_type)) parts.push((r) => r.model_type);
   parts.push((r) => (r.engine === "llama.cpp" ? "" : r.attn), (r) => r.type_k);
@@ -59,16 +60,29 @@ export function depthSeries(rows: readonly BenchRow[]): PlotSeries[] {
   if (varies((r) => testName({ ...r, n_depth: 0 }))) {
     parts.push((r) => testName({ ...r, n_depth: 0 }));
   }
-  if (varies((r) => r.fill)) parts.push((r) => (r.n_depth > 0 ? r.fill : ""));
+  const base = (row: BenchRow) => parts.map((part) => part(row)).filter((s) => s !== "").join(" ");
+  // How the depth was filled matters only above depth 0; a depth-0 point (no fill) belongs to
+  // every line that shares the rest of its label.
+  const deep = rows.filter((r) => r.n_depth > 0);
+  const fillVaries = varies((r) => `${base(r)} ${r.fill}`, deep) &&
+    new Set(deep.map((r) => `${base(r)} ${r.fill}`)).size > new Set(deep.map(base)).size;
+  const label = (row: BenchRow) => (fillVaries ? `${base(row)} ${row.fill}` : base(row));
   const byLabel = new Map<string, PlotSeries>();
-  for (const row of rows) {
-    const label = parts.map((part) => part(row)).filter((s) => s !== "").join(" ");
-    let series = byLabel.get(label);
+  const add = (name: string, row: BenchRow) => {
+    let series = byLabel.get(name);
     if (series === undefined) {
-      series = { label, reference: row.engine === "llama.cpp", points: [] };
-      byLabel.set(label, series);
+      series = { label: name, reference: row.engine === "llama.cpp", points: [] };
+      byLabel.set(name, series);
     }
     series.points.push({ depth: row.n_depth, ts: row.avg_ts, sd: row.stddev_ts });
+  };
+  for (const row of deep) add(label(row), row);
+  for (const row of rows.filter((r) => r.n_depth === 0)) {
+    const owners = [...byLabel.keys()].filter((name) =>
+      fillVaries ? deep.some((r) => label(r) === name && base(r) === base(row)) : name === base(row)
+    );
+    if (owners.length === 0) owners.push(base(row));
+    for (const name of owners) add(name, row);
   }
   for (const series of byLabel.values()) series.points.sort((a, b) => a.depth - b.depth);
   return [...byLabel.values()];
@@ -108,7 +122,8 @@ function panel(
   series: PlotSeries[],
   box: { x: number; y: number; width: number; height: number },
 ): string[] {
-  const left = box.x + 60, right = box.x + box.width - 190;
+  const legendWidth = 50 + 7 * Math.max(...series.map((s) => s.label.length));
+  const left = box.x + 60, right = box.x + box.width - legendWidth;
   const top = box.y + 30, bottom = box.y + box.height - 45;
   const depths = series.flatMap((s) => s.points.map((p) => p.depth));
   const depthMax = Math.max(...depths);
@@ -199,7 +214,8 @@ function panel(
  */
 export function plotDepthSvg(rows: readonly BenchRow[], options: PlotOptions = {}): string {
   if (rows.length === 0) throw new RangeError("Cannot plot an empty set of bench rows");
-  const width = options.width ?? 760;
+  const longest = Math.max(...rows.map((r) => r.engine.length + r.attn.length + 40));
+  const width = options.width ?? Math.max(760, 520 + 7 * longest);
   const panelHeight = options.panelHeight ?? 360;
   const title = options.title ?? rows[0].model_type;
   const panels: [string, BenchRow[]][] = [

@@ -178,3 +178,18 @@ Deno.test("ratioTable pairs our rows with llama.cpp's by test, threads and cache
   assert.match(lines[2], /\| tg64@pp4096 \| 2 \| f16 \| kvsplit \| 64\.00 \| 16\.00 \| 4\.00× \|/);
   assert.match(lines[3], /\| heads \| 32\.00 \| 16\.00 \| 2\.00× \|/);
 });
+
+Deno.test("depthSeries joins depth-0 points to lines of any fill, and splits lines by fill", () => {
+  const same = [
+    rowFromSamples(config({ n_depth: 0, fill: "prefill" }), [1e9]),
+    rowFromSamples(config({ n_depth: 4096, fill: "synthetic" }), [2e9]),
+  ];
+  const one = depthSeries(same);
+  assert.deepEqual(one.map((s) => [s.label, s.points.length]), [["flashmla-deno kvsplit f16", 2]]);
+  const mixed = [...same, rowFromSamples(config({ n_depth: 4096, fill: "prefill" }), [3e9])];
+  const two = depthSeries(mixed);
+  assert.deepEqual(two.map((s) => [s.label, s.points.map((p) => p.depth)]), [
+    ["flashmla-deno kvsplit f16 synthetic", [0, 4096]],
+    ["flashmla-deno kvsplit f16 prefill", [0, 4096]],
+  ]);
+});
