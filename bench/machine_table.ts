@@ -105,7 +105,12 @@ if (import.meta.main) {
   console.log(
     "\nGFLOP/s and GOP/s count 2 operations per multiply-add; best of many short repetitions.",
   );
+  const loadavg = Deno.loadavg();
+  console.log(`Load average during the run: ${loadavg.map((l) => l.toFixed(2)).join(" ")}`);
   if (values.json) {
-    await Deno.writeTextFile(values.json, JSON.stringify({ date: new Date(), rows }, null, 2));
+    await Deno.writeTextFile(
+      values.json,
+      JSON.stringify({ date: new Date(), loadavg, rows }, null, 2),
+    );
   }
 }
