@@ -575,7 +575,10 @@ export interface ElementwiseOptions {
   b?: Float32Array;
   /** The scalar s (scale, addScaled). */
   s?: number;
-  /** Output rows; default a new `rows × width` array. May be `a` or `b`. */
+  /**
+   * Output rows; default a new `rows × width` array. May be `a` or `b` themselves (same offset and
+   * strides), but must not otherwise overlap them: rows are processed in parallel.
+   */
   dst?: Float32Array;
   /** Values per row; default `a.length` (one row). */
   width?: number;
