@@ -48,14 +48,12 @@ const shapes = SHAPES.filter((s) =>
 const threads = Number(values.threads);
 const seconds = Number(values.seconds);
 
-/** GB/s of weight bytes for GEMVs cycling through `copies` matrices for ~`seconds`. */
-function measure(
-  pool: ThreadPool,
-  type: GgmlTypeId,
-  k: number,
-  n: number,
-  setBytes: number,
-): number {
+/**
+ * GB/s of weight bytes for GEMVs cycling through `copies` matrices for ~`seconds`: the best single
+ * call (comparable with the probe, which also keeps its best repetition, and robust to other
+ * processes on this shared machine) and the median call.
+ */
+function measure(pool: ThreadPool, type: GgmlTypeId, k: number, n: number, setBytes: number) {
   const { buffer, matrixBytes, copies } = weightSet(type, k, n, setBytes);
   const x = Float32Array.from({ length: k }, (_, i) => Math.sin(i));
   const y = new Float32Array(n);
@@ -71,34 +69,36 @@ function measure(
       scratch,
     });
   for (let i = 0; i < copies; i++) run(i); // warm: page in every copy
-  let best = 0;
-  for (let rep = 0; rep < 3; rep++) {
-    let calls = 0;
-    const start = performance.now();
-    while (performance.now() - start < (seconds * 1000) / 3) run(calls++);
-    const elapsed = (performance.now() - start) / 1000;
-    best = Math.max(best, (calls * matrixBytes) / elapsed / 1e9);
+  const times: number[] = [];
+  const start = performance.now();
+  for (let i = 0; performance.now() - start < seconds * 1000 || times.length < 5; i++) {
+    const t0 = performance.now();
+    run(i);
+    times.push(performance.now() - t0);
   }
-  return best;
+  times.sort((a, b) => a - b);
+  const gbs = (ms: number) => matrixBytes / ms / 1e6;
+  return { best: gbs(times[0]), median: gbs(times[times.length >> 1]) };
 }
 
 const pool = new ThreadPool(threads);
 const bandwidth = readBandwidthGBs(pool, threads);
 console.log(`\nRead bandwidth probe, ${threads} thread(s): ${bandwidth.toFixed(2)} GB/s\n`);
-console.log(`| type | shape | DRAM GB/s | % of probe | L3-resident GB/s | µs/GEMV (DRAM) |`);
-console.log(`|---|---|---|---|---|---|`);
+console.log(
+  `| type | shape | MB | DRAM GB/s best call | % of probe | DRAM GB/s median | L3-resident GB/s best |`,
+);
+console.log(`|---|---|---|---|---|---|---|`);
 for (const type of values.gemv ? types : []) {
-  const name = ggmlTypeInfo(type)!.name;
+  const info = ggmlTypeInfo(type)!;
   for (const shape of shapes) {
     if (!fits(type, shape.k)) continue;
     const dram = measure(pool, type, shape.k, shape.n, DRAM_SET_BYTES);
-    const hot = shape.n > 20000 ? NaN : measure(pool, type, shape.k, shape.n, 8 * 2 ** 20);
-    const matrixBytes = (ggmlTypeInfo(type)!.blockBytes / ggmlTypeInfo(type)!.blockElements) *
-      shape.k * shape.n;
+    const hot = shape.n > 20000 ? undefined : measure(pool, type, shape.k, shape.n, 8 * 2 ** 20);
+    const matrixMb = (info.blockBytes / info.blockElements) * shape.k * shape.n / 1e6;
     console.log(
-      `| ${name} | ${shape.name} | ${dram.toFixed(2)} | ${(100 * dram / bandwidth).toFixed(0)}% | ${
-        Number.isNaN(hot) ? "—" : hot.toFixed(2)
-      } | ${(matrixBytes / dram / 1e3).toFixed(0)} |`,
+      `| ${info.name} | ${shape.name} | ${matrixMb.toFixed(1)} | ${dram.best.toFixed(2)} | ${
+        (100 * dram.best / bandwidth).toFixed(0)
+      }% | ${dram.median.toFixed(2)} | ${hot ? hot.best.toFixed(2) : "—"} |`,
     );
   }
 }
