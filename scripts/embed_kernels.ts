@@ -1,37 +1,42 @@
 /**
  * `deno task embed`: writes `ffi/kernel_sources.ts`, the Zig kernel sources (build.zig and
- * every .zig file under zig-kernels/src) as one TypeScript module. A user who imports the
+ * every .zig file root.zig imports, transitively) as one TypeScript module. A user who imports the
  * published package receives only modules, never .zig files, so this module is how the package
  * carries what it needs to build its native library with the user's zig (see ffi/library.ts).
  * `tests/embed_kernels_test.ts` fails when the module is out of date with the sources.
  * @module
  */
-import { join, relative } from "node:path";
+import { join, posix } from "node:path";
 import { fileURLToPath } from "node:url";
 
 /** Repository-relative location of the generated module. */
 export const GENERATED_PATH = "ffi/kernel_sources.ts";
 
 /**
- * Reads build.zig and every .zig file under `src/` of `kernelsDir`, keyed by path relative
- * to it with `/` separators, in sorted order so the output is deterministic.
+ * Reads build.zig and every .zig file `src/root.zig` reaches through `@import("….zig")`,
+ * transitively, keyed by path relative to `kernelsDir` with `/` separators, in sorted order
+ * so the output is deterministic. Following imports (rather than listing the directory)
+ * embeds exactly what the library compiles from, never a stray scratch file.
  *
  * @param kernelsDir The zig-kernels directory.
  * @returns Relative path → file text.
  */
 export function readKernelSources(kernelsDir: string): Map<string, string> {
-  const paths: string[] = ["build.zig"];
-  const walk = (dir: string) => {
-    for (const entry of Deno.readDirSync(dir)) {
-      const path = join(dir, entry.name);
-      if (entry.isDirectory) walk(path);
-      else if (entry.isFile && entry.name.endsWith(".zig")) {
-        paths.push(relative(kernelsDir, path).replaceAll("\\", "/"));
+  const found = new Set<string>();
+  const visit = (path: string) => {
+    if (found.has(path)) return;
+    found.add(path);
+    const text = Deno.readTextFileSync(join(kernelsDir, path));
+    for (const match of text.matchAll(/@import\("([^"]+\.zig)"\)/g)) {
+      const target = posix.normalize(posix.join(posix.dirname(path), match[1]));
+      if (target.startsWith("../")) {
+        throw new Error(`${path} imports ${match[1]}, outside zig-kernels/`);
       }
+      visit(target);
     }
   };
-  walk(join(kernelsDir, "src"));
-  paths.sort();
+  visit("src/root.zig");
+  const paths = ["build.zig", ...found].sort();
   return new Map(paths.map((path) => [path, Deno.readTextFileSync(join(kernelsDir, path))]));
 }
 
