@@ -1,10 +1,10 @@
 /**
- * Synthetic tiny DeepSeek2 models for the model tests, made once into `.cache/test-models/`
- * (written to a temporary name and renamed, so concurrent test files never see half a file).
+ * The model tests' fixtures: synthetic tiny DeepSeek2 models through the shared fixture helper
+ * (tests/helpers/tiny_model.ts), with the small built-in vocabulary by default so the float64
+ * reference's output head stays cheap.
  * @module
  */
-import { fileURLToPath } from "node:url";
-import { synthesizeModel } from "../../src/synth/synthesize.ts";
+import { tinyModelPath } from "../helpers/tiny_model.ts";
 
 /** What distinguishes the fixtures. */
 export interface TinyModelSpec {
@@ -12,43 +12,23 @@ export interface TinyModelSpec {
   qLoraRank: number;
   wtype: "F16" | "Q8_0" | "IQ4_NL" | "Q4_K" | "Q4_0" | "Q6_K" | "BF16";
   layers?: number;
-  /**
-   * "builtin" (default): the synthesizer's small byte-level BPE vocabulary, which keeps the
-   * float64 reference's output head cheap; "deepseek": the real 102400-token vocabulary.
-   */
+  /** "builtin" (default, ~380 tokens) or "deepseek" (the real 102400-token vocabulary). */
   vocab?: "builtin" | "deepseek";
 }
-
-const DIR = fileURLToPath(new URL("../../.cache/test-models/", import.meta.url));
 
 /**
  * Path of a tiny model with `spec`, synthesizing it on first use.
  *
- * @param spec Layout, q-LoRA rank, weight type.
+ * @param spec Layout, q-LoRA rank, weight type, layers, vocabulary.
  * @returns Absolute path of the GGUF file.
  */
-export async function tinyModel(spec: TinyModelSpec): Promise<string> {
-  const layers = spec.layers ?? 3;
-  const vocab = spec.vocab ?? "builtin";
-  const name =
-    `model-tiny-${spec.layout}-q${spec.qLoraRank}-${spec.wtype}-l${layers}-${vocab}.gguf`;
-  const path = DIR + name;
-  try {
-    if (Deno.statSync(path).size > 0) return path;
-  } catch {
-    // Not made yet.
-  }
-  Deno.mkdirSync(DIR, { recursive: true });
-  const tmp = `${path}.${Deno.pid}.tmp`;
-  await synthesizeModel(tmp, {
-    preset: "tiny",
-    wtype: spec.wtype,
+export function tinyModel(spec: TinyModelSpec): Promise<string> {
+  return tinyModelPath({
     layout: spec.layout,
-    qLoraRank: spec.qLoraRank,
-    layers,
+    qLora: spec.qLoraRank,
+    wtype: spec.wtype,
+    layers: spec.layers ?? 3,
+    vocab: spec.vocab ?? "builtin",
     seed: 5,
-    vocab: vocab === "builtin" ? "builtin" : undefined,
   });
-  Deno.renameSync(tmp, path);
-  return path;
 }
