@@ -31,7 +31,7 @@ import { resolveVocab, type SynthVocab } from "./vocab.ts";
  * Version of the generator's output: bump it whenever the same options would produce different
  * bytes, so cached fixtures (tests/helpers/tiny_model.ts) are made afresh.
  */
-export const SYNTH_VERSION = 1;
+export const SYNTH_VERSION = 2;
 
 /** Options of `synthesizeModel` (all optional). */
 export interface SynthOptions {
@@ -216,7 +216,24 @@ class BlockPools {
   }
 }
 
-/** A big tensor stitched from random runs of pool blocks, in reused 16 MB chunks. */
+/**
+ * Offset in a block of one byte of quants that may hold any value (two 4-bit quants, one 8-bit
+ * quant, or Q6_K low bits), for the types whose blocks are pooled.
+ */
+const FREE_QUANT_BYTE: Readonly<Record<string, number>> = {
+  Q4_0: 2,
+  IQ4_NL: 2,
+  Q8_0: 2,
+  Q4_K: 16,
+  Q6_K: 0,
+};
+
+/**
+ * A big tensor stitched from random runs of pool blocks, in reused 16 MB chunks. Block-aligned
+ * runs from a pool of 2M values would repeat whole rows (102400 output rows from 65536 starts:
+ * tied logits), so one quant byte of every block is then redrawn, which makes rows distinct.
+ * Float types need no such step: their runs start at any element.
+ */
 function* pooledData(t: PlannedTensor, seed: number, pools: BlockPools): Iterable<Uint8Array> {
   const rng = SynthRandom.forTensor(seed, t.name);
   const pool = pools.get(t.type, t.std, t.mean);
@@ -224,6 +241,8 @@ function* pooledData(t: PlannedTensor, seed: number, pools: BlockPools): Iterabl
   const poolBlocks = pool.length / blockBytes;
   const total = (t.dims.reduce((a, b) => a * b, 1) / t.type.blockElements) * blockBytes;
   const chunk = new Uint8Array(Math.floor(POOLED_CHUNK_BYTES / blockBytes) * blockBytes);
+  const freeByte = FREE_QUANT_BYTE[t.type.name];
+  let bits = rng.nextU32() | 1;
   for (let done = 0; done < total;) {
     const n = Math.min(chunk.length, total - done);
     for (let at = 0; at < n;) {
@@ -231,6 +250,15 @@ function* pooledData(t: PlannedTensor, seed: number, pools: BlockPools): Iterabl
       const from = rng.nextInt(poolBlocks - POOL_RUN_BLOCKS) * blockBytes;
       chunk.set(pool.subarray(from, from + run), at);
       at += run;
+    }
+    if (freeByte !== undefined) {
+      for (let b = freeByte; b < n; b += blockBytes) {
+        // xorshift32: a few instructions per block, for 500M blocks in a V2-Lite file.
+        bits ^= bits << 13;
+        bits ^= bits >>> 17;
+        bits ^= bits << 5;
+        chunk[b] = bits & 0xff;
+      }
     }
     // The consumer writes each chunk before asking for the next, so the buffer is reused.
     yield chunk.subarray(0, n);
