@@ -166,7 +166,8 @@ export const symbols = {
     result: "i32",
   },
   // (pool, logits: [*]const f32, n_tokens, n_expert, logits_row_stride, k: usize, gating: u32,
-  //  bias: ?[*]const f32, normalize: u32, scale: f32, out_ids: [*]i32, out_weights: [*]f32) i32
+  //  bias: ?[*]const f32, normalize: u32, scale: f32, out_ids: [*]i32, out_weights: [*]f32,
+  //  n_group, n_group_used: usize) i32
   fm_moe_route: {
     parameters: [
       "pointer",
@@ -181,6 +182,8 @@ export const symbols = {
       "f32",
       "buffer",
       "buffer",
+      "usize",
+      "usize",
     ],
     result: "i32",
   },

@@ -193,6 +193,44 @@ Deno.test("moeRoute matches the MLA_SPEC §1.9 rule for every gating, with bias,
   });
 });
 
+Deno.test("moeRoute with expert groups keeps only the best groups (sum of each group's top two)", () => {
+  const random = seeded(17);
+  const nExpert = 64;
+  const nTokens = 4;
+  const logits = separatedLogits(random, nTokens, nExpert);
+  for (const [nGroup, nGroupUsed, k] of [[8, 3, 6], [4, 1, 8], [32, 5, 6]] as const) {
+    eachPath((pool, simd) => {
+      const got = moeRoute(pool, { logits, nExpert, k, gating: "sigmoid", nGroup, nGroupUsed });
+      const size = nExpert / nGroup;
+      for (let t = 0; t < nTokens; t++) {
+        const probs = Array.from(logits.subarray(t * nExpert, (t + 1) * nExpert), sigmoidRef);
+        const groupScore = (g: number) => {
+          const members = probs.slice(g * size, (g + 1) * size).sort((a, b) => b - a);
+          return members[0] + members[1];
+        };
+        const kept = topKRef(Array.from({ length: nGroup }, (_, g) => groupScore(g)), nGroupUsed);
+        const masked = probs.map((p, i) => (kept.includes(Math.floor(i / size)) ? p : -Infinity));
+        const ids = topKRef(masked, k);
+        const where =
+          `simd=${simd} threads=${pool.threads} groups ${nGroup}/${nGroupUsed} token ${t}`;
+        assert.deepEqual(Array.from(got.ids.subarray(t * k, (t + 1) * k)), ids, where);
+        ids.forEach((id, j) =>
+          assert.ok(Math.abs(got.weights[t * k + j] - probs[id]) <= 10 * U32 * probs[id], where)
+        );
+      }
+    });
+  }
+  assert.throws(
+    () => moeRoute(pools[0], { logits, nExpert, k: 6, nGroup: 8, nGroupUsed: 0 }),
+    /"nGroupUsed"/,
+  );
+  assert.throws(
+    () => moeRoute(pools[0], { logits, nExpert, k: 9, nGroup: 8, nGroupUsed: 1 }),
+    /keep at least k = 9/,
+  );
+  assert.throws(() => moeRoute(pools[0], { logits, nExpert, k: 6, nGroup: 5 }), /into/);
+});
+
 Deno.test("moeGatingFromGguf maps expert_gating_func and defaults to softmax", () => {
   assert.equal(moeGatingFromGguf(undefined), "softmax");
   assert.equal(moeGatingFromGguf(1), "softmax");

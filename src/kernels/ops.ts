@@ -424,6 +424,14 @@ export interface MoeRouteOptions {
   nTokens?: number;
   /** Values from one token's logits to the next; default `nExpert`. */
   rowStride?: number;
+  /**
+   * Expert groups (`expert_group_count`); default 1, no group limit. With more, a group scores
+   * the sum of its two best selection scores and only the `nGroupUsed` best groups stay eligible
+   * (mainline llama.cpp; ik_llama.cpp ignores these keys for deepseek2).
+   */
+  nGroup?: number;
+  /** Groups kept per token (`expert_group_used_count`); default 1. */
+  nGroupUsed?: number;
 }
 
 /** Row-major `nTokens × k` expert choices, best first. */
@@ -435,9 +443,9 @@ export interface MoeRouteResult {
 }
 
 /**
- * MoE routing (MLA_SPEC §1.9): gate probabilities, top-k on probabilities + bias, weights =
- * unbiased probabilities of the chosen experts, optionally renormalized (sum clamped to ≥
- * 6.1035e-5 as in mainline llama.cpp) and scaled.
+ * MoE routing (MLA_SPEC §1.9): gate probabilities, optional group limit, top-k on probabilities +
+ * bias, weights = unbiased probabilities of the chosen experts, optionally renormalized (sum
+ * clamped to ≥ 6.1035e-5 as in mainline llama.cpp) and scaled.
  *
  * @param pool Threads to run on.
  * @param options Logits and routing rule.
@@ -469,6 +477,20 @@ export function moeRoute(pool: ThreadPool, options: MoeRouteOptions): MoeRouteRe
     throw new OptionError(`Buffer "bias" holds ${options.bias.length} values, need ${nExpert}`);
   }
   const scale = checkFloat("scale", options.scale ?? 1);
+  const nGroup = checkCount("nGroup", options.nGroup ?? 1);
+  const nGroupUsed = checkCount("nGroupUsed", options.nGroupUsed ?? 1);
+  if (nGroup > 1) {
+    const groupSize = nExpert / nGroup;
+    if (
+      nGroup > TOP_K_MAX || !Number.isInteger(groupSize) || groupSize < 2 ||
+      nGroupUsed > nGroup || k > nGroupUsed * groupSize
+    ) {
+      throw new OptionError(
+        `Options "nGroup" ${nGroup} and "nGroupUsed" ${nGroupUsed} must split ${nExpert} experts ` +
+          `into ≤ ${TOP_K_MAX} groups of ≥ 2 and keep at least k = ${k} of them eligible`,
+      );
+    }
+  }
   const ids = new Int32Array(nTokens * k);
   const weights = new Float32Array(nTokens * k);
   unwrap(
@@ -485,6 +507,8 @@ export function moeRoute(pool: ThreadPool, options: MoeRouteOptions): MoeRouteRe
       scale,
       ids,
       weights,
+      BigInt(nGroup),
+      BigInt(nGroupUsed),
     ),
     `routing ${nTokens} tokens to ${k} of ${nExpert} experts`,
   );

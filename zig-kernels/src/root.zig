@@ -204,13 +204,15 @@ export fn fm_top_k(pool: ?*ThreadPool, src: ?[*]const f32, n_rows: usize, width:
     return status.code(.ok);
 }
 
-/// MoE routing: gate, optional selection bias, top-k, optional renorm and scale (ops/moe_route.zig).
-export fn fm_moe_route(pool: ?*ThreadPool, logits: ?[*]const f32, n_tokens: usize, n_expert: usize, logits_row_stride: usize, k: usize, gating: u32, bias: ?[*]const f32, normalize: u32, scale: f32, out_ids: ?[*]i32, out_weights: ?[*]f32) i32 {
+/// MoE routing: gate, optional selection bias and group limit, top-k, optional renorm and scale
+/// (ops/moe_route.zig); n_group = 1 disables the group limit.
+export fn fm_moe_route(pool: ?*ThreadPool, logits: ?[*]const f32, n_tokens: usize, n_expert: usize, logits_row_stride: usize, k: usize, gating: u32, bias: ?[*]const f32, normalize: u32, scale: f32, out_ids: ?[*]i32, out_weights: ?[*]f32, n_group: usize, n_group_used: usize) i32 {
     const p = pool orelse return status.code(.invalid_argument);
     const g = std.meta.intToEnum(ops.moe_route.Gating, gating) catch return status.code(.invalid_argument);
     if (logits == null or out_ids == null or out_weights == null or normalize > 1 or !std.math.isFinite(scale)) return status.code(.invalid_argument);
     if (n_tokens == 0 or n_expert == 0 or n_expert > ops.moe_route.n_expert_max or k == 0 or k > n_expert or k > ops.top_k.k_max) return status.code(.shape_mismatch);
-    const args: ops.moe_route.Args = .{ .logits = logits.?, .logits_row_stride = logits_row_stride, .n_tokens = n_tokens, .n_expert = n_expert, .k = k, .gating = g, .bias = bias, .normalize = normalize == 1, .scale = scale, .out_ids = out_ids.?, .out_weights = out_weights.? };
+    if (n_group == 0 or !ops.moe_route.groupsValid(n_expert, k, n_group, n_group_used)) return status.code(.shape_mismatch);
+    const args: ops.moe_route.Args = .{ .logits = logits.?, .logits_row_stride = logits_row_stride, .n_tokens = n_tokens, .n_expert = n_expert, .k = k, .gating = g, .bias = bias, .normalize = normalize == 1, .scale = scale, .out_ids = out_ids.?, .out_weights = out_weights.?, .n_group = n_group, .n_group_used = n_group_used };
     ops.runStandalone(ops.moe_route, p, &args);
     return status.code(.ok);
 }

@@ -1,7 +1,10 @@
 //! MoE routing for one token at a time (MLA_SPEC §1.9 steps 2-6): gate probabilities from the
 //! router logits, expert selection (optionally biased by exp_probs_b, which changes only *which*
 //! experts win), then the chosen experts' weights, optionally renormalized and scaled.
-//! Group-limited routing (expert_group_count > 1, V3 only) is not implemented.
+//! Optional group-limited routing (mainline llama.cpp with `expert_group_count` > 1, the V3
+//! "noaux_tc" rule): a group scores the sum of its two best selection scores, only the
+//! `n_group_used` best groups stay eligible. ik_llama.cpp ignores these keys for deepseek2, and
+//! V2-Lite has one group, so it is off by default.
 const std = @import("std");
 const ThreadPool = @import("../ThreadPool.zig");
 const cpu_path = @import("../cpu_path.zig");
@@ -43,13 +46,26 @@ pub const Args = struct {
     out_ids: [*]i32,
     /// `n_tokens × k` weights matching `out_ids`.
     out_weights: [*]f32,
+    /// Expert groups (`expert_group_count`); 1 disables group-limited routing. Must divide
+    /// n_expert into groups of ≥ 2.
+    n_group: usize = 1,
+    /// Groups kept per token (`expert_group_used_count`); k ≤ n_group_used · group size.
+    n_group_used: usize = 1,
 };
+
+/// Whether the grouping fits: groups of ≥ 2 experts that tile n_expert, enough kept for k.
+pub fn groupsValid(n_expert: usize, k: usize, n_group: usize, n_group_used: usize) bool {
+    if (n_group <= 1) return true;
+    if (n_group > top_k.k_max or n_expert % n_group != 0 or n_expert / n_group < 2) return false;
+    return n_group_used >= 1 and n_group_used <= n_group and k <= n_group_used * (n_expert / n_group);
+}
 
 /// Tokens split evenly over threads.
 pub fn compute(args: *const Args, pool: *ThreadPool, ith: usize, nth: usize) void {
     _ = pool;
     std.debug.assert(args.n_expert >= 1 and args.n_expert <= n_expert_max);
     std.debug.assert(args.k >= 1 and args.k <= top_k.k_max and args.k <= args.n_expert);
+    std.debug.assert(groupsValid(args.n_expert, args.k, args.n_group, args.n_group_used));
     const range = ThreadPool.splitRange(args.n_tokens, ith, nth);
     for (range.start..range.end) |token| routeToken(args, token);
 }
@@ -65,6 +81,7 @@ fn routeToken(args: *const Args, token: usize) void {
     if (args.bias) |bias| {
         for (selection, probs, bias[0..n]) |*s, p, b| s.* = p + b;
     } else @memcpy(selection, probs);
+    if (args.n_group > 1) maskGroups(selection, args.n_group, args.n_group_used);
     const ids = args.out_ids[token * args.k ..][0..args.k];
     const weights = args.out_weights[token * args.k ..][0..args.k];
     var ranked: [top_k.k_max]f32 = undefined;
@@ -80,6 +97,26 @@ fn routeToken(args: *const Args, token: usize) void {
     if (args.scale != 1.0) for (weights) |*w| {
         w.* *= args.scale;
     };
+}
+
+/// Sets every selection score outside the `n_group_used` best groups to −inf; a group's score is
+/// the sum of its two largest selection scores (mainline build_moe_ffn).
+fn maskGroups(selection: []f32, n_group: usize, n_group_used: usize) void {
+    const group_size = selection.len / n_group;
+    var group_scores: [top_k.k_max]f32 = undefined;
+    for (0..n_group) |g| {
+        var best_two: [2]i32 = undefined;
+        var values: [2]f32 = undefined;
+        top_k.selectRow(selection[g * group_size ..][0..group_size], &best_two, &values);
+        group_scores[g] = values[0] + values[1];
+    }
+    var kept_ids: [top_k.k_max]i32 = undefined;
+    var kept_scores: [top_k.k_max]f32 = undefined;
+    top_k.selectRow(group_scores[0..n_group], kept_ids[0..n_group_used], kept_scores[0..n_group_used]);
+    for (0..n_group) |g| {
+        const kept = std.mem.indexOfScalar(i32, kept_ids[0..n_group_used], @intCast(g)) != null;
+        if (!kept) @memset(selection[g * group_size ..][0..group_size], -std.math.inf(f32));
+    }
 }
 
 /// Gate probabilities (or, for softmax_weight, the raw logits used for selection).
@@ -125,4 +162,18 @@ test "moe_route picks the largest softmax probabilities and a bias changes only 
     var sum: f32 = 0;
     for (weights) |w| sum += w;
     try std.testing.expectApproxEqAbs(@as(f32, 2.5), sum, 1e-5);
+}
+
+test "moe_route with groups picks experts only from the best groups" {
+    // 8 experts in 4 groups of 2; group sums: g0 = 0+7 = 7, g1 = 6+6 = 12, g2 = 1+1 = 2, g3 = 5+5 = 10.
+    const logits = [_]f32{ 0, 7, 6, 6, 1, 1, 5, 5 };
+    var ids: [3]i32 = undefined;
+    var weights: [3]f32 = undefined;
+    const args: Args = .{ .logits = &logits, .logits_row_stride = 8, .n_tokens = 1, .n_expert = 8, .k = 3, .gating = .softmax_weight, .bias = null, .normalize = false, .scale = 1, .out_ids = &ids, .out_weights = &weights, .n_group = 4, .n_group_used = 2 };
+    compute(&args, undefined, 0, 1);
+    // Expert 1 (7, the best single score) is in group 0, which is not kept.
+    try std.testing.expectEqualSlices(i32, &.{ 2, 3, 6 }, &ids);
+    try std.testing.expect(groupsValid(8, 3, 4, 2));
+    try std.testing.expect(!groupsValid(8, 5, 4, 2));
+    try std.testing.expect(!groupsValid(9, 3, 4, 2));
 }
