@@ -412,3 +412,66 @@ Deno.test("splitByScan equals per-fragment splitting for every anchor-free regex
     }
   }
 });
+
+Deno.test("Tokenizer stream decoder equals one-shot decoding on random, partly invalid byte pieces", () => {
+  const random = prng(31);
+  // Byte tokens plus pieces of 1..4 random bytes biased towards UTF-8 lead/continuation bytes.
+  const interesting = [
+    0x41,
+    0x7f,
+    0x80,
+    0x9f,
+    0xa0,
+    0xbf,
+    0xc2,
+    0xc3,
+    0xdf,
+    0xe0,
+    0xed,
+    0xef,
+    0xf0,
+    0xf4,
+    0xf5,
+    0xff,
+  ];
+  const tokens = Array.from({ length: 256 }, (_, b) => byteToChar(b));
+  const known = new Set(tokens);
+  while (tokens.length < 600) {
+    const n = 1 + Math.floor(random() * 4);
+    let piece = "";
+    for (let i = 0; i < n; i++) {
+      piece += byteToChar(interesting[Math.floor(random() * interesting.length)]);
+    }
+    if (!known.has(piece)) {
+      known.add(piece);
+      tokens.push(piece);
+    }
+  }
+  tokens.push("<s>");
+  const types = tokens.map((
+    _,
+    i,
+  ) => (i === tokens.length - 1 ? TokenType.control : TokenType.normal));
+  const t = new Tokenizer({
+    tokens,
+    merges: [],
+    tokenTypes: types,
+    pre: "deepseek-llm",
+    bos: 600,
+    eos: 600,
+    addBos: false,
+  });
+  for (let round = 0; round < 500; round++) {
+    const ids = Array.from(
+      { length: 1 + Math.floor(random() * 12) },
+      () => Math.floor(random() * tokens.length),
+    );
+    const stream = t.createStreamDecoder();
+    let streamed = "";
+    for (const id of ids) streamed += stream.push(id);
+    streamed += stream.flush();
+    assert.equal(streamed, t.decode(ids), JSON.stringify(ids));
+    // The decoder is reusable after flush.
+    assert.equal(stream.push(0x41) + stream.flush(), "A");
+  }
+});

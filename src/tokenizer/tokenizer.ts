@@ -252,7 +252,10 @@ export class Tokenizer {
    */
   createStreamDecoder(opts: DecodeOptions = {}): StreamDecoder {
     const special = opts.special ?? false;
-    return createStreamDecoder((id) => this.tokenPiece(id, { special }));
+    return createStreamDecoder(
+      (id) => this.tokenPiece(id, { special }),
+      (id) => this.#pieces.text(id, special),
+    );
   }
 
   /**
