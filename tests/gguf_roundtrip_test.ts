@@ -191,8 +191,9 @@ Deno.test("GgufFile.open reads and decodes the DeepSeek vocabulary quickly", () 
   assert.ok(elapsedMs < 1000, `open + decode took ${elapsedMs.toFixed(0)} ms`);
 });
 
-Deno.test("GgufFile.open refuses a missing or empty file with a GgufError", () => {
+Deno.test("GgufFile.open refuses a missing or empty file or a directory with a GgufError", () => {
   assert.throws(() => GgufFile.open("/nonexistent/model.gguf"), /does not exist/);
+  assert.throws(() => GgufFile.open(Deno.cwd()), GgufError);
   const empty = Deno.makeTempFileSync();
   try {
     assert.throws(() => GgufFile.open(empty), /is empty/);

@@ -312,6 +312,9 @@ function mapFile(path: string): Mapping {
     throw new GgufError(`Cannot open "${path}": the file does not exist`);
   }
   if (code === Status.invalidArgument) throw new GgufError(`Cannot open "${path}": it is empty`);
+  if (code === Status.ioError) {
+    throw new GgufError(`Cannot open "${path}": it cannot be read or memory-mapped (a directory?)`);
+  }
   if (code !== Status.ok) throw new GgufError(`Cannot open "${path}": native status ${code}`);
   return { address: address[0], length: Number(length[0]) };
 }
