@@ -301,9 +301,10 @@ export const symbols = {
   fm_graph_alloc: { parameters: ["u64", "buffer"], result: "i32" },
   // (addr: usize, bytes: u64) i32
   fm_graph_free: { parameters: ["usize", "u64"], result: "i32" },
-  // (gate_up_type: u32, down_type: u32, n_embd, n_ff, n_tokens, k: usize, out_bytes: *u64) i32
+  // (gate_up_type: u32, down_type: u32, n_embd, n_ff, n_expert, n_tokens, k: usize,
+  //  out_bytes: *u64) i32
   fm_graph_moe_scratch_bytes: {
-    parameters: ["u32", "u32", "usize", "usize", "usize", "usize", "buffer"],
+    parameters: ["u32", "u32", "usize", "usize", "usize", "usize", "usize", "buffer"],
     result: "i32",
   },
   // (pool: *ThreadPool, nodes: [*]const Node, n_nodes: u32, step: *const Step, profile_ns: ?[*]u64) i32

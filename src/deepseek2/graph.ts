@@ -275,7 +275,6 @@ function planBuffers(hp: DeepSeek2Hparams, B: number): Plan {
     p.add("router", B * hp.nExpert * 4); // [B][n_expert] router logits
     p.add("expert_ids", B * hp.nExpertUsed * 4); // i32[B][k]
     p.add("expert_weights", B * hp.nExpertUsed * 4); // [B][k]
-    p.add("moe_out", B * E * 4); // [B][E]
   }
   p.add("x_out", B * E * 4); // [B][E] last rows of x, for the head
   p.add("logits", B * hp.nVocab * 4); // [B][vocab]
@@ -541,9 +540,8 @@ function buildNodes(
         addr("expert_ids"),
         addr("expert_weights"),
       ], { name: `${p}.moe_route`, kind: "moe" });
-      // moe_out = Σ_j weight_j · down_e(silu(gate_e h) ⊙ up_e h)
+      // x += Σ_j weight_j · down_e(silu(gate_e h) ⊙ up_e h)   (accumulated into the residual)
       moeNode(g, m, hp, addr, scratch, scratchBytes, needScratch, B, `${p}.ffn_moe`);
-      add("x", "moe_out", E, `${p}.moe_residual`);
       if (m.shared) {
         swiglu(m.shared, "ffn_out", `${p}.ffn_shexp`, "moe");
         add("x", "ffn_out", E, `${p}.shexp_residual`);
@@ -562,7 +560,7 @@ function buildNodes(
 
 /**
  * The routed experts of one layer as one node (executor op `moe`, slot layout in graph.zig):
- * moe_out[t] = Σ_j weight[t][j] · down_e(silu(gate_e h[t]) ⊙ up_e h[t]), e = ids[t][j].
+ * x[t] += Σ_j weight[t][j] · down_e(silu(gate_e h[t]) ⊙ up_e h[t]), e = ids[t][j].
  */
 function moeNode(
   g: NodeTable,
@@ -581,7 +579,7 @@ function moeNode(
   needScratch(moeScratchBytes(hp, m.gateExps.type.id, m.downExps.type.id, B));
   const k = hp.nExpertUsed;
   g.push(Op.moe, [
-    BigInt(m.gateExps.type.id) | (BigInt(m.downExps.type.id) << 16n),
+    BigInt(m.gateExps.type.id) | (BigInt(m.downExps.type.id) << 16n) | (1n << 32n),
     m.gateExps.address,
     m.upExps.address,
     m.downExps.address,
@@ -594,12 +592,12 @@ function moeNode(
     addr("expert_ids"),
     addr("expert_weights"),
     BigInt(k) | (BigInt(hp.nExpert) << 16n) | (BigInt(scratchBytes) << 32n),
-    addr("moe_out"),
+    addr("x"),
     scratch,
   ], { name: label, kind: "moe" });
 }
 
-/** Scratch of the moe node, asked of the library that lays it out (graph_moe.zig). */
+/** Scratch of the moe node, asked of the library that lays it out (moe.zig). */
 function moeScratchBytes(hp: DeepSeek2Hparams, upType: number, downType: number, B: number): number {
   const out = new BigUint64Array(1);
   unwrap(
@@ -608,6 +606,7 @@ function moeScratchBytes(hp: DeepSeek2Hparams, upType: number, downType: number,
       downType,
       BigInt(hp.nEmbd),
       BigInt(hp.nFfExp),
+      BigInt(hp.nExpert),
       BigInt(B),
       BigInt(hp.nExpertUsed),
       out,

@@ -17,7 +17,7 @@ const kv_cache_rows = @import("kv_cache_rows.zig");
 const matmul = @import("matmul.zig");
 const quants = @import("quants/quants.zig");
 const flash_mla = @import("flash_mla.zig");
-const graph_moe = @import("graph_moe.zig");
+const moe = @import("moe.zig");
 
 /// Node slots per node; the table stride is @sizeOf(Node) = 128 bytes.
 pub const n_args: usize = 15;
@@ -65,10 +65,11 @@ pub const Op = enum(u32) {
     /// Embedding lookup: dst[t] = dequantize(table row ids[t]). a0 type id, a1 table,
     /// a2 row_bytes, a3 n_cols, a4 dst, a5 dst_stride, a6 n_rows_in_table. Ids: step.token_ids.
     get_rows = 9,
-    /// Routed experts of a MoE layer (graph_moe.zig). a0 gate/up type | down type << 16,
-    /// a1 gate, a2 up, a3 down, a4 gate/up row bytes, a5 down row bytes, a6 gate/up slice bytes,
-    /// a7 down slice bytes, a8 n_embd | n_ff << 32, a9 x, a10 ids, a11 weights,
-    /// a12 k | n_expert << 16 | scratch_len << 32, a13 y, a14 scratch.
+    /// Routed experts of a MoE layer (moe.zig): y (+)= Σ_j w_j·down_e(silu(gate_e x) ⊙ up_e x).
+    /// a0 gate/up type | down type << 16 | accumulate << 32, a1 gate, a2 up, a3 down,
+    /// a4 gate/up row bytes, a5 down row bytes, a6 gate/up expert bytes, a7 down expert bytes,
+    /// a8 n_embd | n_ff << 32, a9 x, a10 ids, a11 weights, a12 k | n_expert << 16 |
+    /// scratch_len << 32, a13 y (rows n_embd apart), a14 scratch.
     moe = 10,
 };
 
@@ -124,7 +125,7 @@ pub fn validate(nodes: []const Node, step: *const Step, nth: usize) ValidateErro
             .matmul => if (a[10] < matmulScratchBytes(@intCast(a[0]), a[3], rows, a[11])) return error.BadStep,
             .moe => {
                 const m = moeArgs(a, rows);
-                if (m.scratch.len < graph_moe.scratchBytes(m.gate_up_traits, m.down_traits, m.n_embd, m.n_ff, rows, m.k)) return error.BadStep;
+                if (m.scratch.len < moe.scratchBytes(m.gate.traits, m.down.traits, m.n_embd, m.n_ff, m.n_expert, rows, m.k_used)) return error.BadStep;
             },
             .flash_mla => {
                 if (rows > flash_mla.n_tokens_max) return error.BadStep;
@@ -319,7 +320,7 @@ fn dispatch(node: *const Node, r: *const Run, ith: usize, nth: usize) void {
         },
         .moe => {
             const args = moeArgs(a, rows);
-            graph_moe.compute(&args, r.pool, ith, nth);
+            moe.compute(&args, r.pool, ith, nth);
         },
         .kv_write => {
             const args: kv_cache_rows.WriteArgs = .{
@@ -392,40 +393,39 @@ fn matmulNode(a: [n_args]u64, rows: usize, pool: *ThreadPool, ith: usize, nth: u
     }
 }
 
-fn moeArgs(a: [n_args]u64, rows: usize) graph_moe.Args {
+fn moeArgs(a: [n_args]u64, rows: usize) moe.Args {
+    const gate_up = quants.traits(@intCast(a[0] & 0xffff)).?;
+    const n_embd = a[8] & 0xffff_ffff;
     return .{
-        .gate_up_traits = quants.traits(@intCast(a[0] & 0xffff)).?,
-        .down_traits = quants.traits(@intCast(a[0] >> 16)).?,
-        .gate = ptr([*]const u8, a[1]),
-        .up = ptr([*]const u8, a[2]),
-        .down = ptr([*]const u8, a[3]),
-        .gate_up_row_bytes = a[4],
-        .down_row_bytes = a[5],
-        .gate_up_slice_bytes = a[6],
-        .down_slice_bytes = a[7],
-        .n_embd = a[8] & 0xffff_ffff,
+        .gate = .{ .traits = gate_up, .data = ptr([*]const u8, a[1]), .row_bytes = a[4], .expert_bytes = a[6] },
+        .up = .{ .traits = gate_up, .data = ptr([*]const u8, a[2]), .row_bytes = a[4], .expert_bytes = a[6] },
+        .down = .{ .traits = quants.traits(@intCast((a[0] >> 16) & 0xffff)).?, .data = ptr([*]const u8, a[3]), .row_bytes = a[5], .expert_bytes = a[7] },
+        .n_embd = n_embd,
         .n_ff = a[8] >> 32,
-        .x = ptr([*]const f32, a[9]),
+        .n_expert = (a[12] >> 16) & 0xffff,
+        .t = rows,
+        .k_used = a[12] & 0xffff,
         .ids = ptr([*]const i32, a[10]),
         .weights = ptr([*]const f32, a[11]),
-        .k = a[12] & 0xffff,
-        .n_expert = (a[12] >> 16) & 0xffff,
-        .n_tokens = rows,
+        .x = ptr([*]const f32, a[9]),
+        .x_row_stride = n_embd,
         .y = ptr([*]f32, a[13]),
+        .y_row_stride = n_embd,
+        .accumulate = (a[0] >> 32) & 1 == 1,
         .scratch = ptr([*]u8, a[14])[0 .. a[12] >> 32],
     };
 }
 
 fn moeArgsValid(a: [n_args]u64) bool {
     const gu = quants.traits(@intCast(a[0] & 0xffff)) orelse return false;
-    const down = quants.traits(@intCast(@min(a[0] >> 16, 1 << 31))) orelse return false;
+    const down = quants.traits(@intCast((a[0] >> 16) & 0xffff)) orelse return false;
     const n_embd = a[8] & 0xffff_ffff;
     const n_ff = a[8] >> 32;
     const k = a[12] & 0xffff;
     const n_expert = (a[12] >> 16) & 0xffff;
-    if (!gu.rowLengthValid(n_embd) or !down.rowLengthValid(n_ff)) return false;
+    if (a[0] >> 33 != 0 or !moe.typesCompatible(gu, gu, down, n_embd, n_ff)) return false;
     if (a[4] < gu.rowBytes(n_embd) or a[5] < down.rowBytes(n_ff)) return false;
-    return k >= 1 and k <= n_expert and n_expert <= graph_moe.n_expert_max and a[14] != 0;
+    return k >= 1 and k <= n_expert and a[14] != 0;
 }
 
 /// Scratch bytes of a matmul node over `t` tokens (batched: one activation area per slice).

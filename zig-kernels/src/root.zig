@@ -362,7 +362,6 @@ export fn fm_flash_mla(pool: ?*ThreadPool, cache_type: u32, cache: ?[*]const u8,
 
 // ---------------------------------------------------------------- graph executor (model issue)
 const graph = @import("graph.zig");
-const graph_moe = @import("graph_moe.zig");
 
 /// Allocates `bytes` of zeroed, page-aligned memory for a context's planned buffers (activations,
 /// KV cache, node table); writes the address to `out_addr`. Freed with `fm_graph_free`.
@@ -382,12 +381,13 @@ export fn fm_graph_free(addr: usize, bytes: u64) i32 {
     return status.code(.ok);
 }
 
-/// Scratch bytes of a graph `moe` node: gate/up and down weight types, n_embd, n_ff, tokens, k.
-export fn fm_graph_moe_scratch_bytes(gate_up_type: u32, down_type: u32, n_embd: usize, n_ff: usize, n_tokens: usize, k: usize, out_bytes: *u64) i32 {
+/// Scratch bytes of a graph `moe` node: gate/up and down weight types, n_embd, n_ff, n_expert,
+/// tokens, experts per token.
+export fn fm_graph_moe_scratch_bytes(gate_up_type: u32, down_type: u32, n_embd: usize, n_ff: usize, n_expert: usize, n_tokens: usize, k: usize, out_bytes: *u64) i32 {
     const gu = quants.traits(gate_up_type) orelse return status.code(.unsupported_type);
     const down = quants.traits(down_type) orelse return status.code(.unsupported_type);
-    if (!gu.rowLengthValid(n_embd) or !down.rowLengthValid(n_ff) or n_tokens == 0 or k == 0) return status.code(.invalid_argument);
-    out_bytes.* = graph_moe.scratchBytes(gu, down, n_embd, n_ff, n_tokens, k);
+    if (!gu.rowLengthValid(n_embd) or !down.rowLengthValid(n_ff) or n_tokens == 0 or k == 0 or k > n_expert) return status.code(.invalid_argument);
+    out_bytes.* = moe.scratchBytes(gu, down, n_embd, n_ff, n_expert, n_tokens, k);
     return status.code(.ok);
 }
 
