@@ -45,7 +45,6 @@ export class SpecialTokenSplitter {
    */
   constructor(tokens: readonly string[], types: Uint8Array) {
     this.#texts = tokens;
-    const encoder = new TextEncoder();
     const special: { id: number; bytes: number }[] = [];
     this.#alwaysParsed = new Set();
     for (let id = 0; id < tokens.length; id++) {
@@ -53,7 +52,7 @@ export class SpecialTokenSplitter {
       const isSpecial = type === TokenType.control || type === TokenType.userDefined ||
         type === TokenType.unknown;
       if (!isSpecial || tokens[id].length === 0) continue;
-      special.push({ id, bytes: encoder.encode(tokens[id]).length });
+      special.push({ id, bytes: utf8Length(tokens[id]) });
       if (type === TokenType.userDefined) this.#alwaysParsed.add(id);
     }
     special.sort((a, b) => b.bytes - a.bytes || a.id - b.id);
@@ -133,4 +132,19 @@ export class SpecialTokenSplitter {
     }
     return present;
   }
+}
+
+/** UTF-8 byte length of a well-formed string (llama.cpp orders special tokens by it). */
+function utf8Length(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) bytes += 1;
+    else if (c < 0x800) bytes += 2;
+    else if (c >= 0xd800 && c <= 0xdbff) {
+      bytes += 4; // a surrogate pair: one 4-byte character
+      i++;
+    } else bytes += 3;
+  }
+  return bytes;
 }

@@ -234,8 +234,10 @@ export interface ResolvedTypes {
  */
 export function resolveTokenTypes(spec: TokenizerSpec): ResolvedTypes {
   const n = spec.tokens.length;
-  const types = new Uint8Array(n).fill(TokenType.normal);
-  if (spec.tokenTypes !== undefined) { for (let i = 0; i < n; i++) types[i] = spec.tokenTypes[i]; }
+  // Typed-array construction copies natively; values outside 0..255 cannot be valid types.
+  const types = spec.tokenTypes !== undefined
+    ? Uint8Array.from(spec.tokenTypes)
+    : new Uint8Array(n).fill(TokenType.normal);
   // One pass: the lowest id per role, and every id on the EOG list.
   const roleOfText = new Map<string, number>();
   CONTROL_LOOKING_TEXTS.forEach((texts, role) => texts.forEach((t) => roleOfText.set(t, role)));
