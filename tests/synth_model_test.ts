@@ -7,6 +7,7 @@ import type { ModelSummary } from "../src/gguf/summary.ts";
 import { f16BitsToF32 } from "../src/synth/block_encoders.ts";
 import { planModel, plannedFileSize, synthesizeModel } from "../src/synth/synthesize.ts";
 import { builtinVocab } from "../src/synth/vocab.ts";
+import { dequantizeReference } from "../src/quants/reference.ts";
 import { tinyModelPath } from "./helpers/tiny_model.ts";
 import { referenceForward } from "./reference/deepseek2_f64.ts";
 
@@ -251,4 +252,44 @@ Deno.test("cli synth and info report bad usage (exit 2) and bad files (exit 1)",
   const missing = await capture(["info", "/nonexistent/model.gguf"]);
   assert.equal(missing.code, 1);
   assert.match(missing.err, /does not exist/);
+});
+
+Deno.test("synthesizeModel's pooled path writes finite, distinct rows of the planned scale", async () => {
+  // exactElementsMax 0 forces every tensor through the block pool used for V2-Lite's big ones.
+  const dir = await Deno.makeTempDir();
+  try {
+    // Q4_0 shares IQ4_NL's block layout and F16 BF16's element-wise path; they are left out
+    // to keep the test short (each type costs ~1.4 s of pool building).
+    for (const wtype of ["IQ4_NL", "Q8_0", "Q4_K", "Q6_K", "BF16"] as const) {
+      const path = `${dir}/${wtype}.gguf`;
+      const plan = await synthesizeModel(path, {
+        preset: "tiny",
+        layers: 1,
+        vocab: "builtin",
+        wtype,
+        exactElementsMax: 0,
+      });
+      using file = GgufFile.open(path);
+      for (const name of ["output.weight", "blk.0.ffn_down.weight", "blk.0.attn_norm.weight"]) {
+        const info = file.tensor(name);
+        const planned = plan.tensors.find((t) => t.name === name)!;
+        const x = dequantizeReference(info.type.id, file.tensorBytes(name), info.elements);
+        assert.ok(x.every(Number.isFinite), `${wtype} ${name}`);
+        const mean = x.reduce((s, v) => s + v, 0) / x.length;
+        const std = Math.sqrt(x.reduce((s, v) => s + (v - mean) ** 2, 0) / x.length);
+        // Quantization keeps the std within a few percent; 15% allows Q4_0's clipping.
+        assert.ok(Math.abs(std / planned.std - 1) < 0.15, `${wtype} ${name}: std ${std}`);
+        assert.ok(Math.abs(mean - planned.mean) < 0.05 * planned.std + 0.02, `${wtype} ${name}`);
+        const rowBytes = info.byteSize / (info.elements / info.dims[0]);
+        const bytes = file.tensorBytes(name);
+        const rows = new Set<string>();
+        for (let r = 0; r < info.elements / info.dims[0]; r++) {
+          rows.add(bytes.subarray(r * rowBytes, (r + 1) * rowBytes).join(","));
+        }
+        assert.equal(rows.size, info.elements / info.dims[0], `${wtype} ${name}: repeated rows`);
+      }
+    }
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
 });
