@@ -226,6 +226,7 @@ export function buildForward(
     };
     const nodes = buildNodes(hp, w, cache, opts, addr, () => {}, scratchBytes);
     const B = opts.batch;
+    arena.f32(plan.offsets.get("one_weights")!, B).fill(1);
     return {
       nodes,
       arena,
@@ -255,7 +256,6 @@ function planBuffers(hp: DeepSeek2Hparams, B: number): Plan {
   const H = hp.nHead;
   const R = hp.kvLoraRank;
   const K = cacheRowWidth(hp);
-  const ffMax = Math.max(hp.nFf, hp.nFfExp * Math.max(hp.nExpertShared, 1));
   const p = new Plan();
   p.add("token_ids", B * 4); // i32[B]
   p.add("positions", B * 4); // i32[B]
@@ -268,9 +268,8 @@ function planBuffers(hp: DeepSeek2Hparams, B: number): Plan {
   p.add("attn", B * H * R * 4); // [B][H][R]: FlashMLA output (latent per head)
   p.add("heads", B * H * hp.nEmbdHeadV * 4); // [B][H·V]
   p.add("attn_out", B * E * 4); // [B][E]
-  p.add("ffn_gate", B * ffMax * 4); // [B][F]
-  p.add("ffn_up", B * ffMax * 4); // [B][F]
-  p.add("ffn_out", B * E * 4); // [B][E]
+  p.add("one_ids", B * 4); // i32[B] = 0: the single "expert" of a dense FFN
+  p.add("one_weights", B * 4); // f32[B] = 1
   if (hp.nExpert > 0) {
     p.add("router", B * hp.nExpert * 4); // [B][n_expert] router logits
     p.add("expert_ids", B * hp.nExpertUsed * 4); // i32[B][k]
@@ -282,6 +281,20 @@ function planBuffers(hp: DeepSeek2Hparams, B: number): Plan {
 }
 
 type Addr = (name: string) => bigint;
+
+/** A dense SwiGLU as a one-expert FFN spec (ids all 0, weights all 1). */
+function dense(f: { gate: WeightRef; up: WeightRef; down: WeightRef }): FfnSpec {
+  return {
+    ...f,
+    gateUpStride: 0,
+    downStride: 0,
+    nFf: f.gate.rows,
+    nExpert: 1,
+    k: 1,
+    ids: "one_ids",
+    weights: "one_weights",
+  };
+}
 
 /** The forward pass. `addr` resolves buffer names; `needScratch` collects scratch sizes. */
 function buildNodes(
@@ -430,21 +443,6 @@ function buildNodes(
       f32Bits(1),
     ], { name: label, kind: "other" });
   };
-  const swiglu = (
-    ffn: { gate: WeightRef; up: WeightRef; down: WeightRef },
-    out: string,
-    label: string,
-    kind: NodeKind,
-  ) => {
-    const F = ffn.gate.rows;
-    matmul(ffn.gate, "h", E, "ffn_gate", F, `${label}.gate`, kind);
-    matmul(ffn.up, "h", E, "ffn_up", F, `${label}.up`, kind);
-    g.push(Op.siluMul, [addr("ffn_gate"), addr("ffn_up"), addr("ffn_gate"), F, F, F, F], {
-      name: `${label}.silu_mul`,
-      kind: "other",
-    });
-    matmul(ffn.down, "ffn_gate", F, out, E, `${label}.down`, kind);
-  };
 
   // x = token_embd[token]                                       x: [T][E]
   g.push(Op.getRows, [
@@ -521,8 +519,19 @@ function buildNodes(
     // h = RMSNorm(x)·ffn_norm; x += FFN(h)
     rmsNorm("x", "h", E, 0, E, L.ffnNorm, `${p}.ffn_norm`);
     if (L.dense) {
-      swiglu(L.dense, "ffn_out", `${p}.ffn`, "matmul");
-      add("x", "ffn_out", E, `${p}.ffn_residual`);
+      // x += W_down(silu(W_gate h) ⊙ W_up h)
+      ffnNode(
+        g,
+        dense(L.dense),
+        hp,
+        addr,
+        scratch,
+        scratchBytes,
+        needScratch,
+        B,
+        `${p}.ffn`,
+        "matmul",
+      );
     } else {
       const m = L.moe!;
       const k = hp.nExpertUsed;
@@ -540,11 +549,34 @@ function buildNodes(
         addr("expert_ids"),
         addr("expert_weights"),
       ], { name: `${p}.moe_route`, kind: "moe" });
-      // x += Σ_j weight_j · down_e(silu(gate_e h) ⊙ up_e h)   (accumulated into the residual)
-      moeNode(g, m, hp, addr, scratch, scratchBytes, needScratch, B, `${p}.ffn_moe`);
+      // x += Σ_j weight_j · down_e(silu(gate_e h) ⊙ up_e h)
+      const routed: FfnSpec = {
+        gate: m.gateExps,
+        up: m.upExps,
+        down: m.downExps,
+        gateUpStride: m.gateExps.sliceStride,
+        downStride: m.downExps.sliceStride,
+        nFf: hp.nFfExp,
+        nExpert: hp.nExpert,
+        k,
+        ids: "expert_ids",
+        weights: "expert_weights",
+      };
+      ffnNode(g, routed, hp, addr, scratch, scratchBytes, needScratch, B, `${p}.ffn_moe`, "moe");
+      // x += shared experts (one SwiGLU of width n_ff_exp · n_shared)
       if (m.shared) {
-        swiglu(m.shared, "ffn_out", `${p}.ffn_shexp`, "moe");
-        add("x", "ffn_out", E, `${p}.shexp_residual`);
+        ffnNode(
+          g,
+          dense(m.shared),
+          hp,
+          addr,
+          scratch,
+          scratchBytes,
+          needScratch,
+          B,
+          `${p}.ffn_shexp`,
+          "moe",
+        );
       }
     }
   }
@@ -558,13 +590,31 @@ function buildNodes(
   return g;
 }
 
+/** The matrices of a SwiGLU FFN as the moe node takes them (1-expert stacks for a dense FFN). */
+interface FfnSpec {
+  gate: WeightRef;
+  up: WeightRef;
+  down: WeightRef;
+  /** Bytes between experts (0 for a dense FFN). */
+  gateUpStride: number;
+  downStride: number;
+  nFf: number;
+  nExpert: number;
+  /** Experts per token and the buffers holding their ids / weights. */
+  k: number;
+  ids: string;
+  weights: string;
+}
+
 /**
- * The routed experts of one layer as one node (executor op `moe`, slot layout in graph.zig):
+ * A SwiGLU FFN as one executor `moe` node (slot layout in graph.zig), accumulated into x:
  * x[t] += Σ_j weight[t][j] · down_e(silu(gate_e h[t]) ⊙ up_e h[t]), e = ids[t][j].
+ * A dense FFN (layer 0, the shared experts) is the one-expert case with weight 1, so it gets
+ * the same fused gate/up pass and no separate residual add.
  */
-function moeNode(
+function ffnNode(
   g: NodeTable,
-  m: NonNullable<DeepSeek2Weights["layers"][number]["moe"]>,
+  f: FfnSpec,
   hp: DeepSeek2Hparams,
   addr: Addr,
   scratch: bigint,
@@ -572,46 +622,46 @@ function moeNode(
   needScratch: (bytes: number) => void,
   B: number,
   label: string,
+  kind: NodeKind,
 ): void {
-  if (m.gateExps.type.id !== m.upExps.type.id || m.gateExps.rowBytes !== m.upExps.rowBytes) {
-    throw new OptionError(`${label}: gate and up experts must share a type`);
+  if (f.gate.type.id !== f.up.type.id || f.gate.rowBytes !== f.up.rowBytes) {
+    throw new OptionError(`${label}: gate and up weights must share a type`);
   }
-  needScratch(moeScratchBytes(hp, m.gateExps.type.id, m.downExps.type.id, B));
-  const k = hp.nExpertUsed;
+  needScratch(moeScratchBytes(hp, f, B));
   g.push(Op.moe, [
-    BigInt(m.gateExps.type.id) | (BigInt(m.downExps.type.id) << 16n) | (1n << 32n),
-    m.gateExps.address,
-    m.upExps.address,
-    m.downExps.address,
-    m.gateExps.rowBytes,
-    m.downExps.rowBytes,
-    m.gateExps.sliceStride,
-    m.downExps.sliceStride,
-    BigInt(hp.nEmbd) | (BigInt(hp.nFfExp) << 32n),
+    BigInt(f.gate.type.id) | (BigInt(f.down.type.id) << 16n) | (1n << 32n),
+    f.gate.address,
+    f.up.address,
+    f.down.address,
+    f.gate.rowBytes,
+    f.down.rowBytes,
+    f.gateUpStride,
+    f.downStride,
+    BigInt(hp.nEmbd) | (BigInt(f.nFf) << 32n),
     addr("h"),
-    addr("expert_ids"),
-    addr("expert_weights"),
-    BigInt(k) | (BigInt(hp.nExpert) << 16n) | (BigInt(scratchBytes) << 32n),
+    addr(f.ids),
+    addr(f.weights),
+    BigInt(f.k) | (BigInt(f.nExpert) << 16n) | (BigInt(scratchBytes) << 32n),
     addr("x"),
     scratch,
-  ], { name: label, kind: "moe" });
+  ], { name: label, kind });
 }
 
 /** Scratch of the moe node, asked of the library that lays it out (moe.zig). */
-function moeScratchBytes(hp: DeepSeek2Hparams, upType: number, downType: number, B: number): number {
+function moeScratchBytes(hp: DeepSeek2Hparams, f: FfnSpec, B: number): number {
   const out = new BigUint64Array(1);
   unwrap(
     native().fm_graph_moe_scratch_bytes(
-      upType,
-      downType,
+      f.gate.type.id,
+      f.down.type.id,
       BigInt(hp.nEmbd),
-      BigInt(hp.nFfExp),
-      BigInt(hp.nExpert),
+      BigInt(f.nFf),
+      BigInt(f.nExpert),
       BigInt(B),
-      BigInt(hp.nExpertUsed),
+      BigInt(f.k),
       out,
     ),
-    "sizing the MoE scratch",
+    "sizing the FFN scratch",
   );
   return Number(out[0]);
 }
