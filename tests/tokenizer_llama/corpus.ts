@@ -165,6 +165,8 @@ const FIXED: readonly string[] = [
   "中".repeat(80),
   "😀".repeat(30),
   "a".repeat(300),
+  "ab".repeat(1500) + " x", // one 3000-byte word: BPE's heap path
+  "中文字符测试".repeat(400),
   " ".repeat(100),
   "\u0800\u0801\u4e00",
   "\uac00\ud7a3\ud7ff",
