@@ -7,6 +7,7 @@ import type { ModelSummary } from "../src/gguf/summary.ts";
 import { f16BitsToF32 } from "../src/synth/block_encoders.ts";
 import { planModel, plannedFileSize, synthesizeModel } from "../src/synth/synthesize.ts";
 import { builtinVocab } from "../src/synth/vocab.ts";
+import { SYNTH_WEIGHT_TYPES } from "../src/synth/geometry.ts";
 import { dequantizeReference } from "../src/quants/reference.ts";
 import { tinyModelPath } from "./helpers/tiny_model.ts";
 import { referenceForward } from "./reference/deepseek2_f64.ts";
@@ -258,9 +259,7 @@ Deno.test("synthesizeModel's pooled path writes finite, distinct rows of the pla
   // exactElementsMax 0 forces every tensor through the block pool used for V2-Lite's big ones.
   const dir = await Deno.makeTempDir();
   try {
-    // Q4_0 shares IQ4_NL's block layout and F16 BF16's element-wise path; they are left out
-    // to keep the test short (each type costs ~1.4 s of pool building).
-    for (const wtype of ["IQ4_NL", "Q8_0", "Q4_K", "Q6_K", "BF16"] as const) {
+    for (const wtype of SYNTH_WEIGHT_TYPES) {
       const path = `${dir}/${wtype}.gguf`;
       const plan = await synthesizeModel(path, {
         preset: "tiny",

@@ -28,8 +28,9 @@ import { SynthRandom } from "./random.ts";
 import { resolveVocab, type SynthVocab } from "./vocab.ts";
 
 /**
- * Version of the generator's output: bump it whenever the same options would produce different
- * bytes, so cached fixtures (tests/helpers/tiny_model.ts) are made afresh.
+ * Version of the generator's output: bump it whenever the same `tiny` options would produce
+ * different bytes, so cached fixtures (tests/helpers/tiny_model.ts) are made afresh. (Tiny
+ * models never use the block pool, so pool changes alone do not need a bump.)
  */
 export const SYNTH_VERSION = 2;
 
@@ -203,14 +204,23 @@ class BlockPools {
   constructor(seed: number) {
     this.#seed = seed;
   }
-  get(type: GgmlTypeInfo, std: number, mean: number): Uint8Array {
+  /**
+   * The pool for a tensor of `elements` values: 2M values, or for small tensors (only when a
+   * caller forces pooling) the next power of two, at least two runs.
+   */
+  get(type: GgmlTypeInfo, std: number, mean: number, elements: number): Uint8Array {
+    const runElements = POOL_RUN_BLOCKS * type.blockElements;
+    let size = 2 * runElements;
+    while (size < Math.min(elements, POOL_ELEMENTS)) size *= 2;
     const key = `${type.name}:${std}:${mean}`;
-    let pool = this.#pools.get(key);
+    const sizedKey = size >= POOL_ELEMENTS ? key : `${key}:${size}`;
+    let pool = this.#pools.get(sizedKey);
     if (pool === undefined) {
-      const x = new Float32Array(POOL_ELEMENTS);
-      SynthRandom.forTensor(this.#seed, key).fillGaussian(x, std, mean);
+      const x = new Float32Array(size); // a power of two, at most POOL_ELEMENTS
+      // Full-size pools keep their original seed key so V2-Lite files do not change.
+      SynthRandom.forTensor(this.#seed, sizedKey).fillGaussian(x, std, mean);
       pool = encodeBlocks(type, x);
-      this.#pools.set(key, pool);
+      this.#pools.set(sizedKey, pool);
     }
     return pool;
   }
@@ -229,19 +239,28 @@ const FREE_QUANT_BYTE: Readonly<Record<string, number>> = {
 };
 
 /**
+ * Float types: the low byte (little-endian) of each element holds its lowest mantissa bits;
+ * flipping the two lowest changes a value by at most 2^-5 of itself (BF16) and never makes it
+ * infinite or NaN.
+ */
+const FLOAT_TYPES = new Set(["F32", "F16", "BF16"]);
+
+/**
  * A big tensor stitched from random runs of pool blocks, in reused 16 MB chunks. Block-aligned
  * runs from a pool of 2M values would repeat whole rows (102400 output rows from 65536 starts:
- * tied logits), so one quant byte of every block is then redrawn, which makes rows distinct.
- * Float types need no such step: their runs start at any element.
+ * tied logits), so one quant byte of every block is then redrawn, and the two lowest mantissa
+ * bits of every float element flipped at random, which makes rows distinct.
  */
 function* pooledData(t: PlannedTensor, seed: number, pools: BlockPools): Iterable<Uint8Array> {
   const rng = SynthRandom.forTensor(seed, t.name);
-  const pool = pools.get(t.type, t.std, t.mean);
+  const elements = t.dims.reduce((a, b) => a * b, 1);
+  const pool = pools.get(t.type, t.std, t.mean, elements);
   const blockBytes = t.type.blockBytes;
   const poolBlocks = pool.length / blockBytes;
   const total = (t.dims.reduce((a, b) => a * b, 1) / t.type.blockElements) * blockBytes;
   const chunk = new Uint8Array(Math.floor(POOLED_CHUNK_BYTES / blockBytes) * blockBytes);
   const freeByte = FREE_QUANT_BYTE[t.type.name];
+  const isFloat = FLOAT_TYPES.has(t.type.name);
   let bits = rng.nextU32() | 1;
   for (let done = 0; done < total;) {
     const n = Math.min(chunk.length, total - done);
@@ -258,6 +277,13 @@ function* pooledData(t: PlannedTensor, seed: number, pools: BlockPools): Iterabl
         bits ^= bits >>> 17;
         bits ^= bits << 5;
         chunk[b] = bits & 0xff;
+      }
+    } else if (isFloat) {
+      for (let b = 0; b < n; b += blockBytes) {
+        bits ^= bits << 13;
+        bits ^= bits >>> 17;
+        bits ^= bits << 5;
+        chunk[b] ^= bits & 3;
       }
     }
     // The consumer writes each chunk before asking for the next, so the buffer is reused.
