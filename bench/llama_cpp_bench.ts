@@ -92,7 +92,7 @@ export async function runLlamaCppBench(
 ): Promise<BenchRow[]> {
   const cacheTypes = plan.cacheTypes.map(llamaCacheType).filter((t) => t !== undefined);
   if (cacheTypes.length === 0) return [];
-  const scriptPath = join(NODE_LLAMA_CPP_DIR, "flashmla_bench.mjs");
+  const scriptPath = join(NODE_LLAMA_CPP_DIR, "flashmla_bench_runner.mjs");
   try {
     Deno.statSync(join(NODE_LLAMA_CPP_DIR, "node_modules", "node-llama-cpp"));
   } catch {
