@@ -6,6 +6,7 @@
  */
 import { fileURLToPath } from "node:url";
 import { findZig } from "../ffi/zig.ts";
+import { findNodeLlamaCpp } from "../tests/helpers/node_llama_cpp.ts";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
 // deno-lint-ignore no-control-regex
@@ -65,6 +66,11 @@ if (import.meta.main) {
     `${root}zig-kernels`,
   );
   const zigResult = zigCounts(zigRun.text, zigRun.ok);
+  // The comparison tests judge us against llama.cpp; install that reference (dev only) up front
+  // so no test silently skips it on a clean machine.
+  if ("missing" in findNodeLlamaCpp()) {
+    await tee(Deno.execPath(), ["run", "-A", "tests/helpers/node_llama_cpp.ts", "--install"], root);
+  }
   const denoRun = await tee(Deno.execPath(), ["test", "-A", ...Deno.args], root);
   const denoResult = denoCounts(denoRun.text, denoRun.ok);
   const passed = zigResult.passed + denoResult.passed;
