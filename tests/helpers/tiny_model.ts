@@ -11,10 +11,12 @@
  * ```
  * @module
  */
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { SynthLayout, SynthWeightType } from "../../src/synth/geometry.ts";
 import { SYNTH_VERSION, synthesizeModel } from "../../src/synth/synthesize.ts";
+import { DEFAULT_VOCAB_PATH } from "../../src/synth/vocab.ts";
 
 /** Where fixture models live. */
 export const TEST_MODELS_DIR: string = fileURLToPath(
@@ -29,8 +31,8 @@ export interface TinyModelOptions {
   qLora?: number;
   /** Matrix weight type; default "Q8_0". */
   wtype?: SynthWeightType;
-  /** "deepseek" (the real 102400-token vocabulary, when present) or "builtin" (~380 tokens,
-   * files of a few MB); default "deepseek". */
+  /** "deepseek" (the real 102400-token vocabulary; the built-in one when the shared file is
+   * absent) or "builtin" (296 tokens, files of a few MB); default "deepseek". */
   vocab?: "deepseek" | "builtin";
   /** Layers; default the tiny preset's 3. */
   layers?: number;
@@ -49,7 +51,10 @@ export async function tinyModelPath(options: TinyModelOptions = {}): Promise<str
   const layout = options.layout ?? "kb-vb";
   const qLora = options.qLora ?? 256;
   const wtype = options.wtype ?? "Q8_0";
-  const vocab = options.vocab ?? "deepseek";
+  // Without the shared DeepSeek vocabulary (a bare checkout) the built-in one stands in.
+  const vocab = (options.vocab ?? "deepseek") === "deepseek" && existsSync(DEFAULT_VOCAB_PATH)
+    ? "deepseek"
+    : "builtin";
   const layers = options.layers ?? 3;
   const seed = options.seed ?? 0;
   const name =
@@ -71,7 +76,7 @@ export async function tinyModelPath(options: TinyModelOptions = {}): Promise<str
       wtype,
       layers,
       seed,
-      vocab: vocab === "builtin" ? "builtin" : undefined,
+      vocab: vocab === "builtin" ? "builtin" : DEFAULT_VOCAB_PATH,
     });
     Deno.renameSync(temporary, path);
   } finally {
