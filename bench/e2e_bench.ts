@@ -13,6 +13,14 @@ const modelPath = Deno.env.get("FLASHMLA_BENCH_MODEL") ?? demoModelPath("tiny");
 if (Deno.env.get("FLASHMLA_BENCH_MODEL") === undefined) await ensureDemoModel("tiny", modelPath);
 const model = await Model.load(modelPath);
 const threads = 2;
+// Every context owns native worker threads running library code. Deno runs each bench file
+// in its own worker and closes that worker's FFI libraries when it ends, so threads left
+// running would execute unmapped code (a segfault in the next file): close everything first.
+const contexts: { close(): void }[] = [];
+globalThis.addEventListener("unload", () => {
+  for (const ctx of contexts) ctx.close();
+  model.close();
+});
 const DEPTHS = [0, 4096];
 const TOKEN = 100 % model.info.vocabSize;
 
@@ -21,6 +29,7 @@ for (const depth of DEPTHS) {
     // One context per bench; the cache is refilled (untimed) whenever the timed decode steps
     // have grown it by 64 tokens, so every measured step sees depth..depth+64 rows.
     const ctx = model.createContext({ ctxLen: depth + 256, threads, attention });
+    contexts.push(ctx);
     const refill = () => {
       ctx.reset();
       if (depth > 0) ctx.fillSynthetic(depth, 7);
@@ -44,6 +53,7 @@ for (const depth of DEPTHS) {
 
 {
   const ctx = model.createContext({ ctxLen: 512, threads });
+  contexts.push(ctx);
   const prompt = Array.from({ length: 64 }, (_, i) => (i * 7919) % model.info.vocabSize);
   Deno.bench({
     name: "pp64 batch",
