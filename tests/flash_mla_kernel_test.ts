@@ -13,6 +13,7 @@ import {
   K_DIM,
   quantizeInt8,
   quantizeRowRef,
+  QUERY_LEVELS,
   type RefOutput,
   toleranceFor,
   uniform,
@@ -41,12 +42,12 @@ function makeCache(cacheType: KvCacheType, rowsF32: Float32Array, nKv: number) {
   return { cache, k, vAbsMax };
 }
 
-/** The query the kernel actually multiplies: f32 as is, or int8·d per row for q8_KV. */
+/** The query the kernel actually multiplies: f32 as is, or 7-bit q·d per row for q8_KV. */
 function effectiveQuery(cacheType: KvCacheType, q: Float32Array): Float64Array {
   const out = new Float64Array(q);
   if (cacheType !== "q8_KV") return out;
   for (let row = 0; row < q.length / K_DIM; row++) {
-    const { d, q: qi } = quantizeInt8(q.subarray(row * K_DIM, (row + 1) * K_DIM));
+    const { d, q: qi } = quantizeInt8(q.subarray(row * K_DIM, (row + 1) * K_DIM), QUERY_LEVELS);
     for (let i = 0; i < K_DIM; i++) out[row * K_DIM + i] = d * qi[i];
   }
   return out;
@@ -211,7 +212,7 @@ for (const cacheType of TYPES) {
             `${strategy} threads=${pool.threads} gave non-finite output`,
           );
           // Scores are exact integers times kqScale: only the kqScale product (and for q8_KV the
-          // query scale d_q = 100(h+1)/127) rounds, ≤ 5u·|s| — toleranceFor's int8 branch.
+          // query scale d_q = 100(h+1)/63) rounds, ≤ 5u·|s| — toleranceFor's int8 branch.
           const worst = worstRatio(out, ref, vAbsMax, (i) => toleranceFor(ref, i, KQ_SCALE, true));
           assert.ok(
             worst.ratio <= 1,

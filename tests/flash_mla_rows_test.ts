@@ -14,6 +14,7 @@ import {
   K_DIM,
   quantizeInt8,
   quantizeRowRef,
+  QUERY_LEVELS,
   U32,
   uniform,
   V_DIM,
@@ -73,7 +74,7 @@ for (const cacheType of ["f16", "q8_0", "q8_KV"] as const) {
 /**
  * Quantization error against the unquantized float64 attention, for q8_0 and q8_KV:
  * - each cache element errs by e_k ≤ its stated bound (≤ d/2 plus the scale's rounding), and for
- *   q8_KV each query element by e_q ≤ d_q/2;
+ *   q8_KV each query element by e_q ≤ d_q/2 (d_q = amax/63: queries keep 7 bits);
  * - so a score errs by Δ_r ≤ kqScale·(Σ_i |q_i|·e_k,i + Σ_i |k̂_i|·e_q,i) (+ f32 rounding, ≤ 1e-3
  *   of it here);
  * - softmax weights then move by a factor within e^{±2Δ}, so o moves by ≤ (e^{4Δ} − 1)·max|v̂|
@@ -105,7 +106,7 @@ for (const cacheType of ["q8_0", "q8_KV"] as const) {
     let sumSq = 0;
     for (let h = 0; h < nHead; h++) {
       const qh = q.subarray(h * K_DIM, (h + 1) * K_DIM);
-      const dq = cacheType === "q8_KV" ? quantizeInt8(qh).d : 0;
+      const dq = cacheType === "q8_KV" ? quantizeInt8(qh, QUERY_LEVELS).d : 0;
       let delta = 0;
       let vMax = 0;
       let eV = 0;

@@ -38,18 +38,27 @@ function roundAway(x: number): number {
   return Math.sign(x) * Math.round(Math.abs(x));
 }
 
-/** Zig's quantizeInto: d = amax/127 (f32), id = 1/d (f32), q = round(x·id) (f32 product). */
-export function quantizeInt8(values: ArrayLike<number>): { d: number; q: Int8Array } {
+/**
+ * Zig's quantizeInto: d = amax/levels (f32), id = 1/d (f32), q = round(x·id) (f32 product).
+ * Cache rows use 127 levels; FlashMLA's q8_KV queries use 63 (7 bits, see flash_mla.zig).
+ */
+export function quantizeInt8(
+  values: ArrayLike<number>,
+  levels = 127,
+): { d: number; q: Int8Array } {
   let amax = 0;
   for (let i = 0; i < values.length; i++) amax = Math.max(amax, Math.abs(values[i]));
-  const d = f32(amax / 127);
+  const d = f32(amax / levels);
   const id = d !== 0 ? f32(1 / d) : 0;
   const q = new Int8Array(values.length);
   for (let i = 0; i < values.length; i++) {
-    q[i] = Math.max(-127, Math.min(127, roundAway(f32(values[i] * id))));
+    q[i] = Math.max(-levels, Math.min(levels, roundAway(f32(values[i] * id))));
   }
   return { d, q };
 }
+
+/** Levels of a q8_KV query element (flash_mla.zig `query_levels`). */
+export const QUERY_LEVELS = 63;
 
 /** f32 → nearest f16 → value, as IEEE round-to-nearest-even (like @floatCast). */
 export function toF16Value(x: number): number {

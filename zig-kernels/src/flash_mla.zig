@@ -14,8 +14,8 @@
 //!   (the log-sum-exp merge of ik_llama.cpp, MLA_SPEC §2.3 A). With many query tokens (prefill)
 //!   whole tokens are dealt to threads instead, which needs no merge at all.
 //! Cache types: f16 and q8_0 tiles are converted to f32 once per tile and every product is an f32
-//! FMA; q8_KV runs K·q as int8 products (vpmaddubsw) against q quantized to int8 once per call,
-//! then P·V in f32 with the row scale folded into the probabilities.
+//! FMA; q8_KV runs K·q as int8 products (vpmaddubsw) against q quantized once per call (7 bits +
+//! offset, see `query_levels`), then P·V in f32 with the row scale folded into the probabilities.
 //! Every SIMD path has a scalar twin, chosen by `cpu_path.simd()`.
 const std = @import("std");
 const ThreadPool = @import("ThreadPool.zig");
@@ -215,7 +215,14 @@ pub fn compute(args: *const Args, pool: *ThreadPool, ith: usize, nth: usize) voi
     }
 }
 
-/// q8_KV: every query row quantized to int8 with its own scale (MLA_SPEC §3.9), once per call.
+/// Largest |q| of a quantized query: 7 bits, so that q + 64 ∈ [1, 127] is an unsigned byte whose
+/// vpmaddubsw pair sums with int8 K (2·127·127 = 32258) never saturate. That drops the sign trick
+/// (vpabsb + vpsignb per K vector and head) from the int8 score loop; the +64 offset comes back
+/// out through the row header's Σk: Σ (q+64)·k = Σ q·k + 64·Σk.
+pub const query_levels: f32 = 63;
+
+/// q8_KV: every query row quantized once per call with its own scale d = amax/63, stored as the
+/// unsigned bytes q + 64.
 fn quantizeQueries(args: *const Args, scratch: Scratch, ith: usize, nth: usize) void {
     const n_rows = args.n_tokens * args.n_head;
     const range = ThreadPool.splitRange(n_rows, ith, nth);
@@ -223,8 +230,13 @@ fn quantizeQueries(args: *const Args, scratch: Scratch, ith: usize, nth: usize) 
         const row = args.q[i * dim_k ..][0..dim_k];
         var amax: f32 = 0;
         for (row) |x| amax = @max(amax, @abs(x));
-        const d = amax / 127.0;
-        _ = kv_rows.quantizeInto(row, d, scratch.q8() + i * dim_k);
+        const d = amax / query_levels;
+        const id: f32 = if (d != 0) 1.0 / d else 0.0;
+        const out = scratch.q8() + i * dim_k;
+        for (row, 0..) |x, c| {
+            const q: i32 = @intFromFloat(std.math.clamp(@round(x * id), -query_levels, query_levels));
+            out[c] = @intCast(q + 64);
+        }
         scratch.q8Scale()[i] = d;
     }
 }
@@ -494,7 +506,6 @@ inline fn sum4(a: V8, b: V8, c: V8, d: V8) @Vector(4, f32) {
 
 const I8x32 = @Vector(32, i8);
 const I32x8 = @Vector(8, i32);
-extern fn @"llvm.x86.avx2.psign.b"(I8x32, I8x32) I8x32;
 
 /// q8_KV tile: int8 K·q scores scaled by d_K·d_q, and the V part of the rows to f32 (unscaled;
 /// the row scale goes into the probabilities).
@@ -510,7 +521,7 @@ noinline fn scoreTileQ8KV(args: *const Args, scratch: Scratch, ws: Workspace, q_
         for (0..n_heads) |h| for (0..n) |i| {
             const k: [*]const i8 = @ptrCast(rows + i * row_bytes + kv_rows.q8_kv_header_bytes);
             var sum: i32 = 0;
-            for (0..dim_k) |c| sum += @as(i32, k[c]) * q8[h * dim_k + c];
+            for (0..dim_k) |c| sum += @as(i32, k[c]) * (@as(i32, q8[h * dim_k + c]) - 64);
             ws.scores[h * tile_rows + i] = @floatFromInt(sum);
         };
     }
@@ -548,8 +559,8 @@ fn scoreRowsI8(comptime R: usize, rows: [*]const u8, q8: [*]const i8, n_heads: u
     }
 }
 
-/// R int8 K rows × H int8 query rows: |k| (shared by all heads) times sign(q, k) with vpmaddubsw,
-/// pairs summed to i32 with vpmaddwd. |k|, |q| ≤ 127 so a pair sum ≤ 32258 never saturates.
+/// R int8 K rows × H query rows held as q + 64 (unsigned, ≤ 127): vpmaddubsw(q + 64, k) then
+/// vpmaddwd against ones gives Σ (q+64)·k in i32 lanes; 64·Σk (row header) is subtracted after.
 inline fn dotBlockI8(comptime R: usize, comptime H: usize, rows: [*]const u8, q8: [*]const i8, scores: [*]f32) void {
     const row_bytes = kv_rows.rowBytes(.q8_KV);
     const ones: simd.I16x16 = @splat(1);
@@ -557,23 +568,21 @@ inline fn dotBlockI8(comptime R: usize, comptime H: usize, rows: [*]const u8, q8
     var c: usize = 0;
     while (c < dim_k) : (c += 32) {
         var k: [R]I8x32 = undefined;
-        var k_abs: [R]simd.U8x32 = undefined;
         inline for (0..R) |r| {
             const quants: [*]const i8 = @ptrCast(rows + r * row_bytes + kv_rows.q8_kv_header_bytes);
             k[r] = quants[c..][0..32].*;
-            k_abs[r] = @abs(k[r]);
         }
         inline for (0..H) |h| {
-            const qv: I8x32 = q8[h * dim_k + c ..][0..32].*;
-            inline for (0..R) |r| {
-                const signed_q = @"llvm.x86.avx2.psign.b"(qv, k[r]);
-                acc[r][h] += simd.mulAddPairs(simd.mulAddBytes(k_abs[r], signed_q), ones);
-            }
+            const qv: simd.U8x32 = @bitCast(@as(I8x32, q8[h * dim_k + c ..][0..32].*));
+            inline for (0..R) |r| acc[r][h] += simd.mulAddPairs(simd.mulAddBytes(qv, k[r]), ones);
         }
     }
-    inline for (0..R) |r| inline for (0..H) |h| {
-        scores[h * tile_rows + r] = @floatFromInt(@reduce(.Add, acc[r][h]));
-    };
+    inline for (0..R) |r| {
+        const k_sum = std.mem.readInt(i32, rows[r * row_bytes + 4 ..][0..4], .little);
+        inline for (0..H) |h| {
+            scores[h * tile_rows + r] = @floatFromInt(@reduce(.Add, acc[r][h]) - 64 * k_sum);
+        }
+    }
 }
 
 // ---------------------------------------------------------------- online softmax
