@@ -24,12 +24,15 @@ export const KV_CACHE_TYPES: readonly KvCacheType[] = ["f16", "q8_0", "q8_KV"];
  * ```
  */
 export class KvCache implements Disposable {
+  /** Storage type of the rows. */
   readonly type: KvCacheType;
   /** ggml type id of `type` (what the kernels take). */
   readonly typeId: number;
+  /** Layers (one block of rows each). */
   readonly nLayer: number;
   /** Rows per layer (the context length). */
   readonly capacity: number;
+  /** Bytes of one stored row. */
   readonly rowBytes: number;
   #memory: NativeBuffer;
 

@@ -10,7 +10,7 @@ import { ContextOverflowError, OptionError } from "./errors.ts";
 import { GgufFile } from "./gguf/reader.ts";
 import { type DeepSeek2Hparams, readHparams } from "./deepseek2/hparams.ts";
 import { type DeepSeek2Weights, loadWeights } from "./deepseek2/weights.ts";
-import { buildForward, type ForwardGraph, type NodeKind } from "./deepseek2/graph.ts";
+import { buildForward, type ForwardGraph } from "./deepseek2/graph.ts";
 import { NativeBuffer } from "./deepseek2/native_memory.ts";
 import { dequantizeReference } from "./quants/reference.ts";
 import type { GgmlTypeId } from "./ggml_types.ts";
@@ -26,11 +26,17 @@ export type { GenerateOptions } from "./generate.ts";
 export interface ModelInfo {
   /** `general.name` (may be empty). */
   readonly name: string;
+  /** Transformer layers. */
   readonly nLayer: number;
+  /** Width of the residual stream. */
   readonly nEmbd: number;
+  /** Attention heads. */
   readonly nHead: number;
+  /** Routed experts per MoE layer. */
   readonly nExpert: number;
+  /** Experts chosen per token. */
   readonly nExpertUsed: number;
+  /** Rows of the embedding and output head. */
   readonly vocabSize: number;
   /** Attention tensor layout on disk. */
   readonly layout: "kb-vb" | "kvb";
@@ -38,6 +44,7 @@ export interface ModelInfo {
   readonly qLoraRank: number;
   /** Most common weight type among 2-D tensors, e.g. "IQ4_NL". */
   readonly weightType: string;
+  /** Size of the GGUF file. */
   readonly fileBytes: number;
   /** Total parameters (elements of every tensor). */
   readonly paramCount: number;
@@ -62,13 +69,13 @@ export interface StepProfile {
   /** Steps measured. */
   readonly steps: number;
   /** Milliseconds per step by node kind, measured inside the executor. */
-  readonly msByKind: Readonly<Record<NodeKind, number>>;
+  readonly msByKind: Readonly<Record<"matmul" | "moe" | "attention" | "other", number>>;
   /** Wall milliseconds per step around the FFI call. */
   readonly wallMs: number;
   /** wallMs minus the executor's node time: FFI, step setup and thread wake-up. */
   readonly overheadMs: number;
   /** Slowest nodes, milliseconds per step. */
-  readonly topNodes: readonly { name: string; kind: NodeKind; ms: number }[];
+  readonly topNodes: readonly { name: string; kind: string; ms: number }[];
 }
 
 /**
@@ -83,10 +90,11 @@ export interface StepProfile {
  * ```
  */
 export class Model implements Disposable {
+  /** What the model is (sizes, layout, weight type). */
   readonly info: ModelInfo;
+  /** The model's tokenizer, built from the file's vocabulary. */
   readonly tokenizer: Tokenizer;
-  /** Hyper-parameters (engine internals; stable enough for tools). */
-  readonly hparams: DeepSeek2Hparams;
+  #hparams: DeepSeek2Hparams;
   #file: GgufFile | undefined;
   #weights: DeepSeek2Weights;
   #owned: NativeBuffer[];
@@ -100,7 +108,7 @@ export class Model implements Disposable {
     tokenizer: Tokenizer,
   ) {
     this.#file = file;
-    this.hparams = hp;
+    this.#hparams = hp;
     this.#weights = weights;
     this.#owned = owned;
     this.tokenizer = tokenizer;
@@ -176,7 +184,7 @@ export class Model implements Disposable {
     const weights = this.#checkOpen();
     const context = new ModelContext(
       this,
-      this.hparams,
+      this.#hparams,
       weights,
       opts,
       (c) => this.#contexts.delete(c),
@@ -244,10 +252,17 @@ const STEP_BYTES = 32;
  * ```
  */
 export class ModelContext implements Disposable {
+  /** The model this context evaluates. */
   readonly model: Model;
   /** Options after defaults. */
   readonly options: Required<ContextOptions>;
-  readonly stats = { promptTokens: 0, promptMs: 0, generatedTokens: 0, generateMs: 0 };
+  /** Prompt and generation token counts and milliseconds (updated by `generate`). */
+  readonly stats: {
+    promptTokens: number;
+    promptMs: number;
+    generatedTokens: number;
+    generateMs: number;
+  } = { promptTokens: 0, promptMs: 0, generatedTokens: 0, generateMs: 0 };
   #hp: DeepSeek2Hparams;
   #pool: ThreadPool | undefined;
   #cache: KvCache;

@@ -137,6 +137,7 @@ export function resolveSamplerOptions(opts: SamplerOptions = {}): ResolvedSample
  * ```
  */
 export class Sampler {
+  /** The options in force, defaults filled in. */
   readonly options: ResolvedSamplerOptions;
   #rng: Rng;
   #recent: number[] = [];
