@@ -6,7 +6,10 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { GgufFile } from "../src/gguf/reader.ts";
+import { SYNTH_WEIGHT_TYPES } from "../src/synth/geometry.ts";
 import { builtinVocab, DEFAULT_VOCAB_PATH } from "../src/synth/vocab.ts";
+import { referenceForward } from "./reference/deepseek2_f64.ts";
 import { findNodeLlamaCpp, NODE_LLAMA_CPP_PREFIX, runNodeJson } from "./helpers/node_llama_cpp.ts";
 import { tinyModelPath } from "./helpers/tiny_model.ts";
 
@@ -21,6 +24,7 @@ interface NextToken {
   nVocab: number;
   top: [number, number][];
   probabilitySum: number;
+  probabilities?: number[];
 }
 
 /** node-llama-cpp's entry module, installing the pinned version first when it is missing. */
@@ -101,4 +105,49 @@ Deno.test("llama.cpp loads a 27-layer Lite model without q-LoRA in IQ4_NL", asyn
   const [r] = await nextTokens([path], "hello");
   assertSaneDistribution(r, r.nVocab);
   assert.ok(r.nVocab > 256);
+});
+
+Deno.test("llama.cpp reads every weight type as the float64 reference dequantizes it", async () => {
+  // Same model (seed 0) in each weight type; llama.cpp and the float64 reference forward
+  // (tests/reference, plain MHA from MLA_SPEC) must agree on the next-token distribution of the
+  // same file. A mis-packed block would make llama.cpp see other weights, and unrelated weights
+  // (seed 1) differ by total variation ≈ 1. Observed at 2 layers: F16 1e-4, BF16 vs F16 2e-4,
+  // Q8_0/Q4_0/Q6_K ~0.002, Q4_K 0.006, IQ4_NL 0.012 (llama.cpp quantizes activations to Q8_0,
+  // or Q8_K for K-quants); the bound 0.05 leaves 4x. Two layers (one dense, one MoE) keep the
+  // float64 forward short and still cover every kind of weight, 3-D experts included.
+  const tokens = [32, 279, 108];
+  const tiny = { layout: "kb-vb", qLora: 256, vocab: "builtin", layers: 2 } as const;
+  const paths: string[] = [];
+  for (const wtype of SYNTH_WEIGHT_TYPES) paths.push(await tinyModelPath({ ...tiny, wtype }));
+  const other = await tinyModelPath({ ...tiny, wtype: "F16", seed: 1 });
+  const results = await runNodeJson<NextToken[]>(SCRIPT, {
+    entry: await nodeLlamaCppEntry(),
+    prompt: "",
+    tokens,
+    contextSize: 128,
+    models: [...paths, other],
+    full: true,
+  });
+  const softmax = (logits: Float64Array) => {
+    const max = Math.max(...logits);
+    const e = Array.from(logits, (v) => Math.exp(v - max));
+    const sum = e.reduce((a, b) => a + b, 0);
+    return e.map((v) => v / sum);
+  };
+  const totalVariation = (p: number[], q: number[]) =>
+    p.reduce((s, v, i) => s + Math.abs(v - q[i]), 0) / 2;
+  const reference = (wtype: string) => {
+    using file = GgufFile.open(paths[SYNTH_WEIGHT_TYPES.indexOf(wtype as "F16")]);
+    return softmax(referenceForward(file, tokens, [tokens.length - 1])[0]);
+  };
+  const f16 = reference("F16");
+  for (const [i, wtype] of SYNTH_WEIGHT_TYPES.entries()) {
+    // The reference's BF16 dequantizer takes ~15 s here; BF16 rounds F16's values to 8 bits,
+    // so the F16 reference stands in for it within the same bound.
+    const expected = wtype === "F16" || wtype === "BF16" ? f16 : reference(wtype);
+    const tv = totalVariation(expected, results[i].probabilities!);
+    assert.ok(tv < 0.05, `${wtype}: total variation ${tv.toFixed(4)}`);
+  }
+  const unrelated = totalVariation(f16, results[paths.length].probabilities!);
+  assert.ok(unrelated > 0.5, `a different seed differs by only ${unrelated}`);
 });

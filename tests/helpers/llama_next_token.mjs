@@ -17,7 +17,7 @@ for (const path of request.models) {
   // when the 2 shared cores are busy with other work.
   const context = await model.createContext({ contextSize: request.contextSize, threads: 1 });
   const sequence = context.getSequence();
-  const promptTokens = model.tokenize(request.prompt);
+  const promptTokens = request.tokens ?? model.tokenize(request.prompt);
   const evaluation = sequence.evaluateWithMetadata(
     promptTokens,
     { probabilities: true },
@@ -26,6 +26,8 @@ for (const path of request.models) {
   const { value } = await evaluation.next();
   await evaluation.return();
   const entries = [...value.probabilities.entries()];
+  const probabilities = request.full ? new Array(entries.length).fill(0) : undefined;
+  if (probabilities) { for (const [id, p] of entries) probabilities[id] = p; }
   const probabilitySum = entries.reduce((sum, [, p]) => sum + p, 0);
   const top = entries.sort((a, b) => b[1] - a[1]).slice(0, 5);
   results.push({
@@ -36,6 +38,7 @@ for (const path of request.models) {
     nVocab: entries.length,
     top,
     probabilitySum,
+    probabilities,
   });
   await context.dispose();
   await model.dispose();
