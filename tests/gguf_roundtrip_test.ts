@@ -241,3 +241,20 @@ Deno.test("GgufFile.open parses a header longer than its first 16 MiB view", asy
     Deno.removeSync(path);
   }
 });
+
+Deno.test("writeGguf removes the partial file when a tensor's data is the wrong size", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/bad.gguf`;
+    await assert.rejects(
+      writeGguf(path, {
+        metadata: [],
+        tensors: [{ name: "w", type: "F32", dims: [4], data: () => new Uint8Array(12) }],
+      }),
+      /produced 12 bytes, expected 16/,
+    );
+    assert.throws(() => Deno.statSync(path), Deno.errors.NotFound);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});

@@ -334,7 +334,8 @@ async function* chunksOf(data: GgufTensorData): AsyncIterable<Uint8Array> {
  * @param contents Metadata and tensors.
  * @param options `onProgress` is called after every chunk.
  * @returns The file size in bytes.
- * @throws {GgufError} On invalid contents, or when a tensor's data is not exactly its size.
+ * @throws {GgufError} On invalid contents, or when a tensor's data is not exactly its size;
+ *   the partly written file is then removed.
  *
  * @example
  * ```ts
@@ -352,15 +353,33 @@ export async function writeGguf(
   options: { onProgress?: GgufProgress } = {},
 ): Promise<number> {
   const layout = layoutGguf(contents);
-  using file = await Deno.open(path, { write: true, create: true, truncate: true });
+  const file = await Deno.open(path, { write: true, create: true, truncate: true });
+  try {
+    await streamTensors(file, layout, contents.tensors, options.onProgress);
+  } catch (e) {
+    // Leave no truncated model behind that a later run could mistake for a whole one.
+    file.close();
+    await Deno.remove(path).catch(() => {});
+    throw e;
+  }
+  file.close();
+  return layout.fileSize;
+}
+
+async function streamTensors(
+  file: Deno.FsFile,
+  layout: GgufLayout,
+  tensors: readonly GgufTensorSource[],
+  onProgress: GgufProgress | undefined,
+): Promise<void> {
   let written = 0;
   const writeAll = async (bytes: Uint8Array) => {
     for (let at = 0; at < bytes.length;) at += await file.write(bytes.subarray(at));
     written += bytes.length;
-    options.onProgress?.(written, layout.fileSize);
+    onProgress?.(written, layout.fileSize);
   };
   await writeAll(layout.header);
-  for (const [i, spec] of contents.tensors.entries()) {
+  for (const [i, spec] of tensors.entries()) {
     const { byteSize } = layout.tensors[i];
     let produced = 0;
     for await (const chunk of chunksOf(spec.data())) {
@@ -376,7 +395,6 @@ export async function writeGguf(
     const padding = Math.ceil(byteSize / layout.alignment) * layout.alignment - byteSize;
     if (padding > 0) await writeAll(new Uint8Array(padding));
   }
-  return written;
 }
 
 /**
