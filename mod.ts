@@ -86,6 +86,7 @@ export { type TokenizerSpec, tokenizerSpecFromGguf, TokenType } from "./src/toke
 export { PRE_TOKENIZER_NAMES, type PreTokenizerName } from "./src/tokenizer/pre_tokenizer.ts";
 export {
   type ContextOptions,
+  type LoadOptions,
   Model,
   ModelContext,
   type ModelInfo,

@@ -301,6 +301,8 @@ export const symbols = {
   fm_graph_alloc: { parameters: ["u64", "buffer"], result: "i32" },
   // (addr: usize, bytes: u64) i32
   fm_graph_free: { parameters: ["usize", "u64"], result: "i32" },
+  // (addr: usize, len: u64) i32 — populate a mapping's page tables (MADV_POPULATE_READ)
+  fm_graph_prefault: { parameters: ["usize", "u64"], result: "i32" },
   // (gate_up_type: u32, down_type: u32, n_embd, n_ff, n_expert, n_tokens, k: usize,
   //  out_bytes: *u64) i32
   fm_graph_moe_scratch_bytes: {

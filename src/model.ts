@@ -50,6 +50,17 @@ export interface ModelInfo {
   readonly paramCount: number;
 }
 
+/** Options of `Model.load`. */
+export interface LoadOptions {
+  /** Called with the fraction loaded (0 … 1). */
+  onProgress?: (fraction: number) => void;
+  /**
+   * Map every page of the file up front (default true), so generation never stalls on first
+   * touches of expert weights; false makes loading instant and pays as pages are used.
+   */
+  prefault?: boolean;
+}
+
 /** Options of `Model.createContext`. */
 export interface ContextOptions {
   /** Most tokens the context holds (KV cache rows). Default 4096. */
@@ -119,13 +130,13 @@ export class Model implements Disposable {
    * Maps a GGUF file, checks every tensor the forward pass uses, builds the tokenizer.
    *
    * @param path Path of a deepseek2 GGUF file.
-   * @param opts `onProgress(fraction)` is called as loading advances.
+   * @param opts `onProgress(fraction)` as loading advances; `prefault` (default true).
    * @returns The model; `close()` it (or `using`).
    * @throws {GgufError} When the file is missing, malformed or not a supported deepseek2 model.
    */
   static load(
     path: string,
-    opts: { onProgress?: (fraction: number) => void } = {},
+    opts: LoadOptions = {},
   ): Promise<Model> {
     try {
       return Promise.resolve(Model.#loadSync(path, opts));
@@ -134,7 +145,7 @@ export class Model implements Disposable {
     }
   }
 
-  static #loadSync(path: string, opts: { onProgress?: (fraction: number) => void }): Model {
+  static #loadSync(path: string, opts: LoadOptions): Model {
     const file = GgufFile.open(path);
     const owned: NativeBuffer[] = [];
     try {
@@ -148,7 +159,7 @@ export class Model implements Disposable {
       const dequantize = (typeId: number, bytes: Uint8Array, n: number) =>
         dequantizeReference(typeId as GgmlTypeId, bytes, n);
       const weights = loadWeights(file, hp, alloc, dequantize);
-      opts.onProgress?.(0.5);
+      if (opts.prefault ?? true) prefault(file, opts.onProgress);
       const tokenizer = Tokenizer.fromGguf(file);
       if (tokenizer.vocabSize > hp.nVocab) {
         throw new OptionError(
@@ -210,6 +221,25 @@ export class Model implements Disposable {
   /** Same as `close()`. */
   [Symbol.dispose](): void {
     this.close();
+  }
+}
+
+/**
+ * Maps every page of the file into the page tables now, in 256 MiB steps (progress 0 → 0.95),
+ * as llama.cpp's MAP_POPULATE does: otherwise each token's first touch of an expert's weights
+ * costs a minor fault per 4 KiB page, which dominated early token generation.
+ */
+function prefault(file: GgufFile, onProgress?: (fraction: number) => void): void {
+  const mapping = file.mapping;
+  if (mapping === undefined) return;
+  const step = 256 * 2 ** 20;
+  for (let offset = 0; offset < mapping.length; offset += step) {
+    const len = Math.min(step, mapping.length - offset);
+    unwrap(
+      native().fm_graph_prefault(mapping.address + BigInt(offset), BigInt(len)),
+      `reading ${file.path} into memory`,
+    );
+    onProgress?.(0.95 * Math.min(1, (offset + len) / mapping.length));
   }
 }
 

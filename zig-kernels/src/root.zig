@@ -391,6 +391,22 @@ export fn fm_graph_moe_scratch_bytes(gate_up_type: u32, down_type: u32, n_embd: 
     return status.code(.ok);
 }
 
+/// Maps every page of `[addr, addr + len)` of a read-only file mapping into the page tables now
+/// (madvise MADV_POPULATE_READ, reading from disk if needed), so token generation does not take
+/// a minor fault on each first touch of an expert's weights — llama.cpp's MAP_POPULATE, per range.
+export fn fm_graph_prefault(addr: usize, len: u64) i32 {
+    if (addr == 0 or addr % std.heap.page_size_min != 0 or len == 0) return status.code(.invalid_argument);
+    const populate_read = 22; // MADV_POPULATE_READ (Linux 5.14+)
+    const base: [*]align(std.heap.page_size_min) u8 = @ptrFromInt(addr);
+    if (std.c.madvise(base, @intCast(len), populate_read) == 0) return status.code(.ok);
+    // Older kernels: touch one byte per page instead.
+    var sink: u8 = 0;
+    var offset: usize = 0;
+    while (offset < len) : (offset += std.heap.page_size_min) sink +%= @as(*volatile u8, @ptrCast(base + offset)).*;
+    std.mem.doNotOptimizeAway(sink);
+    return status.code(.ok);
+}
+
 /// Runs `n_nodes` graph nodes (graph.Node, 128 bytes each) for one step (graph.Step) on the
 /// pool, in one `pool.run`. `profile_ns` (0 or n_nodes u64) accumulates per-node nanoseconds.
 export fn fm_graph_run(pool: ?*ThreadPool, nodes: [*]const graph.Node, n_nodes: u32, step: *const graph.Step, profile_ns: ?[*]u64) i32 {
