@@ -2,7 +2,7 @@
  * Float64 reference (de)quantization of every weight type the kernels support, written from the
  * block layouts in MLA_SPEC §3 and independent of the Zig code, so tests can use it as the judge.
  * Also the reference quantizers of the two activation formats the int8 dot products consume:
- * Q8A (32 elements: f32 d, f32 s = d·Σq, 32 × i8; 40 bytes) and Q8_K (256 elements: f32 d,
+ * Q8A (32 elements: f32 d, f32 s = d·Σq, 32 × i8; 40 bytes, grouped by 4) and Q8_K (256 elements: f32 d,
  * 256 × i8, 16 × i16 sums of 16 quants; 292 bytes).
  * @module
  */
@@ -257,7 +257,8 @@ function quantizeBlocks(
 }
 
 /**
- * Parses Q8A (40-byte) or Q8_K (292-byte) activation blocks produced by the kernels.
+ * Parses Q8A (40 bytes per block; whole groups of 4 blocks stored as 4 d, 4 s, then 128 quants,
+ * the remaining blocks singly) or Q8_K (292-byte) activation blocks produced by the kernels.
  *
  * @param format `"q8a"` or `"q8k"`.
  * @param bytes The quantized row.
@@ -277,16 +278,25 @@ export function parseActivationBlocks(
   const blockBytes = format === "q8a" ? 40 : 292;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out = [];
-  for (let b = 0; b < k / size; b++) {
+  const nb = k / size;
+  // Q8A rows keep whole groups of 4 blocks as {d[4], s[4], q[128]}, then single blocks.
+  const grouped = format === "q8a" ? nb - (nb % 4) : 0;
+  for (let b = 0; b < nb; b++) {
     const o = b * blockBytes;
-    const d = view.getFloat32(o, true);
-    const qOffset = format === "q8a" ? o + 8 : o + 4;
+    const g = o - (b % 4) * blockBytes; // start of b's group of 4
+    const i = b % 4;
+    const [dOffset, sOffset, qOffset] = b < grouped
+      ? [g + 4 * i, g + 16 + 4 * i, g + 32 + 32 * i]
+      : format === "q8a"
+      ? [o, o + 4, o + 8]
+      : [o, -1, o + 4];
+    const d = view.getFloat32(dOffset, true);
     const q = new Int8Array(
       bytes.buffer.slice(bytes.byteOffset + qOffset, bytes.byteOffset + qOffset + size),
     );
     const sums = format === "q8a"
-      ? [view.getFloat32(o + 4, true)]
-      : Array.from({ length: 16 }, (_, g) => view.getInt16(o + 260 + 2 * g, true));
+      ? [view.getFloat32(sOffset, true)]
+      : Array.from({ length: 16 }, (_, j) => view.getInt16(o + 260 + 2 * j, true));
     out.push({ d, q, sums });
   }
   return out;

@@ -53,16 +53,44 @@ pub fn Engine(comptime T: type) type {
         }
 
         inline fn dotSimd(comptime ncols: usize, w: [*]const u8, act: [*]const u8, act_stride: usize, n_blocks: usize, out: [*]f32) void {
-            // Two accumulators per row (comptime-indexed so they stay in registers) let
-            // consecutive blocks' FMAs overlap instead of waiting on one chain.
-            var acc: [2][ncols]F32x8 = @splat(@splat(@splat(0)));
-            var offset_sum: [ncols]f32 = @splat(0);
-            var b: usize = 0;
-            while (b + 2 <= n_blocks) : (b += 2) {
-                inline for (0..2) |u| blockSimd(ncols, w, act, act_stride, b + u, &acc[u], &offset_sum);
+            // Groups of 4 blocks: the 4 int sums are folded into the lanes of one vector by two
+            // levels of vphaddd, so one conversion and one FMA serve 4 blocks.
+            const n_full = n_blocks / 4 * 4;
+            var acc: [ncols]F32x8 = @splat(@splat(0));
+            var off: [ncols]@Vector(4, f32) = @splat(@splat(0));
+            var g: usize = 0;
+            while (g < n_full) : (g += 4) {
+                const wg = w + g * T.block_bytes;
+                const dw4 = scales4(T.block_bytes, wg);
+                if (T.unsigned_quants) {
+                    var u: [4]U8x32 = undefined;
+                    inline for (0..4) |i| u[i] = T.decodeSimd(wg + i * T.block_bytes);
+                    inline for (0..ncols) |c| {
+                        const a = common.q8aGroup(act + c * act_stride + g * @sizeOf(common.BlockQ8A));
+                        var p: [4]simd.I32x8 = undefined;
+                        inline for (0..4) |i| p[i] = simd.mulAddPairs(simd.mulAddBytes(u[i], a.q[32 * i ..][0..32].*), ones);
+                        acc[c] = accumulate4(acc[c], p, dw4, a.d);
+                        off[c] += dw4 * @as(@Vector(4, f32), a.s);
+                    }
+                } else {
+                    var v: [4]I8x32 = undefined;
+                    var abs_w: [4]U8x32 = undefined;
+                    inline for (0..4) |i| {
+                        v[i] = T.decodeSimd(wg + i * T.block_bytes);
+                        abs_w[i] = absBytes(v[i]);
+                    }
+                    inline for (0..ncols) |c| {
+                        const a = common.q8aGroup(act + c * act_stride + g * @sizeOf(common.BlockQ8A));
+                        var p: [4]simd.I32x8 = undefined;
+                        inline for (0..4) |i| p[i] = simd.mulAddPairs(simd.mulAddBytes(abs_w[i], signBytes(a.q[32 * i ..][0..32].*, v[i])), ones);
+                        acc[c] = accumulate4(acc[c], p, dw4, a.d);
+                    }
+                }
             }
-            if (b < n_blocks) blockSimd(ncols, w, act, act_stride, b, &acc[0], &offset_sum);
-            inline for (0..ncols) |c| out[c] = @reduce(.Add, acc[0][c] + acc[1][c]) + T.offset * offset_sum[c];
+            var tail: [ncols]F32x8 = @splat(@splat(0));
+            var offset_sum: [ncols]f32 = @splat(0);
+            for (n_full..n_blocks) |b| blockSimd(ncols, w, act, act_stride, b, &tail, &offset_sum);
+            inline for (0..ncols) |c| out[c] = @reduce(.Add, acc[c] + tail[c]) + T.offset * (@reduce(.Add, off[c]) + offset_sum[c]);
         }
 
         inline fn blockSimd(comptime ncols: usize, w: [*]const u8, act: [*]const u8, act_stride: usize, b: usize, acc: *[ncols]F32x8, offset_sum: *[ncols]f32) void {
@@ -90,13 +118,14 @@ pub fn Engine(comptime T: type) type {
 
         inline fn dotScalar(comptime ncols: usize, w: [*]const u8, act: [*]const u8, act_stride: usize, n_blocks: usize, out: [*]f32) void {
             var sum: [ncols]f32 = @splat(0);
+            const n_full = n_blocks / 4 * 4;
             for (0..n_blocks) |b| {
                 const wb = w + b * T.block_bytes;
                 var values: [32]i32 = undefined;
                 T.decodeScalar(wb, &values);
                 const dw = T.scale(wb);
                 inline for (0..ncols) |c| {
-                    const a = common.q8a(act + c * act_stride + b * @sizeOf(common.BlockQ8A));
+                    const a = common.activationBlock(act + c * act_stride, b, n_full);
                     var isum: i32 = 0;
                     for (values, a.q) |x, y| isum += x * y;
                     sum[c] += dw * a.d * @as(f32, @floatFromInt(isum));
@@ -132,6 +161,28 @@ pub fn Engine(comptime T: type) type {
 }
 
 extern fn @"llvm.x86.avx2.psrlv.d.256"(@Vector(8, i32), @Vector(8, i32)) @Vector(8, i32);
+
+extern fn @"llvm.x86.avx2.phadd.d"(simd.I32x8, simd.I32x8) simd.I32x8;
+
+/// acc + Σ_i p_i·dw_i·da_i: vphaddd twice puts block i's sums in lanes i and i+4.
+inline fn accumulate4(acc: F32x8, p: [4]simd.I32x8, dw4: @Vector(4, f32), da: [4]f32) F32x8 {
+    const h01 = @"llvm.x86.avx2.phadd.d"(p[0], p[1]);
+    const h23 = @"llvm.x86.avx2.phadd.d"(p[2], p[3]);
+    const h = @"llvm.x86.avx2.phadd.d"(h01, h23);
+    const s4 = dw4 * @as(@Vector(4, f32), da);
+    const s8 = @shuffle(f32, s4, undefined, [8]i32{ 0, 1, 2, 3, 0, 1, 2, 3 });
+    return @mulAdd(F32x8, @floatFromInt(h), s8, acc);
+}
+
+/// The fp16 scales of 4 consecutive blocks (at offset 0 of each) as 4 f32 with one vcvtph2ps.
+inline fn scales4(comptime block_bytes: usize, w: [*]const u8) @Vector(4, f32) {
+    var halves: @Vector(8, u16) = @splat(0);
+    inline for (0..4) |i| halves[i] = std.mem.readInt(u16, w[i * block_bytes ..][0..2], .little);
+    return asm ("vcvtph2ps %[in], %[out]"
+        : [out] "=x" (-> @Vector(4, f32)),
+        : [in] "x" (halves),
+    );
+}
 
 /// Low nibbles of 16 bytes followed by their high nibbles, as 32 unsigned bytes in [0, 15].
 /// The 16 bytes are broadcast to both 128-bit lanes (a load, no shuffle uop) and the upper lane

@@ -2,8 +2,11 @@
 //! dot products consume, and their quantizers (SIMD path plus scalar twin).
 //!
 //! Activation formats (scratch only, never in files):
-//! * `BlockQ8A` — 32 elements: `d` f32, `s` f32 = d·Σq, `q[32]` i8 (40 bytes). Used against
-//!   Q8_0, Q4_0 and IQ4_NL weights. `s` lets Q4_0's −8 offset cost one multiply per block.
+//! * Q8A — 32-element blocks, each `d` f32, `s` f32 = d·Σq, `q[32]` i8 (40 bytes). A row of nb
+//!   blocks is stored as floor(nb/4) `GroupQ8A` (4 scales, 4 sums, 128 quants: the same 160
+//!   bytes as 4 `BlockQ8A`) followed by nb mod 4 single `BlockQ8A`, so the dot product loads 4
+//!   scales at once. Used against Q8_0, Q4_0 and IQ4_NL weights; `s` lets Q4_0's −8 offset cost
+//!   one multiply per block.
 //! * `BlockQ8K` — 256 elements: `d` f32, `q[256]` i8, `bsums[16]` i16 (292 bytes, mainline
 //!   ggml's Q8_K). Used against Q4_K, Q5_K and Q6_K; `bsums` carry the K-quant mins/offsets.
 //! Both round x/d to nearest-even (the SIMD-friendly rounding); |x − d·q| ≤ d/2 = amax/254.
@@ -79,14 +82,46 @@ pub inline fn q8k(ptr: [*]const u8) *align(1) const BlockQ8K {
     return @ptrCast(ptr);
 }
 
-/// Quantizes `x` (a multiple of 32 long) into `x.len/32` BlockQ8A blocks at `dst`.
+/// Activation blocks in groups of 4: the 4 scales, the 4 sums, then 4×32 quants (160 bytes, the
+/// same bytes as 4 BlockQ8A), so a dot product loads 4 blocks' scales with one load.
+pub const GroupQ8A = extern struct {
+    d: [4]f32,
+    s: [4]f32,
+    q: [128]i8,
+};
+
+/// The group of 4 activation blocks at byte `ptr`.
+pub inline fn q8aGroup(ptr: [*]const u8) *align(1) const GroupQ8A {
+    return @ptrCast(ptr);
+}
+
+/// Block b of a Q8A activation row of `n_full` grouped blocks (then singles).
+pub inline fn activationBlock(row: [*]const u8, b: usize, n_full: usize) struct { d: f32, s: f32, q: *align(1) const [32]i8 } {
+    if (b < n_full) {
+        const g = q8aGroup(row + (b / 4) * @sizeOf(GroupQ8A));
+        return .{ .d = g.d[b % 4], .s = g.s[b % 4], .q = g.q[32 * (b % 4) ..][0..32] };
+    }
+    const a = q8a(row + b * @sizeOf(BlockQ8A));
+    return .{ .d = a.d, .s = a.s, .q = &a.q };
+}
+
+/// Quantizes `x` (a multiple of 32 long): floor(nb/4) GroupQ8A then nb%4 BlockQ8A, nb = len/32.
 pub fn quantizeRowQ8A(x: []const f32, dst: [*]u8) void {
     std.debug.assert(x.len % 32 == 0);
-    const blocks: [*]align(1) BlockQ8A = @ptrCast(dst);
-    if (cpu_path.simd()) {
-        for (0..x.len / 32) |b| quantizeBlockQ8ASimd(x[b * 32 ..][0..32], &blocks[b]);
-    } else {
-        for (0..x.len / 32) |b| quantizeBlockQ8AScalar(x[b * 32 ..][0..32], &blocks[b]);
+    const nb = x.len / 32;
+    const use_simd = cpu_path.simd();
+    var one: BlockQ8A = undefined;
+    for (0..nb) |b| {
+        if (use_simd) quantizeBlockQ8ASimd(x[b * 32 ..][0..32], &one) else quantizeBlockQ8AScalar(x[b * 32 ..][0..32], &one);
+        if (b < nb / 4 * 4) {
+            const g: *align(1) GroupQ8A = @ptrCast(dst + (b / 4) * @sizeOf(GroupQ8A));
+            g.d[b % 4] = one.d;
+            g.s[b % 4] = one.s;
+            g.q[32 * (b % 4) ..][0..32].* = one.q;
+        } else {
+            const blocks: *align(1) BlockQ8A = @ptrCast(dst + b * @sizeOf(BlockQ8A));
+            blocks.* = one;
+        }
     }
 }
 

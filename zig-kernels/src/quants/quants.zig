@@ -152,7 +152,7 @@ test "every type: SIMD and scalar dots match the dequantized weights times dequa
             switch (t.activation) {
                 .f32 => act_deq[c] = x[c],
                 .q8a => for (0..k / 32) |b| {
-                    const blk = common.q8a(@as([*]const u8, &act[c]) + b * 40);
+                    const blk = common.activationBlock(@as([*]const u8, &act[c]), b, k / 32 / 4 * 4);
                     for (0..32) |i| act_deq[c][b * 32 + i] = blk.d * @as(f32, @floatFromInt(blk.q[i]));
                 },
                 .q8k => for (0..k / 256) |b| {
