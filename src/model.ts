@@ -379,7 +379,8 @@ export class ModelContext implements Disposable {
       const n = Math.min(B, tokens.length - done);
       const last = done + n === tokens.length;
       const nOutputs = opts.allLogits ? n : (last ? 1 : 0);
-      this.#runStep(tokens.slice(done, done + n), Math.max(nOutputs, 1));
+      // Batches before the last need no logits: the head runs on zero rows.
+      this.#runStep(tokens.slice(done, done + n), nOutputs);
       if (opts.allLogits) out.set(this.#graph.logits.subarray(0, n * vocab), done * vocab);
       else if (last) out.set(this.#graph.logits.subarray(0, vocab));
       done += n;

@@ -55,6 +55,11 @@ Deno.test("ModelContext prefill in one batch, in small batches and token by toke
   const progress: number[] = [];
   const batched = small.evalLogits(ids, { allLogits: true, onProgress: (d) => progress.push(d) });
   assert.deepEqual(progress, [3, 6, 9, 12, 15, 18, 20]);
+  // Last-token-only prefill: earlier batches run the head on zero rows.
+  using lastOnly = model.createContext({ ctxLen: 64, threads: 2, batchSize: 3 });
+  const last = lastOnly.evalLogits(ids);
+  assert.equal(last.length, V);
+  assert.ok(relDiff(last, whole.subarray((ids.length - 1) * V)) < 1e-4);
   using single = model.createContext({ ctxLen: 64, threads: 1, attention: "heads" });
   for (let t = 0; t < ids.length; t++) {
     const row = single.evalLogits([ids[t]]);

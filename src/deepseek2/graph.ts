@@ -365,25 +365,31 @@ function buildNodes(
     yStride: number,
     yHead: number,
     label: string,
+    flags = 0,
   ) => {
     needScratch(matmulScratchBytes(wt.type.id as GgmlTypeId, wt.cols, B * wt.slices));
-    g.push(Op.matmul, [
-      wt.type.id,
-      wt.address,
-      wt.rowBytes,
-      wt.cols,
-      wt.rows,
-      addr(x),
-      xStride,
-      addr(y),
-      yStride,
-      scratch,
-      scratchBytes,
-      wt.slices,
-      wt.sliceStride,
-      xHead,
-      yHead,
-    ], { name: label, kind: "attention" });
+    g.push(
+      Op.matmul,
+      [
+        wt.type.id,
+        wt.address,
+        wt.rowBytes,
+        wt.cols,
+        wt.rows,
+        addr(x),
+        xStride,
+        addr(y),
+        yStride,
+        scratch,
+        scratchBytes,
+        wt.slices,
+        wt.sliceStride,
+        xHead,
+        yHead,
+      ],
+      { name: label, kind: "attention" },
+      flags,
+    );
   };
   const rmsNorm = (
     src: string,
@@ -479,7 +485,8 @@ function buildNodes(
       kind: "attention",
     }, FLAG_NO_BARRIER);
     // q_abs[t][h] = [W_UK,hᵀ q_n[t][h] (R) ‖ q_r[t][h] (P)]    q_abs: [T][H][R+P]
-    matmulHeads(L.kB, "q", H * QH, QH, "q_abs", H * K, K, `${p}.attn_k_b`);
+    // (no barrier between: the copy writes the other columns of q_abs and uses no scratch)
+    matmulHeads(L.kB, "q", H * QH, QH, "q_abs", H * K, K, `${p}.attn_k_b`, FLAG_NO_BARRIER);
     g.push(Op.copyRows, [
       addr("q") + BigInt(N * 4),
       H * QH,
