@@ -203,7 +203,17 @@ export class Sampler {
   }
 }
 
-/** Index of the largest value; the lowest index wins a tie. */
+/**
+ * Index of the largest value; the lowest index wins a tie.
+ *
+ * @param values A logit row.
+ * @returns The index of its maximum.
+ * @example
+ * ```ts
+ * import { argmax } from "./sampler.ts";
+ * console.log(argmax(new Float32Array([1, 3, 3]))); // 1
+ * ```
+ */
 export function argmax(values: Float32Array): number {
   let best = 0;
   let bestValue = values[0];
