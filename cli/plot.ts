@@ -114,7 +114,8 @@ export function niceTicks(max: number, count = 5): number[] {
 
 function tickLabel(value: number): string {
   if (value >= 1024 && value % 1024 === 0) return `${value / 1024}k`;
-  return Number.isInteger(value) ? String(value) : value.toPrecision(3);
+  // Ticks are multiples of 1, 2 or 5 × 10^k: the shortest decimal form is exact.
+  return String(Number(value.toPrecision(6)));
 }
 
 function panel(
