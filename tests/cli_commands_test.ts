@@ -191,7 +191,16 @@ Deno.test("runBench times only the test part, one context per configuration", as
   });
   // Every repetition resets, fills depth synthetically, then evaluates the test tokens.
   const calls = model.contexts[0].calls;
-  assert.deepEqual(calls.slice(0, 6), ["reset", "eval 16", "reset", "eval 16", "reset", "eval 16"]);
+  // Warm-up (a 32-token batch and one decode), then each repetition resets and evaluates.
+  assert.deepEqual(calls.slice(0, 7), [
+    "reset",
+    "eval 32",
+    "eval 1",
+    "reset",
+    "eval 16",
+    "reset",
+    "eval 16",
+  ]);
   assert.ok(calls.includes("fill 1000"));
   assert.equal(calls.at(-1), "close");
   for (const row of rows) {

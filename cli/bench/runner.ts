@@ -41,7 +41,7 @@ export interface BenchPlan {
   fill: FillMode;
   /** Prompt batch size. */
   batchSize: number;
-  /** Whether one untimed warm-up run precedes each configuration's first test. */
+  /** Whether an untimed warm-up (a 32-token batch, one decode) precedes each configuration. */
   warmup: boolean;
 }
 
@@ -157,10 +157,12 @@ export async function runBench(
           attention,
           batchSize: plan.batchSize,
         });
-        if (plan.warmup && plan.tests.length > 0) {
+        if (plan.warmup) {
+          // A batch of 32 random tokens routes through most experts, so their weights are
+          // paged in before timing; then one decode step warms the single-token path.
           ctx.reset();
-          const first = plan.tests[0];
-          ctx.evalLogits(tokens(first.nPrompt > 0 ? Math.min(first.nPrompt, plan.batchSize) : 1));
+          ctx.evalLogits(tokens(Math.min(32, plan.batchSize)));
+          ctx.evalLogits(tokens(1));
         }
         for (const test of plan.tests) {
           const config: BenchConfig = {

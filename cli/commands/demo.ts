@@ -154,7 +154,7 @@ async function benchTable(
     threads: [threads],
     cacheTypes: ["f16"],
     attentions: ["heads", "kvsplit"],
-    repetitions: 2,
+    repetitions: 3,
     fill: "synthetic",
     batchSize: 512,
     warmup: true,
