@@ -19,7 +19,7 @@ import { checkRowLength, weightRowBytes } from "./quants.ts";
  * @returns Bytes.
  * @example
  * ```ts
- * matmulScratchBytes(GgmlType.IQ4_NL, 2048, 1); // 128 + 2560
+ * matmulScratchBytes(GgmlType.IQ4_NL, 2048, 1); // 128 + 4096 (chunk queues) + 2560
  * ```
  */
 export function matmulScratchBytes(type: GgmlTypeId, k: number, t: number): number {

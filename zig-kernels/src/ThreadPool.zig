@@ -149,6 +149,68 @@ pub fn splitRange(n: usize, ith: usize, nth: usize) struct { start: usize, end: 
     return .{ .start = start, .end = start + per + @intFromBool(ith < extra) };
 }
 
+/// Chunks `[0, total)` of a streaming kernel split into one contiguous range per thread, each
+/// with its own counter on its own cache line. A thread takes its own range's chunks in order and,
+/// when that is exhausted, steals the next chunks of the other ranges.
+///
+/// Why not one shared counter: with one counter two threads take alternating chunks, so each
+/// thread's reads jump ahead by a chunk every chunk. Measured on the 2-core EPYC (Zen 3) target,
+/// IQ4_NL GEMVs with 1152-byte rows then reached 17 GB/s at 2 threads against 11.7 at 1 (1.45x);
+/// contiguous ranges per thread reach 22-23 GB/s (1.9-2x), for the same chunk size. Stealing
+/// keeps the load balanced when one thread is slowed down (a shared machine).
+///
+/// Use: every thread calls `reset(ith)` before a barrier, then loops on `next` after it:
+///
+///     queues.reset(ith);
+///     pool.barrier();
+///     var cursor = ChunkQueues.Cursor.of(ith);
+///     while (queues.next(&cursor)) |chunk| work(chunk);
+pub const ChunkQueues = struct {
+    /// `n_threads_max` cache lines (cache-line aligned), one counter each.
+    lines: [*]u8,
+    total: usize,
+    nth: usize,
+
+    /// Bytes of counter lines a kernel's scratch must reserve (cache-line aligned).
+    pub const bytes: usize = n_threads_max * std.atomic.cache_line;
+
+    /// Where a thread is in its walk over the queues: its own first, then the others in turn.
+    pub const Cursor = struct {
+        queue: usize,
+        tried: usize = 0,
+
+        pub fn of(ith: usize) Cursor {
+            return .{ .queue = ith };
+        }
+    };
+
+    fn counter(self: ChunkQueues, i: usize) *Atomic(usize) {
+        return @ptrCast(@alignCast(self.lines + i * std.atomic.cache_line));
+    }
+
+    /// Thread `ith` rewinds its own queue; all threads must then meet a barrier before `next`.
+    pub fn reset(self: ChunkQueues, ith: usize) void {
+        std.debug.assert(self.nth <= n_threads_max);
+        self.counter(ith).store(splitRange(self.total, ith, self.nth).start, .monotonic);
+    }
+
+    /// The next chunk for the cursor's thread, or null when every chunk has been taken.
+    pub fn next(self: ChunkQueues, cursor: *Cursor) ?usize {
+        while (cursor.tried < self.nth) {
+            const q = cursor.queue;
+            const end = splitRange(self.total, q, self.nth).end;
+            // A plain load first, so finished queues are not hammered by thieves.
+            if (self.counter(q).load(.monotonic) < end) {
+                const chunk = self.counter(q).fetchAdd(1, .monotonic);
+                if (chunk < end) return chunk;
+            }
+            cursor.tried += 1;
+            cursor.queue = if (q + 1 == self.nth) 0 else q + 1;
+        }
+        return null;
+    }
+};
+
 test "splitRange covers every item exactly once" {
     for ([_]usize{ 0, 1, 7, 64, 1001 }) |n| {
         for (1..6) |nth| {
@@ -190,6 +252,34 @@ test "run executes a task on every thread and barrier orders phases" {
                 try std.testing.expectEqual(@as(u32, @intCast(n_threads)), context.phase_two_seen[ith]);
             }
             _ = round;
+        }
+    }
+}
+
+test "ChunkQueues hand out every chunk exactly once" {
+    const Context = struct {
+        pool: *ThreadPool,
+        queues: ChunkQueues,
+        taken: []Atomic(u32),
+        fn work(self: *const @This(), ith: usize, nth: usize) void {
+            self.queues.reset(ith);
+            self.pool.barrier();
+            var cursor = ChunkQueues.Cursor.of(ith);
+            while (self.queues.next(&cursor)) |chunk| _ = self.taken[chunk].fetchAdd(1, .monotonic);
+            _ = nth;
+        }
+    };
+    var lines: [ChunkQueues.bytes]u8 align(std.atomic.cache_line) = undefined;
+    var taken: [1000]Atomic(u32) = undefined;
+    for (1..5) |n_threads| {
+        const pool = try ThreadPool.create(std.testing.allocator, n_threads);
+        defer pool.destroy();
+        for ([_]usize{ 0, 1, 3, 999 }) |total| {
+            for (taken[0..total]) |*t| t.* = .init(0);
+            var context: Context = .{ .pool = pool, .queues = .{ .lines = &lines, .total = total, .nth = n_threads }, .taken = taken[0..total] };
+            pool.parallel(Context, &context, Context.work);
+            for (taken[0..total]) |t| try std.testing.expectEqual(@as(u32, 1), t.load(.monotonic));
+            // (Which thread took which chunk is timing-dependent: a late thread's range may be stolen.)
         }
     }
 }

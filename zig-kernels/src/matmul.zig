@@ -9,12 +9,13 @@
 //!         .scratch = scratch[0..matmul.scratchBytes(traits, K, T)] };
 //!     matmul.compute(&args, pool, ith, nth); // every thread calls it
 //!
-//! Phases: (1) the activation rows are quantized once (rows split over threads; thread 0 also
-//! resets the chunk counter), barrier; (2) threads take chunks of (rows × tokens) from an atomic
-//! counter and compute them with the type's ncols-wide dot products, so each weight block is
-//! decoded once per tile of up to 4 tokens. compute() calls `pool.barrier()` exactly once on every
+//! Phases: (1) the activation rows are quantized once (rows split over threads; each thread also
+//! rewinds its chunk queue), barrier; (2) threads take chunks of (rows × tokens) from per-thread
+//! queues over contiguous row ranges (ThreadPool.ChunkQueues: own range first, so each thread
+//! streams its weights in order, then stealing) and compute them with the type's ncols-wide dot
+//! products, so each weight block is decoded once per tile of up to 4 tokens. compute() calls `pool.barrier()` exactly once on every
 //! thread and allocates nothing; the caller must meet a barrier before reading `y` or reusing the
-//! scratch. Scratch layout: [64-byte aligned counter line][T activation rows].
+//! scratch. Scratch layout: [64-byte aligned counter line][ChunkQueues lines][T activation rows].
 const std = @import("std");
 const ThreadPool = @import("ThreadPool.zig");
 const quants = @import("quants/quants.zig");
@@ -47,17 +48,20 @@ const chunk_tokens = 64;
 /// Scratch bytes a matmul of `t` tokens over rows of `k` elements needs.
 pub fn scratchBytes(traits: *const quants.Traits, k: usize, t: usize) usize {
     const act_bytes = if (traits.activation == .f32) 0 else t * traits.activation.rowBytes(k);
-    return 2 * std.atomic.cache_line + act_bytes;
+    return 2 * std.atomic.cache_line + ThreadPool.ChunkQueues.bytes + act_bytes;
 }
 
-/// The chunk counter and activation area inside a scratch buffer.
+/// The chunk counter (one shared counter, for graph.zig's batched products), the per-thread
+/// queue lines and the activation area inside a scratch buffer.
 pub const ScratchView = struct {
     counter: *std.atomic.Value(usize),
+    queue_lines: [*]u8,
     activations: [*]u8,
 
     pub fn of(scratch: []u8) ScratchView {
-        const base = std.mem.alignForward(usize, @intFromPtr(scratch.ptr), std.atomic.cache_line);
-        return .{ .counter = @ptrFromInt(base), .activations = @ptrFromInt(base + std.atomic.cache_line) };
+        const line = std.atomic.cache_line;
+        const base = std.mem.alignForward(usize, @intFromPtr(scratch.ptr), line);
+        return .{ .counter = @ptrFromInt(base), .queue_lines = @ptrFromInt(base + line), .activations = @ptrFromInt(base + line + ThreadPool.ChunkQueues.bytes) };
     }
 };
 
@@ -83,18 +87,18 @@ pub fn compute(args: *const Args, pool: *ThreadPool, ith: usize, nth: usize) voi
     std.debug.assert(args.scratch.len >= scratchBytes(args.traits, args.k, args.t));
     const view = ScratchView.of(args.scratch);
     quantizeActivations(args.traits, args.x, args.x_row_stride, args.k, args.t, view.activations, ith, nth);
-    if (ith == 0) view.counter.store(0, .monotonic);
+    const rows_per_chunk = rowsPerChunk(args.n, nth);
+    const row_chunks = std.math.divCeil(usize, args.n, rows_per_chunk) catch unreachable;
+    const token_chunks = std.math.divCeil(usize, args.t, chunk_tokens) catch unreachable;
+    const queues = ThreadPool.ChunkQueues{ .lines = view.queue_lines, .total = row_chunks * token_chunks, .nth = nth };
+    queues.reset(ith);
     pool.barrier();
 
     const float_act = args.traits.activation == .f32;
     const act: [*]const u8 = if (float_act) @ptrCast(args.x) else view.activations;
     const act_stride = if (float_act) args.x_row_stride * 4 else args.traits.activation.rowBytes(args.k);
-    const rows_per_chunk = rowsPerChunk(args.n, nth);
-    const row_chunks = std.math.divCeil(usize, args.n, rows_per_chunk) catch unreachable;
-    const token_chunks = std.math.divCeil(usize, args.t, chunk_tokens) catch unreachable;
-    while (true) {
-        const chunk = view.counter.fetchAdd(1, .monotonic);
-        if (chunk >= row_chunks * token_chunks) break;
+    var cursor = ThreadPool.ChunkQueues.Cursor.of(ith);
+    while (queues.next(&cursor)) |chunk| {
         const row_start = (chunk / token_chunks) * rows_per_chunk;
         const token_start = (chunk % token_chunks) * chunk_tokens;
         computeTile(args, act, act_stride, .{

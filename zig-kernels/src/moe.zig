@@ -17,16 +17,19 @@
 //!     moe.compute(&args, pool, ith, nth);
 //!
 //! Phases (four `pool.barrier()` calls on every thread; nothing allocated):
-//! 0. thread 0 groups the (token, slot) pairs by expert (counting sort) and resets the chunk
-//!    counters; barrier.
+//! 0. thread 0 groups the (token, slot) pairs by expert (counting sort); barrier.
 //! 1. each pair's token row is quantized into the gate/up activation format at its sorted
-//!    position, so an expert's tokens are contiguous rows; barrier.
-//! 2. chunks of (expert, n_ff rows) from an atomic counter: for each row, the gate and up dot
-//!    products of up to 4 of the expert's tokens at once (one pass over the activations, each
-//!    weight block decoded once per tile), h = silu(g)·u. The rows of all selected experts are
-//!    split together, so for one token both threads work on every expert; barrier.
+//!    position, so an expert's tokens are contiguous rows; each thread rewinds its chunk queues
+//!    (ThreadPool.ChunkQueues); barrier.
+//! 2. chunks of (expert, n_ff rows) from per-thread queues over contiguous ranges of the list of
+//!    all selected experts' row chunks (own range first, in order, then stealing): for one token
+//!    and 2 threads, thread 0 streams experts 1-3 and thread 1 experts 4-6 front to back, which
+//!    streams from DRAM much faster than alternating chunks of one shared counter. For each row,
+//!    the gate and up dot products of up to 4 of the expert's tokens at once (one pass over the
+//!    activations, each weight block decoded once per tile), h = silu(g)·u; barrier.
 //! 3. h rows are quantized for the down projection; barrier.
-//! 4. chunks of (expert, n_embd rows): down dot products into per-pair outputs; barrier.
+//! 4. chunks of (expert, n_embd rows), queued the same way: down dot products into per-pair
+//!    outputs; barrier.
 //! 5. y[t] (= or +=) Σ_slot w·out[pair] over this thread's share of elements, in slot order
 //!    (deterministic).
 //! Each expert's weights therefore stream once per batch, however many tokens chose it.
@@ -74,7 +77,7 @@ const line = std.atomic.cache_line;
 
 /// Byte offsets of every scratch area (relative to the 64-byte aligned base).
 const Layout = struct {
-    counters: usize = 0, // 2 cache lines: gate/up chunks, down chunks
+    counters: usize = 0, // 2 × ChunkQueues.bytes: gate/up queues, down queues
     counts: usize, // [n_expert + 1] u32 — pair offsets per expert after phase 0
     order: usize, // [t·k_used] u32 — sorted position → pair index (t·k_used + slot)
     position: usize, // [t·k_used] u32 — pair index → sorted position
@@ -86,7 +89,7 @@ const Layout = struct {
     total: usize,
 
     fn of(gate: *const quants.Traits, down: *const quants.Traits, n_embd: usize, n_ff: usize, n_expert: usize, pairs: usize) Layout {
-        var at: usize = 2 * line;
+        var at: usize = 2 * ThreadPool.ChunkQueues.bytes;
         const take = struct {
             fn f(cursor: *usize, bytes: usize) usize {
                 const start = cursor.*;
@@ -129,8 +132,9 @@ const View = struct {
         const base = std.mem.alignForward(usize, @intFromPtr(args.scratch.ptr), line);
         return .{ .base = @ptrFromInt(base), .layout = Layout.of(args.gate.traits, args.down.traits, args.n_embd, args.n_ff, args.n_expert, args.t * args.k_used) };
     }
-    fn counter(self: View, i: usize) *std.atomic.Value(usize) {
-        return @ptrCast(@alignCast(self.base + self.layout.counters + i * line));
+    /// Queues of phase 2 (`i` = 0) or phase 4 (`i` = 1) over `total` chunks.
+    fn queues(self: View, i: usize, total: usize, nth: usize) ThreadPool.ChunkQueues {
+        return .{ .lines = self.base + self.layout.counters + i * ThreadPool.ChunkQueues.bytes, .total = total, .nth = nth };
     }
     fn u32s(self: View, offset: usize) [*]u32 {
         return @ptrCast(@alignCast(self.base + offset));
@@ -146,11 +150,7 @@ pub fn compute(args: *const Args, pool: *ThreadPool, ith: usize, nth: usize) voi
     std.debug.assert(args.scratch.len >= scratchBytes(args.gate.traits, args.down.traits, args.n_embd, args.n_ff, args.n_expert, args.t, args.k_used));
     const view = View.of(args);
     const pairs = args.t * args.k_used;
-    if (ith == 0) {
-        groupByExpert(args, view);
-        view.counter(0).store(0, .monotonic);
-        view.counter(1).store(0, .monotonic);
-    }
+    if (ith == 0) groupByExpert(args, view);
     pool.barrier();
 
     // Phase 1: each sorted pair row gets its token's activations.
@@ -161,9 +161,12 @@ pub fn compute(args: *const Args, pool: *ThreadPool, ith: usize, nth: usize) voi
         const token = order[p] / args.k_used;
         args.gate.traits.activation.quantizeRow(args.x[token * args.x_row_stride ..][0..args.n_embd], view.base + view.layout.xq + p * xq_row);
     }
+    const split = Split.of(args, view, nth);
+    split.gate_up.queues.reset(ith);
+    split.down.queues.reset(ith);
     pool.barrier();
 
-    gateUpPhase(args, view, nth);
+    gateUpPhase(args, view, split.gate_up, ith);
     pool.barrier();
 
     // Phase 3: quantize h for the down projection.
@@ -174,7 +177,7 @@ pub fn compute(args: *const Args, pool: *ThreadPool, ith: usize, nth: usize) voi
     }
     pool.barrier();
 
-    downPhase(args, view, nth);
+    downPhase(args, view, split.down, ith);
     pool.barrier();
 
     combinePhase(args, view, ith, nth);
@@ -219,22 +222,44 @@ fn rowsPerChunk(rows_total: usize, nth: usize) usize {
     return std.math.clamp(rows_total / (nth * 8), 1, 32);
 }
 
+/// How one phase's rows (`rows` per active expert) are cut into chunks and queued.
+const PhaseSplit = struct {
+    rows_per_chunk: usize,
+    chunks_per_expert: usize,
+    queues: ThreadPool.ChunkQueues,
+
+    fn of(view: View, queue_set: usize, n_active: usize, rows: usize, nth: usize) PhaseSplit {
+        const rpc = rowsPerChunk(n_active * rows, nth);
+        const per_expert = std.math.divCeil(usize, rows, rpc) catch unreachable;
+        return .{ .rows_per_chunk = rpc, .chunks_per_expert = per_expert, .queues = view.queues(queue_set, n_active * per_expert, nth) };
+    }
+};
+
+/// Both phases' splits; valid once phase 0 has listed the active experts.
+const Split = struct {
+    gate_up: PhaseSplit,
+    down: PhaseSplit,
+
+    fn of(args: *const Args, view: View, nth: usize) Split {
+        const n_active = view.u32s(view.layout.active)[args.n_expert];
+        return .{ .gate_up = .of(view, 0, n_active, args.n_ff, nth), .down = .of(view, 1, n_active, args.n_embd, nth) };
+    }
+};
+
 fn silu(v: f32) f32 {
     return v / (1.0 + @exp(-v));
 }
 
 /// Phase 2: h[p][r] = silu(gate_e[r]·x_p) · (up_e[r]·x_p) for the pairs p of each active expert.
-fn gateUpPhase(args: *const Args, view: View, nth: usize) void {
+fn gateUpPhase(args: *const Args, view: View, split: PhaseSplit, ith: usize) void {
     const counts = view.u32s(view.layout.counts);
     const active = view.u32s(view.layout.active);
-    const n_active = active[args.n_expert];
-    const rpc = rowsPerChunk(n_active * args.n_ff, nth);
-    const chunks_per_expert = std.math.divCeil(usize, args.n_ff, rpc) catch unreachable;
+    const rpc = split.rows_per_chunk;
+    const chunks_per_expert = split.chunks_per_expert;
     const xq_row = actRowBytes(args.gate.traits, args.n_embd);
     const h = view.f32s(view.layout.h);
-    while (true) {
-        const chunk = view.counter(0).fetchAdd(1, .monotonic);
-        if (chunk >= n_active * chunks_per_expert) break;
+    var cursor = ThreadPool.ChunkQueues.Cursor.of(ith);
+    while (split.queues.next(&cursor)) |chunk| {
         const e = active[chunk / chunks_per_expert];
         const row_start = (chunk % chunks_per_expert) * rpc;
         const row_end = @min(args.n_ff, row_start + rpc);
@@ -257,17 +282,15 @@ fn gateUpPhase(args: *const Args, view: View, nth: usize) void {
 }
 
 /// Phase 4: out[p][r] = down_e[r] · h_p for the pairs p of each active expert.
-fn downPhase(args: *const Args, view: View, nth: usize) void {
+fn downPhase(args: *const Args, view: View, split: PhaseSplit, ith: usize) void {
     const counts = view.u32s(view.layout.counts);
     const active = view.u32s(view.layout.active);
-    const n_active = active[args.n_expert];
-    const rpc = rowsPerChunk(n_active * args.n_embd, nth);
-    const chunks_per_expert = std.math.divCeil(usize, args.n_embd, rpc) catch unreachable;
+    const rpc = split.rows_per_chunk;
+    const chunks_per_expert = split.chunks_per_expert;
     const hq_row = actRowBytes(args.down.traits, args.n_ff);
     const out = view.f32s(view.layout.out);
-    while (true) {
-        const chunk = view.counter(1).fetchAdd(1, .monotonic);
-        if (chunk >= n_active * chunks_per_expert) break;
+    var cursor = ThreadPool.ChunkQueues.Cursor.of(ith);
+    while (split.queues.next(&cursor)) |chunk| {
         const e = active[chunk / chunks_per_expert];
         const row_start = (chunk % chunks_per_expert) * rpc;
         const row_end = @min(args.n_embd, row_start + rpc);
