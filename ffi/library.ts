@@ -142,6 +142,32 @@ function zigBuildLibrary(kernelsDir: string, output: string, cacheDir: string): 
   }
 }
 
+/**
+ * Marks the loaded library RTLD_NODELETE through libc's `dlopen(path, NOW|NOLOAD|NODELETE)`,
+ * so it stays mapped for the life of the process. Deno closes a worker's FFI libraries when
+ * the worker ends (every `deno bench` / `deno test` file runs in one); a thread pool created
+ * there keeps native threads parked inside library code, and unmapping that code would crash
+ * the process. Best effort: without glibc the library is simply not pinned.
+ *
+ * @param path The library just opened.
+ */
+function pinLibrary(path: string): void {
+  if (Deno.build.os !== "linux") return;
+  const RTLD_NOW = 0x2, RTLD_NOLOAD = 0x4, RTLD_NODELETE = 0x1000;
+  try {
+    const libc = Deno.dlopen("libc.so.6", {
+      dlopen: { parameters: ["buffer", "i32"], result: "pointer" },
+    });
+    libc.symbols.dlopen(
+      new TextEncoder().encode(`${path}\0`),
+      RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE,
+    );
+    libc.close();
+  } catch {
+    // Not glibc: nothing to pin with.
+  }
+}
+
 /** Whether this module sits in a repository checkout with the kernel sources beside it. */
 function inRepositoryCheckout(): boolean {
   if (!import.meta.url.startsWith("file:")) return false;
@@ -181,6 +207,7 @@ export function native(): Symbols {
         `libflashmla at "${path}" has ABI ${abi}, this binding needs ${ABI_VERSION}; rebuild it`,
       );
     }
+    pinLibrary(path);
     opened = library;
   }
   return opened.symbols;
