@@ -13,6 +13,8 @@ import { OptionError } from "../errors.ts";
 import type { GgmlTypeId } from "../ggml_types.ts";
 import { flashMlaScratchBytes, type KvCacheType } from "../kernels/flash_mla.ts";
 import { matmulScratchBytes } from "../kernels/matmul.ts";
+import type { RopeParams } from "../kernels/ops.ts";
+import { deepseek2Rope } from "../kernels/rope_params.ts";
 import { native } from "../../ffi/library.ts";
 import { unwrap } from "../../ffi/status.ts";
 import type { KvCache } from "../kv_cache.ts";
@@ -144,22 +146,15 @@ export interface ForwardGraph extends Disposable {
 }
 
 /** RoPE parameters and softmax scale for deepseek2 (MLA_SPEC §1.5–1.6). */
-export interface RopeSettings {
-  nDims: number;
-  freqBase: number;
-  freqScale: number;
-  extFactor: number;
-  /** Passed to the kernel, which multiplies it by (1 + 0.1·ln(1/freqScale)) under YaRN. */
-  attnFactor: number;
-  betaFast: number;
-  betaSlow: number;
-  nCtxOrig: number;
+/** RoPE parameters for the rope nodes plus the attention softmax scale. */
+export interface RopeSettings extends RopeParams {
+  /** Softmax scale of q·k: mscale² / sqrt(qk_nope + qk_rope). */
   kqScale: number;
 }
 
 /**
- * llama.cpp's deepseek2 bookkeeping: all of mscale² goes into kq_scale and the rope magnitude is
- * pre-divided so cos/sin come out at rope.scaling.attn_factor (1 for V2: unit rotations).
+ * llama.cpp's deepseek2 bookkeeping (MLA_SPEC §1.5, computed once in `deepseek2Rope`): all of
+ * mscale² goes into kq_scale and the rope magnitude is pre-divided so cos/sin stay unit.
  *
  * @param hp Hyper-parameters.
  * @returns Settings for the rope nodes and the attention scale.
@@ -169,20 +164,18 @@ export interface RopeSettings {
  * ```
  */
 export function ropeSettings(hp: DeepSeek2Hparams): RopeSettings {
-  const extFactor = hp.yarn ? 1 : 0;
-  const ln = Math.log(1 / hp.ropeFreqScale);
-  const mscale = extFactor !== 0 ? hp.ropeAttnFactor * (1 + hp.yarnLogMultiplier * ln) : 1;
-  return {
-    nDims: hp.nRot,
+  const scaled = hp.ropeFreqScale !== 1;
+  const rope = deepseek2Rope({
+    nRot: hp.nRot,
+    keyLength: qkHeadWidth(hp),
     freqBase: hp.ropeFreqBase,
-    freqScale: hp.ropeFreqScale,
-    extFactor,
-    attnFactor: extFactor !== 0 ? hp.ropeAttnFactor / (1 + 0.1 * ln) : hp.ropeAttnFactor,
-    betaFast: 32,
-    betaSlow: 1,
+    scalingType: hp.yarn ? "yarn" : scaled ? "linear" : "none",
+    scalingFactor: 1 / hp.ropeFreqScale,
     nCtxOrig: hp.nCtxOrig,
-    kqScale: (mscale * mscale) / Math.sqrt(qkHeadWidth(hp)),
-  };
+    yarnLogMultiplier: hp.yarnLogMultiplier,
+    attnFactor: hp.ropeAttnFactor,
+  });
+  return { ...rope.params, kqScale: rope.kqScale };
 }
 
 /**
