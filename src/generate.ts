@@ -22,7 +22,11 @@ export interface GenerateOptions extends SamplerOptions {
   special?: boolean;
   /** Called after each prefill batch. */
   onPrefillProgress?: (done: number, total: number) => void;
-  /** At a full context: throw `ContextOverflowError` ("error", default) or end quietly ("stop"). */
+  /**
+   * When generation fills the context: throw `ContextOverflowError` ("error", default) or end
+   * quietly ("stop"). A prompt that does not fit always throws: stopping there would return
+   * nothing and hide the problem.
+   */
   onContextFull?: "error" | "stop";
 }
 
@@ -61,7 +65,6 @@ export async function* generateText(
   if (ids.length === 0) throw new RangeError("The prompt has no tokens");
   const full = opts.onContextFull ?? "error";
   if (ctx.nPast + ids.length > ctx.options.ctxLen) {
-    if (full === "stop") return;
     throw new ContextOverflowError(
       `The prompt of ${ids.length} tokens does not fit: ${ctx.nPast} of ctxLen ` +
         `${ctx.options.ctxLen} are used`,

@@ -157,6 +157,11 @@ Deno.test("ModelContext.generate stops on maxTokens, stop strings, abort and a f
   assert.equal(tight.nPast, n + 5);
   tight.reset();
   await assert.rejects(() => collect(tight.generate(PROMPT + PROMPT)), ContextOverflowError);
+  // A prompt that does not fit is an error even when the caller asked to stop at a full context.
+  await assert.rejects(
+    () => collect(tight.generate(PROMPT + PROMPT, { onContextFull: "stop" })),
+    /does not fit/,
+  );
 });
 
 Deno.test("ModelContext profile splits step time by node kind", async () => {
