@@ -166,6 +166,13 @@ export async function chatLoop(
       }
     }
     let reply = "";
+    if (!fits(prompt, 0)) {
+      // Even alone the message does not fit: say so and keep the REPL going.
+      write(`(that message is too long for the ${ctxLen}-token context; try a shorter one)\n`);
+      messages.pop();
+      ctx.reset();
+      continue;
+    }
     const interrupted = await withInterrupt(async (signal) => {
       for await (
         const piece of ctx.generate(prompt, {
