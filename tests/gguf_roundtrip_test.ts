@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import assert from "node:assert/strict";
 import { GgufError } from "../src/errors.ts";
 import { GGML_TYPES } from "../src/ggml_types.ts";
@@ -173,22 +174,27 @@ Deno.test("GgufFile typed accessors widen integers and name both types on a mism
   assert.throws(() => file.tensorAddress("nope"), GgufError);
 });
 
-Deno.test("GgufFile.open reads and decodes the DeepSeek vocabulary quickly", () => {
-  const start = performance.now();
-  using file = GgufFile.open(VOCAB);
-  const tokens = file.getStringArray("tokenizer.ggml.tokens");
-  const merges = file.getStringArray("tokenizer.ggml.merges");
-  const types = file.getNumberArray("tokenizer.ggml.token_type");
-  const elapsedMs = performance.now() - start;
-  assert.equal(tokens.length, 102400);
-  assert.equal(merges.length, 99757);
-  assert.equal(types.length, 102400);
-  assert.equal(tokens[100000], "<｜begin▁of▁sentence｜>");
-  assert.equal(file.getU32("tokenizer.ggml.bos_token_id"), 100000);
-  assert.equal(file.getString("tokenizer.ggml.pre"), "deepseek-llm");
-  assert.equal(file.tensors.size, 0);
-  // Loose bound: the 2-core machine is shared and noisy; alone it takes ~60-110 ms.
-  assert.ok(elapsedMs < 1000, `open + decode took ${elapsedMs.toFixed(0)} ms`);
+// Reads ../shared when present (every developer and CI machine has it); says so when it is not.
+const vocabPresent = existsSync(VOCAB);
+if (!vocabPresent) console.warn(`SKIPPED gguf vocabulary test: ${VOCAB} is absent`);
+
+// Load speed is measured in bench/tokenizer_bench.ts, not asserted here (the machine is noisy).
+Deno.test({
+  name: "GgufFile.open reads and decodes the DeepSeek vocabulary",
+  ignore: !vocabPresent,
+  fn() {
+    using file = GgufFile.open(VOCAB);
+    const tokens = file.getStringArray("tokenizer.ggml.tokens");
+    const merges = file.getStringArray("tokenizer.ggml.merges");
+    const types = file.getNumberArray("tokenizer.ggml.token_type");
+    assert.equal(tokens.length, 102400);
+    assert.equal(merges.length, 99757);
+    assert.equal(types.length, 102400);
+    assert.equal(tokens[100000], "<｜begin▁of▁sentence｜>");
+    assert.equal(file.getU32("tokenizer.ggml.bos_token_id"), 100000);
+    assert.equal(file.getString("tokenizer.ggml.pre"), "deepseek-llm");
+    assert.equal(file.tensors.size, 0);
+  },
 });
 
 Deno.test("GgufFile.open refuses a missing or empty file or a directory with a GgufError", () => {
