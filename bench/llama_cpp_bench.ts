@@ -12,7 +12,7 @@
  */
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseBenchArgs } from "../cli/commands/bench.ts";
+import { command as benchCommand, parseBenchArgs } from "../cli/commands/bench.ts";
 import { openModel } from "../cli/engine.ts";
 import { type BenchRow, formatRows, rowFromSamples, testName } from "../cli/bench/report.ts";
 import {
@@ -179,7 +179,13 @@ export function ratioTable(rows: readonly BenchRow[]): string {
   return lines.join("\n");
 }
 
-if (import.meta.main) {
+if (import.meta.main && (Deno.args.includes("--help") || Deno.args.includes("-h"))) {
+  console.log(
+    "deno run -A bench/llama_cpp_bench.ts <bench flags>: runs every bench test with flashmla-deno\n" +
+      "and with llama.cpp (node-llama-cpp, dev only), then prints both and a ratio table.\n\n" +
+      benchCommand.usage,
+  );
+} else if (import.meta.main) {
   const parsed = parseBenchArgs(Deno.args);
   const rows: BenchRow[] = [];
   for (const path of parsed.models) {
