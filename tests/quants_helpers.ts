@@ -6,21 +6,10 @@
 import { GgmlType, type GgmlTypeId } from "../src/ggml_types.ts";
 import { numberToF16 } from "../src/quants/reference.ts";
 import { weightRowBytes } from "../src/kernels/quants.ts";
+import { seeded as rng } from "./ops_reference.ts";
 
 /** A seeded xorshift generator of uniform [0, 1) and standard normal values. */
-export function rng(seed: number): { uniform(): number; normal(): number } {
-  let s = seed >>> 0 || 1;
-  const uniform = () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 2 ** 32;
-  };
-  const normal = () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
-  return { uniform, normal };
-}
+export { rng };
 
 /** `count` standard normal f32 values. */
 export function normals(random: ReturnType<typeof rng>, count: number): Float32Array {
