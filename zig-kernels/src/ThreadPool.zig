@@ -136,6 +136,20 @@ pub fn parallel(pool: *ThreadPool, comptime Context: type, context: *const Conte
     pool.run(context, Trampoline.call);
 }
 
+/// Runs `Op.compute(args, pool, ith, nth)` on every thread: the standalone form of a graph op
+/// (single-kernel exports, tests, benches).
+pub fn runOp(pool: *ThreadPool, comptime Op: type, args: *const Op.Args) void {
+    const Task = struct {
+        args: *const Op.Args,
+        pool: *ThreadPool,
+        fn work(self: *const @This(), ith: usize, nth: usize) void {
+            Op.compute(self.args, self.pool, ith, nth);
+        }
+    };
+    const task: Task = .{ .args = args, .pool = pool };
+    pool.parallel(Task, &task, Task.work);
+}
+
 /// Waits for all threads of the running task; call from inside a task only.
 pub fn barrier(pool: *ThreadPool) void {
     pool.sync.wait(pool.n_threads);

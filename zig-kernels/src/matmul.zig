@@ -130,15 +130,7 @@ pub fn computeTile(args: *const Args, act: [*]const u8, act_stride: usize, tile:
 
 /// Runs one matmul on the pool (standalone use: tests, benches).
 pub fn run(args: *const Args, pool: *ThreadPool) void {
-    const Task = struct {
-        args: *const Args,
-        pool: *ThreadPool,
-        fn work(self: *const @This(), ith: usize, nth: usize) void {
-            compute(self.args, self.pool, ith, nth);
-        }
-    };
-    const task = Task{ .args = args, .pool = pool };
-    pool.parallel(Task, &task, Task.work);
+    pool.runOp(@This(), args);
 }
 
 test "matmul matches per-row dots for every thread count" {

@@ -328,15 +328,7 @@ fn combinePhase(args: *const Args, view: View, ith: usize, nth: usize) void {
 
 /// Runs one MoE FFN on the pool (standalone use: tests, benches).
 pub fn run(args: *const Args, pool: *ThreadPool) void {
-    const Task = struct {
-        args: *const Args,
-        pool: *ThreadPool,
-        fn work(self: *const @This(), ith: usize, nth: usize) void {
-            compute(self.args, self.pool, ith, nth);
-        }
-    };
-    const task = Task{ .args = args, .pool = pool };
-    pool.parallel(Task, &task, Task.work);
+    pool.runOp(@This(), args);
 }
 
 test "moe equals per-pair matmuls for 1..3 threads" {

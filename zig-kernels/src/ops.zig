@@ -16,15 +16,7 @@ const ThreadPool = @import("ThreadPool.zig");
 /// Runs one op's `compute` on every thread of `pool` (standalone use: exports, tests, benches;
 /// the graph executor calls `compute` directly inside its own task).
 pub fn runStandalone(comptime Op: type, pool: *ThreadPool, args: *const Op.Args) void {
-    const Task = struct {
-        args: *const Op.Args,
-        pool: *ThreadPool,
-        fn work(self: *const @This(), ith: usize, nth: usize) void {
-            Op.compute(self.args, self.pool, ith, nth);
-        }
-    };
-    const task: Task = .{ .args = args, .pool = pool };
-    pool.parallel(Task, &task, Task.work);
+    pool.runOp(Op, args);
 }
 
 test {
