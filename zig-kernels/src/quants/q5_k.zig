@@ -70,16 +70,7 @@ pub fn dequantizeRow(src: [*]const u8, dst: []f32) void {
     for (0..dst.len / 256) |b| {
         const w = src + b * block_bytes;
         if (use_simd) {
-            const dec = decodeSimd(w);
-            inline for (0..8) |j| {
-                const scale: simd.F32x8 = @splat(dec.d * @as(f32, @floatFromInt(dec.sc[j])));
-                const min: simd.F32x8 = @splat(dec.dmin * @as(f32, @floatFromInt(dec.mins[2 * j])));
-                const wide: [32]i32 = @as(@Vector(32, i32), dec.u[j]);
-                inline for (0..4) |i| {
-                    const part: @Vector(8, i32) = wide[8 * i ..][0..8].*;
-                    dst[b * 256 + 32 * j + 8 * i ..][0..8].* = @as(simd.F32x8, @floatFromInt(part)) * scale - min;
-                }
-            }
+            q4_k.writeDecoded(decodeSimd(w), dst[b * 256 ..][0..256]);
             continue;
         }
         for (0..8) |j| {
