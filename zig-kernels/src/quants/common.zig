@@ -160,6 +160,18 @@ fn quantizeBlockQ8AScalar(x: *const [32]f32, out: *align(1) BlockQ8A) void {
     out.s = d * @as(f32, @floatFromInt(sum));
 }
 
+/// The signed element of largest magnitude (the first on ties; 0 for an all-zero slice): ggml's
+/// reference quantizers map it to the most negative code so the scale keeps its sign.
+pub fn signedAbsMax(values: []const f32) f32 {
+    var amax: f32 = 0;
+    var max: f32 = 0;
+    for (values) |v| if (@abs(v) > amax) {
+        amax = @abs(v);
+        max = v;
+    };
+    return max;
+}
+
 /// Quantizes `x` (a multiple of 256 long) into `x.len/256` BlockQ8K blocks at `dst`.
 /// As ggml: the signed element of largest magnitude maps to −127, so d may be negative.
 pub fn quantizeRowQ8K(x: []const f32, dst: [*]u8) void {
@@ -169,14 +181,8 @@ pub fn quantizeRowQ8K(x: []const f32, dst: [*]u8) void {
     for (0..x.len / 256) |b| {
         const src = x[b * 256 ..][0..256];
         const out = &blocks[b];
-        var max: f32 = 0;
-        var amax: f32 = 0;
-        for (src) |value| {
-            if (@abs(value) > amax) {
-                amax = @abs(value);
-                max = value;
-            }
-        }
+        const max = signedAbsMax(src);
+        const amax = @abs(max);
         if (amax == 0) {
             out.d = 0;
             out.q = @splat(0);

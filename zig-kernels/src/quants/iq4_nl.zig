@@ -53,12 +53,7 @@ pub fn quantizeRow(x: []const f32, dst: [*]u8) void {
     for (0..x.len / 32) |b| {
         const src = x[b * 32 ..][0..32];
         const out = dst + b * block_bytes;
-        var amax: f32 = 0;
-        var max: f32 = 0;
-        for (src) |v| if (@abs(v) > amax) {
-            amax = @abs(v);
-            max = v;
-        };
+        const max = common.signedAbsMax(src);
         var codes: [32]u8 = @splat(8);
         var d: f32 = max / -127.0;
         var best_d: f32 = d;

@@ -37,12 +37,7 @@ pub fn quantizeRow(x: []const f32, dst: [*]u8) void {
     for (0..x.len / 32) |b| {
         const src = x[b * 32 ..][0..32];
         const out = dst + b * block_bytes;
-        var amax: f32 = 0;
-        var max: f32 = 0;
-        for (src) |v| if (@abs(v) > amax) {
-            amax = @abs(v);
-            max = v;
-        };
+        const max = common.signedAbsMax(src);
         const d = max / -8.0;
         const id: f32 = if (d != 0) 1.0 / d else 0;
         std.mem.writeInt(u16, out[0..2], common.f16Bits(d), .little);

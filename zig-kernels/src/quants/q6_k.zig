@@ -111,21 +111,8 @@ pub fn quantizeRow(x: []const f32, dst: [*]u8) void {
         const w = dst + b * block_bytes;
         @memset(w[0..block_bytes], 0);
         var scale: [16]f32 = undefined;
-        var scale_max: f32 = 0;
-        var scale_amax: f32 = 0;
-        for (0..16) |g| {
-            var amax: f32 = 0;
-            var max: f32 = 0;
-            for (src[16 * g ..][0..16]) |v| if (@abs(v) > amax) {
-                amax = @abs(v);
-                max = v;
-            };
-            scale[g] = max / -32.0;
-            if (@abs(scale[g]) > scale_amax) {
-                scale_amax = @abs(scale[g]);
-                scale_max = scale[g];
-            }
-        }
+        for (0..16) |g| scale[g] = common.signedAbsMax(src[16 * g ..][0..16]) / -32.0;
+        const scale_max = common.signedAbsMax(&scale);
         const d = common.f16At(&std.mem.toBytes(common.f16Bits(scale_max / -128.0)));
         std.mem.writeInt(u16, w[208..210], common.f16Bits(d), .little);
         for (0..16) |g| {
