@@ -148,6 +148,7 @@ export async function runLlamaCppBench(
       attn: "-",
       fill: "prefill",
       engine: "llama.cpp",
+      repack: false,
     }, r.samples)
   );
 }

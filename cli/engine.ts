@@ -169,12 +169,18 @@ export function checkModelPath(path: string | undefined): asserts path is string
  * console.log(model.info.nLayer);
  * ```
  */
-export async function openModel(path: string | undefined): Promise<ModelLike> {
+export async function openModel(
+  path: string | undefined,
+  options: { repack?: boolean } = {},
+): Promise<ModelLike> {
   checkModelPath(path);
   const { Model } = await import("../src/model.ts");
   const bar = new ProgressBar("loading");
   try {
-    return await Model.load(path, { onProgress: (fraction: number) => bar.update(fraction) });
+    return await Model.load(path, {
+      onProgress: (fraction: number) => bar.update(fraction),
+      repack: options.repack,
+    });
   } finally {
     bar.finish();
   }

@@ -15,6 +15,7 @@ export const LLAMA_FLAG_ALIASES: Readonly<Record<string, string>> = {
   "-fa": "--flash-attn",
   "-nkvo": "--no-kv-offload",
   "-ngl": "--n-gpu-layers",
+  "-rtr": "--run-time-repack",
 };
 
 /**

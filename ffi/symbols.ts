@@ -57,6 +57,13 @@ export const symbols = {
   fm_quantize_row: { parameters: ["u32", "buffer", "usize", "buffer"], result: "i32" },
   // (type_id: u32, src: [*]const f32, k: usize, dst: [*]u8) i32 — the activation format of type_id
   fm_quantize_activation_row: { parameters: ["u32", "buffer", "usize", "buffer"], result: "i32" },
+  // (type_id: u32, out_id: *u32) i32 — the internal id of type_id's repacked layout
+  fm_repacked_type: { parameters: ["u32", "buffer"], result: "i32" },
+  // (type_id: u32, src: [*]const u8, dst: [*]u8, row_bytes: usize, k: usize, n_rows: usize) i32
+  fm_repack_rows: {
+    parameters: ["u32", "pointer", "pointer", "usize", "usize", "usize"],
+    result: "i32",
+  },
   // (gate_type: u32, up_type: u32, down_type: u32, n_embd: usize, n_ff: usize, n_expert: usize,
   //  t: usize, k_used: usize, out_bytes: *usize) i32
   fm_moe_scratch_bytes: {

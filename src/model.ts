@@ -10,6 +10,7 @@ import { ContextOverflowError, OptionError } from "./errors.ts";
 import { GgufFile } from "./gguf/reader.ts";
 import { type DeepSeek2Hparams, readHparams } from "./deepseek2/hparams.ts";
 import { type DeepSeek2Weights, loadWeights } from "./deepseek2/weights.ts";
+import { repackableBytes, repackedBytes, repackWeights } from "./deepseek2/repack_weights.ts";
 import { buildForward, type ForwardGraph } from "./deepseek2/graph.ts";
 import { NativeBuffer } from "./deepseek2/native_memory.ts";
 import { dequantizeReference } from "./quants/reference.ts";
@@ -48,6 +49,8 @@ export interface ModelInfo {
   readonly fileBytes: number;
   /** Total parameters (elements of every tensor). */
   readonly paramCount: number;
+  /** Bytes of weights copied into a repacked kernel layout at load (0 with `repack: false`). */
+  readonly repackedBytes: number;
 }
 
 /** Options of `Model.load`. */
@@ -59,6 +62,13 @@ export interface LoadOptions {
    * touches of expert weights; false makes loading instant and pays as pages are used.
    */
   prefault?: boolean;
+  /**
+   * Copy IQ4_NL and Q4_0 matmul weights at load into the kernels' repacked layout: their
+   * products run ~15–25% faster (token generation ~10%), at the cost of owning a copy of them
+   * in memory and a longer load. true always repacks, false keeps every weight in the file
+   * mapping; the default repacks when the copy fits in half of the memory available now.
+   */
+  repack?: boolean;
 }
 
 /** Options of `Model.createContext`. */
@@ -123,7 +133,7 @@ export class Model implements Disposable {
     this.#weights = weights;
     this.#owned = owned;
     this.tokenizer = tokenizer;
-    this.info = modelInfo(file, hp);
+    this.info = { ...modelInfo(file, hp), repackedBytes: repackedBytes(weights) };
   }
 
   /**
@@ -158,8 +168,15 @@ export class Model implements Disposable {
       };
       const dequantize = (typeId: number, bytes: Uint8Array, n: number) =>
         dequantizeReference(typeId as GgmlTypeId, bytes, n);
-      const weights = loadWeights(file, hp, alloc, dequantize);
-      if (opts.prefault ?? true) prefault(file, opts.onProgress);
+      const loaded = loadWeights(file, hp, alloc, dequantize);
+      const repack = opts.repack ??
+        (repackableBytes(loaded) < 0.5 * Deno.systemMemoryInfo().available);
+      // Progress: reading the file, then (a similar amount of work) writing the repacked copy.
+      const readShare = repack ? 0.5 : 0.95;
+      if (opts.prefault ?? true) prefault(file, (f) => opts.onProgress?.(readShare * f));
+      const weights = repack
+        ? repackWeights(loaded, alloc, (f) => opts.onProgress?.(readShare + (0.99 - readShare) * f))
+        : loaded;
       const tokenizer = Tokenizer.fromGguf(file);
       if (tokenizer.vocabSize > hp.nVocab) {
         throw new OptionError(
@@ -225,7 +242,7 @@ export class Model implements Disposable {
 }
 
 /**
- * Maps every page of the file into the page tables now, in 256 MiB steps (progress 0 → 0.95),
+ * Maps every page of the file into the page tables now, in 256 MiB steps (progress 0 → 1),
  * as llama.cpp's MAP_POPULATE does: otherwise each token's first touch of an expert's weights
  * costs a minor fault per 4 KiB page, which dominated early token generation.
  */
@@ -239,11 +256,11 @@ function prefault(file: GgufFile, onProgress?: (fraction: number) => void): void
       native().fm_graph_prefault(mapping.address + BigInt(offset), BigInt(len)),
       `reading ${file.path} into memory`,
     );
-    onProgress?.(0.95 * Math.min(1, (offset + len) / mapping.length));
+    onProgress?.(Math.min(1, (offset + len) / mapping.length));
   }
 }
 
-function modelInfo(file: GgufFile, hp: DeepSeek2Hparams): ModelInfo {
+function modelInfo(file: GgufFile, hp: DeepSeek2Hparams): Omit<ModelInfo, "repackedBytes"> {
   const counts = new Map<string, number>();
   let params = 0;
   for (const t of file.tensors.values()) {

@@ -37,6 +37,7 @@ function config(overrides: Partial<BenchConfig> = {}): BenchConfig {
     attn: "kvsplit",
     fill: "prefill",
     engine: "flashmla-deno",
+    repack: true,
     ...overrides,
   };
 }
@@ -91,7 +92,7 @@ Deno.test("formatMarkdown aligns columns and shows mean ± stddev", () => {
   assert.match(lines[0], /^\| model +\| +size \| +params \| engine .*\| +test \| +t\/s \|$/);
   assert.match(lines[1], /^\| -+ \| -+: \|/);
   assert.match(lines[2], /\| +pp512 \| +512\.00 ± 0\.00 \|$/);
-  assert.match(lines[3], /\| synthetic \| tg64@pp4096 \| +24\.00 ± 11\.31 \|$/);
+  assert.match(lines[3], /\| synthetic \| +1 \| tg64@pp4096 \| +24\.00 ± 11\.31 \|$/);
   // Every line has the same width: the table is aligned.
   assert.equal(new Set(lines.map((l) => l.length)).size, 1);
 });

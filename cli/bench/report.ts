@@ -61,6 +61,8 @@ export interface BenchRow {
   fill: FillMode;
   /** Which engine ran the test: "flashmla-deno" or "llama.cpp" (ours). */
   engine: string;
+  /** Whether weights were repacked at load (ik_llama.cpp's `-rtr`; false for llama.cpp). */
+  repack: boolean;
 }
 
 /** Fields of a row that describe the configuration, everything but the timings. */
@@ -184,6 +186,11 @@ const MD_COLUMNS: { title: string; right: boolean; cell: (row: BenchRow) => stri
   { title: "type_k", right: true, cell: (r) => r.type_k },
   { title: "attn", right: true, cell: (r) => r.attn },
   { title: "fill", right: true, cell: (r) => (r.n_depth > 0 ? r.fill : "-") },
+  {
+    title: "rtr",
+    right: true,
+    cell: (r) => (r.engine === "llama.cpp" ? "-" : r.repack ? "1" : "0"),
+  },
   { title: "test", right: true, cell: (r) => testName(r) },
   {
     title: "t/s",
@@ -249,6 +256,7 @@ export const ROW_FIELDS: readonly (keyof BenchRow)[] = [
   "attn",
   "fill",
   "engine",
+  "repack",
 ];
 
 function ordered(row: BenchRow): Record<string, unknown> {

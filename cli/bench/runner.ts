@@ -53,6 +53,8 @@ export interface BenchEnvironment {
   buildCommit: string;
   /** CPU name. */
   cpuInfo: string;
+  /** Whether the model's weights were repacked at load (default true). */
+  repack?: boolean;
 }
 
 /**
@@ -185,6 +187,7 @@ export async function runBench(
             attn: attention,
             fill: test.depth > 0 ? plan.fill : "prefill",
             engine: "flashmla-deno",
+            repack: env.repack ?? true,
           };
           const samplesNs: number[] = [];
           for (let rep = 0; rep < plan.repetitions; rep++) {

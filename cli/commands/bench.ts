@@ -38,6 +38,7 @@ Usage: bench -m MODEL [flags]
   -b, --batch-size N       prompt batch size                          (default 512)
   -o, --output FMT         md, json, jsonl or csv                     (default md)
   --plot FILE.svg          also draw t/s against depth per strategy and cache type
+  -rtr, --run-time-repack 0|1,...  repack IQ4_NL/Q4_0 weights at load for faster matmuls (default 1)
   --no-warmup              skip the untimed warm-up run
   -h, --help               this text
 
@@ -62,6 +63,7 @@ const OPTIONS = {
   output: { type: "string", short: "o" },
   plot: { type: "string" },
   "no-warmup": { type: "boolean" },
+  "run-time-repack": { type: "string", multiple: true },
 } as const;
 
 /** Parsed `bench` arguments. */
@@ -74,6 +76,8 @@ export interface BenchArgs {
   output: typeof OUTPUT_FORMATS[number];
   /** SVG path, if asked. */
   plot?: string;
+  /** Load settings to run every model with: repack weights or not (`-rtr 0,1`). */
+  repack: boolean[];
 }
 
 function ints(
@@ -101,7 +105,7 @@ function ints(
  * ```
  */
 export function parseBenchArgs(args: string[]): BenchArgs {
-  const { values } = parseFlags(normalizeLlamaFlags(args, ["-ctk", "-pg", "-gp"]), OPTIONS);
+  const { values } = parseFlags(normalizeLlamaFlags(args, ["-ctk", "-pg", "-gp", "-rtr"]), OPTIONS);
   const models = values.model ?? [];
   if (models.length === 0) throw new UsageError("-m MODEL is required");
   const limit = 1 << 20;
@@ -130,10 +134,12 @@ export function parseBenchArgs(args: string[]): BenchArgs {
   if (plot !== undefined && !plot.endsWith(".svg")) {
     throw new UsageError(`--plot must name an .svg file, got "${plot}"`);
   }
+  const repack = ints("-rtr", values["run-time-repack"], [1], 0, 1).map((v) => v === 1);
   return {
     models,
     output,
     plot,
+    repack,
     plan: {
       tests,
       threads: ints("-t", values.threads, [physicalCoreCount()], 1, THREADS_MAX),
@@ -149,7 +155,8 @@ export function parseBenchArgs(args: string[]): BenchArgs {
 
 function summary(row: BenchRow): string {
   const fill = row.n_depth > 0 ? ` ${row.fill}` : "";
-  return `${testName(row).padEnd(16)} t=${row.n_threads} ${row.type_k} ${row.attn}${fill}: ` +
+  return `${testName(row).padEnd(16)} t=${row.n_threads} ${row.type_k} ${row.attn}${fill}` +
+    ` rtr=${row.repack ? 1 : 0}: ` +
     `${row.avg_ts.toFixed(2)} ± ${row.stddev_ts.toFixed(2)} t/s`;
 }
 
@@ -163,9 +170,16 @@ export const command: Command = {
     const repoDir = fileURLToPath(new URL("../../", import.meta.url));
     const rows: BenchRow[] = [];
     for (const path of parsed.models) {
-      using model = await openModel(path);
-      const env = { modelFilename: path, buildCommit: buildCommit(repoDir), cpuInfo: cpuInfo() };
-      rows.push(...await runBench(model, parsed.plan, env, (row) => console.error(summary(row))));
+      for (const repack of parsed.repack) {
+        using model = await openModel(path, { repack });
+        const env = {
+          modelFilename: path,
+          buildCommit: buildCommit(repoDir),
+          cpuInfo: cpuInfo(),
+          repack,
+        };
+        rows.push(...await runBench(model, parsed.plan, env, (row) => console.error(summary(row))));
+      }
     }
     let text = formatRows(rows, parsed.output);
     // llama-bench ends its markdown with the build; JSON and CSV carry it in every row.

@@ -20,7 +20,12 @@ import { unwrap } from "../../ffi/status.ts";
 import type { KvCache } from "../kv_cache.ts";
 import { cacheRowWidth, type DeepSeek2Hparams, qkHeadWidth } from "./hparams.ts";
 import { NativeBuffer } from "./native_memory.ts";
-import type { DeepSeek2Weights, StackedWeightRef, WeightRef } from "./weights.ts";
+import {
+  type DeepSeek2Weights,
+  kernelTypeOf,
+  type StackedWeightRef,
+  type WeightRef,
+} from "./weights.ts";
 
 /** Op ids; mirror of `graph.Op` in graph.zig (slot layouts are documented there). */
 export const Op = {
@@ -328,7 +333,7 @@ function buildNodes(
     g.push(
       Op.matmul,
       [
-        wt.type.id,
+        kernelTypeOf(wt),
         wt.address,
         wt.rowBytes,
         wt.cols,
@@ -364,7 +369,7 @@ function buildNodes(
     g.push(
       Op.matmul,
       [
-        wt.type.id,
+        kernelTypeOf(wt),
         wt.address,
         wt.rowBytes,
         wt.cols,
@@ -624,12 +629,12 @@ function ffnNode(
   label: string,
   kind: NodeKind,
 ): void {
-  if (f.gate.type.id !== f.up.type.id || f.gate.rowBytes !== f.up.rowBytes) {
+  if (kernelTypeOf(f.gate) !== kernelTypeOf(f.up) || f.gate.rowBytes !== f.up.rowBytes) {
     throw new OptionError(`${label}: gate and up weights must share a type`);
   }
   needScratch(moeScratchBytes(hp, f, B));
   g.push(Op.moe, [
-    BigInt(f.gate.type.id) | (BigInt(f.down.type.id) << 16n) | (1n << 32n),
+    BigInt(kernelTypeOf(f.gate)) | (BigInt(kernelTypeOf(f.down)) << 16n) | (1n << 32n),
     f.gate.address,
     f.up.address,
     f.down.address,
@@ -652,8 +657,8 @@ function moeScratchBytes(hp: DeepSeek2Hparams, f: FfnSpec, B: number): number {
   const out = new BigUint64Array(1);
   unwrap(
     native().fm_graph_moe_scratch_bytes(
-      f.gate.type.id,
-      f.down.type.id,
+      kernelTypeOf(f.gate),
+      kernelTypeOf(f.down),
       BigInt(hp.nEmbd),
       BigInt(f.nFf),
       BigInt(f.nExpert),

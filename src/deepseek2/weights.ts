@@ -23,6 +23,26 @@ export interface WeightRef {
   readonly address: bigint;
   /** Bytes of one row. */
   readonly rowBytes: number;
+  /**
+   * The layout the kernels read when the rows were repacked at load (an internal id, see
+   * src/kernels/repack.ts); absent means the file's layout, `type.id`.
+   */
+  readonly kernelTypeId?: number;
+}
+
+/**
+ * The type id to hand the kernels for a weight: its repacked layout if it has one, else its
+ * file type.
+ *
+ * @param weight A weight reference.
+ * @returns The kernel type id.
+ * @example
+ * ```ts ignore
+ * kernelTypeOf(weights.output); // 1020 once IQ4_NL rows are repacked, else 20
+ * ```
+ */
+export function kernelTypeOf(weight: WeightRef): number {
+  return weight.kernelTypeId ?? weight.type.id;
 }
 
 /**

@@ -17,7 +17,7 @@ const ones: I16x16 = @splat(1);
 extern fn @"llvm.x86.avx2.psign.b"(I8x32, I8x32) I8x32;
 
 /// vpsignb: a[i] negated where sign[i] < 0, zeroed where sign[i] == 0 (one instruction).
-inline fn signBytes(a: I8x32, sign: I8x32) I8x32 {
+pub inline fn signBytes(a: I8x32, sign: I8x32) I8x32 {
     return @"llvm.x86.avx2.psign.b"(a, sign);
 }
 
@@ -165,7 +165,7 @@ extern fn @"llvm.x86.avx2.psrlv.d.256"(@Vector(8, i32), @Vector(8, i32)) @Vector
 extern fn @"llvm.x86.avx2.phadd.d"(simd.I32x8, simd.I32x8) simd.I32x8;
 
 /// acc + Σ_i p_i·dw_i·da_i: vphaddd twice puts block i's sums in lanes i and i+4.
-inline fn accumulate4(acc: F32x8, p: [4]simd.I32x8, dw4: @Vector(4, f32), da: [4]f32) F32x8 {
+pub inline fn accumulate4(acc: F32x8, p: [4]simd.I32x8, dw4: @Vector(4, f32), da: [4]f32) F32x8 {
     const h01 = @"llvm.x86.avx2.phadd.d"(p[0], p[1]);
     const h23 = @"llvm.x86.avx2.phadd.d"(p[2], p[3]);
     const h = @"llvm.x86.avx2.phadd.d"(h01, h23);
@@ -176,8 +176,12 @@ inline fn accumulate4(acc: F32x8, p: [4]simd.I32x8, dw4: @Vector(4, f32), da: [4
 
 /// The fp16 scales of 4 consecutive blocks (at offset 0 of each) as 4 f32 with one vcvtph2ps.
 inline fn scales4(comptime block_bytes: usize, w: [*]const u8) @Vector(4, f32) {
-    var halves: @Vector(8, u16) = @splat(0);
-    inline for (0..4) |i| halves[i] = std.mem.readInt(u16, w[i * block_bytes ..][0..2], .little);
+    // The four fp16 scales are gathered into one 64-bit integer on the scalar side (movzx,
+    // shift, or: integer ports the vector-bound dot product leaves idle), then moved over once;
+    // inserting them lane by lane (vpinsrw) would cost vector-pipe uops in the hot loop.
+    var bits: u64 = 0;
+    inline for (0..4) |i| bits |= @as(u64, std.mem.readInt(u16, w[i * block_bytes ..][0..2], .little)) << (16 * i);
+    const halves: @Vector(2, u64) = .{ bits, 0 };
     return asm ("vcvtph2ps %[in], %[out]"
         : [out] "=x" (-> @Vector(4, f32)),
         : [in] "x" (halves),

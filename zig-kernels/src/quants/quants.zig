@@ -22,7 +22,14 @@ pub const Type = enum(u32) {
     q6_k = 14,
     iq4_nl = 20,
     bf16 = 30,
+    /// Internal (never in files): Q4_0 rows repacked by `repackRows` (quants/x4.zig).
+    q4_0_x4 = repacked_offset + 2,
+    /// Internal (never in files): IQ4_NL rows repacked by `repackRows` (quants/x4.zig).
+    iq4_nl_x4 = repacked_offset + 20,
 };
+
+/// Internal ids of repacked layouts are the file type's id plus this.
+pub const repacked_offset: u32 = 1000;
 
 /// What a type's dot product multiplies its weights with.
 pub const Activation = enum {
@@ -103,6 +110,11 @@ const table_iq4_nl = traitsOf(@import("iq4_nl.zig"), .q8a);
 const table_q4_k = traitsOf(@import("q4_k.zig"), .q8k);
 const table_q5_k = traitsOf(@import("q5_k.zig"), .q8k);
 const table_q6_k = traitsOf(@import("q6_k.zig"), .q8k);
+const x4 = @import("x4.zig");
+const Q4_0X4 = x4.X4(@import("q4_0.zig"));
+const IQ4_NLX4 = x4.X4(@import("iq4_nl.zig"));
+const table_q4_0_x4 = traitsOf(Q4_0X4, .q8a);
+const table_iq4_nl_x4 = traitsOf(IQ4_NLX4, .q8a);
 
 /// The traits of a ggml type id, or null when this library has no kernels for it.
 pub fn traits(type_id: u32) ?*const Traits {
@@ -117,12 +129,35 @@ pub fn traits(type_id: u32) ?*const Traits {
         .q4_k => &table_q4_k,
         .q5_k => &table_q5_k,
         .q6_k => &table_q6_k,
+        .q4_0_x4 => &table_q4_0_x4,
+        .iq4_nl_x4 => &table_iq4_nl_x4,
     };
+}
+
+/// The internal id of the faster repacked layout of file type `type_id`, or null if it has none.
+pub fn repackedType(type_id: u32) ?u32 {
+    return switch (std.meta.intToEnum(Type, type_id) catch return null) {
+        .q4_0, .iq4_nl => type_id + repacked_offset,
+        else => null,
+    };
+}
+
+/// Repacks `n_rows` rows of `k` elements of file type `type_id` (rows `row_bytes` apart in both
+/// buffers) into the layout of repackedType(type_id). Returns false if the type has none.
+pub fn repackRows(type_id: u32, src: [*]const u8, dst: [*]u8, row_bytes: usize, k: usize, n_rows: usize) bool {
+    const repack: *const fn ([*]const u8, [*]u8, usize) void = switch (std.meta.intToEnum(Type, type_id) catch return false) {
+        .q4_0 => Q4_0X4.repackRow,
+        .iq4_nl => IQ4_NLX4.repackRow,
+        else => return false,
+    };
+    for (0..n_rows) |r| repack(src + r * row_bytes, dst + r * row_bytes, k);
+    return true;
 }
 
 test {
     _ = common;
     _ = @import("kblock.zig");
+    _ = @import("x4.zig");
 }
 
 test "every type: SIMD and scalar dots match the dequantized weights times dequantized activations" {

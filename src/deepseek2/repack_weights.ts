@@ -1,0 +1,128 @@
+/**
+ * Repacks a loaded model's matmul weights into the kernels' faster layouts (src/kernels/repack.ts)
+ * once at load: owned native copies replace the file mapping for those tensors. The token
+ * embedding stays in place (it is only ever read one row at a time).
+ * @module
+ */
+import type { GgmlTypeId } from "../ggml_types.ts";
+import { repackedTypeId, repackRows } from "../kernels/repack.ts";
+import type {
+  DeepSeek2Weights,
+  LayerWeights,
+  NativeAlloc,
+  StackedWeightRef,
+  WeightRef,
+} from "./weights.ts";
+
+function isStacked(w: WeightRef): w is StackedWeightRef {
+  return "slices" in w;
+}
+
+function rowCount(w: WeightRef): number {
+  return isStacked(w) ? w.rows * w.slices : w.rows;
+}
+
+/**
+ * Returns the weight table with every repackable matmul weight copied into owned memory in its
+ * repacked layout (`kernelTypeId` set); other weights are returned unchanged.
+ *
+ * @param weights Weights as loaded (addresses into the file mapping).
+ * @param alloc Owner of the new native buffers (freed with the model).
+ * @param onProgress Called with the fraction of repackable bytes done.
+ * @returns The new weight table.
+ * @example
+ * ```ts ignore
+ * const fast = repackWeights(loadWeights(file, hp, alloc, dequantize), alloc);
+ * ```
+ */
+export function repackWeights(
+  weights: DeepSeek2Weights,
+  alloc: NativeAlloc,
+  onProgress?: (fraction: number) => void,
+): DeepSeek2Weights {
+  const bytesOf = (w: WeightRef) => rowCount(w) * w.rowBytes;
+  const total = repackableBytes(weights);
+  let done = 0;
+  const repack = <T extends WeightRef>(w: T): T => {
+    const kernelTypeId = repackedTypeId(w.type.id);
+    if (kernelTypeId === undefined || w.kernelTypeId !== undefined) return w;
+    const bytes = bytesOf(w);
+    const { address } = alloc(bytes);
+    repackRows(w.type.id as GgmlTypeId, w.address, address, w.rowBytes, w.cols, rowCount(w));
+    done += bytes;
+    onProgress?.(done / total);
+    return { ...w, address, kernelTypeId };
+  };
+  return visitMatmulWeights(weights, repack);
+}
+
+/**
+ * Bytes of the weights `repackWeights` would copy (the native memory it would allocate).
+ *
+ * @param weights A weight table as loaded.
+ * @returns Bytes of repackable matmul weights not repacked yet.
+ * @example
+ * ```ts ignore
+ * if (repackableBytes(weights) < Deno.systemMemoryInfo().available / 2) { ... }
+ * ```
+ */
+export function repackableBytes(weights: DeepSeek2Weights): number {
+  let bytes = 0;
+  visitMatmulWeights(weights, (w) => {
+    if (w.kernelTypeId === undefined && repackedTypeId(w.type.id) !== undefined) {
+      bytes += rowCount(w) * w.rowBytes;
+    }
+    return w;
+  });
+  return bytes;
+}
+
+/**
+ * Bytes of the weights in a table that are held in a repacked layout.
+ *
+ * @param weights A weight table.
+ * @returns Repacked bytes (0 when nothing was repacked).
+ * @example
+ * ```ts ignore
+ * repackedBytes(repackWeights(weights, alloc)) > 0; // for an IQ4_NL model
+ * ```
+ */
+export function repackedBytes(weights: DeepSeek2Weights): number {
+  let bytes = 0;
+  visitMatmulWeights(weights, (w) => {
+    if (w.kernelTypeId !== undefined) bytes += rowCount(w) * w.rowBytes;
+    return w;
+  });
+  return bytes;
+}
+
+/** Rebuilds the table with `f` applied to every weight a matmul or MoE node reads. */
+function visitMatmulWeights(
+  weights: DeepSeek2Weights,
+  f: <T extends WeightRef>(w: T) => T,
+): DeepSeek2Weights {
+  const opt = <T extends WeightRef>(w: T | undefined) => (w === undefined ? undefined : f(w));
+  const layers = weights.layers.map((l): LayerWeights => ({
+    ...l,
+    q: opt(l.q),
+    qA: opt(l.qA),
+    qB: opt(l.qB),
+    kvAMqa: f(l.kvAMqa),
+    kB: f(l.kB),
+    vB: f(l.vB),
+    attnOutput: f(l.attnOutput),
+    dense: l.dense && { gate: f(l.dense.gate), up: f(l.dense.up), down: f(l.dense.down) },
+    moe: l.moe && {
+      ...l.moe,
+      gateExps: f(l.moe.gateExps),
+      upExps: f(l.moe.upExps),
+      downExps: f(l.moe.downExps),
+      shared: l.moe.shared && {
+        gate: f(l.moe.shared.gate),
+        up: f(l.moe.shared.up),
+        down: f(l.moe.shared.down),
+      },
+    },
+  }));
+  return { ...weights, layers, output: f(weights.output) };
+}

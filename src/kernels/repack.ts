@@ -1,0 +1,82 @@
+/**
+ * Load-time repacking of weight rows into faster kernel layouts. IQ4_NL and Q4_0 rows are
+ * rearranged per group of 4 blocks (scales together, two blocks' codes per 32-byte load; see
+ * zig-kernels/src/quants/x4.zig): the same bytes per row, about a quarter faster to multiply.
+ * Repacked layouts have internal type ids (file type id + 1000) that only the kernels know; a
+ * GGUF file never contains them.
+ * @module
+ */
+import { native } from "../../ffi/library.ts";
+import { unwrap } from "../../ffi/status.ts";
+import { OptionError } from "../errors.ts";
+import { GgmlType, type GgmlTypeId } from "../ggml_types.ts";
+import { weightRowBytes } from "./quants.ts";
+
+/** File types with a repacked layout. */
+export const REPACKABLE_TYPES: readonly GgmlTypeId[] = [GgmlType.Q4_0, GgmlType.IQ4_NL];
+
+/**
+ * The internal kernel type id of `type`'s repacked layout, or `undefined` if it has none.
+ *
+ * @param type A ggml type id.
+ * @returns The id to pass to the kernels for repacked rows.
+ * @example
+ * ```ts
+ * repackedTypeId(GgmlType.IQ4_NL); // 1020
+ * repackedTypeId(GgmlType.Q4_K); // undefined
+ * ```
+ */
+export function repackedTypeId(type: number): number | undefined {
+  if (!REPACKABLE_TYPES.includes(type as GgmlTypeId)) return undefined;
+  const out = new Uint32Array(1);
+  unwrap(native().fm_repacked_type(type, out), `repacked layout of type ${type}`);
+  return out[0];
+}
+
+/**
+ * Copies `nRows` rows of `k` elements of `type` from native memory at `src` into native memory
+ * at `dst` in the repacked layout (rows `rowBytes` apart in both).
+ *
+ * @param type A repackable file type.
+ * @param src Address of the first source row.
+ * @param dst Address of the first destination row (`nRows · rowBytes` writable bytes).
+ * @param rowBytes Bytes between rows (at least one row of `k` elements).
+ * @param k Elements per row.
+ * @param nRows Rows to repack.
+ * @throws {OptionError} For a type without a repacked layout or an invalid shape.
+ * @example
+ * ```ts ignore
+ * repackRows(GgmlType.IQ4_NL, weight.address, buffer.address, weight.rowBytes, 2048, 1408);
+ * ```
+ */
+export function repackRows(
+  type: GgmlTypeId,
+  src: bigint,
+  dst: bigint,
+  rowBytes: number,
+  k: number,
+  nRows: number,
+): void {
+  if (!REPACKABLE_TYPES.includes(type)) {
+    throw new OptionError(`Type ${type} has no repacked layout`);
+  }
+  const minRowBytes = weightRowBytes(type, k);
+  if (!Number.isSafeInteger(rowBytes) || rowBytes < minRowBytes) {
+    throw new OptionError(`Row stride ${rowBytes} is below one row of ${k} elements`);
+  }
+  if (!Number.isSafeInteger(nRows) || nRows <= 0) {
+    throw new OptionError(`Cannot repack ${nRows} rows`);
+  }
+  if (src === 0n || dst === 0n) throw new OptionError("Cannot repack rows at address 0");
+  unwrap(
+    native().fm_repack_rows(
+      type,
+      Deno.UnsafePointer.create(src),
+      Deno.UnsafePointer.create(dst),
+      BigInt(rowBytes),
+      BigInt(k),
+      BigInt(nRows),
+    ),
+    `repacking ${nRows} rows of ${k} elements`,
+  );
+}
