@@ -369,8 +369,20 @@ fn attendRange(args: *const Args, scratch: Scratch, ws: Workspace, t0: usize, nt
     var row = row0;
     while (row < row1) : (row += tile_rows) {
         const n = @min(tile_rows, row1 - row);
+        const f16_rows: [*]align(1) const f16 = @ptrCast(args.cache + row * kv_rows.rowBytes(.f16));
         if (args.cache_type == .q8_KV) {
             scoreTileQ8KV(args, scratch, ws, q_row, n_heads, row, n, use_simd);
+        } else if (args.cache_type == .f16 and use_simd) {
+            // f16 straight from the cache, converted in registers (vcvtph2ps from memory, once
+            // per head group): the f32 copy of the tile it replaces (147 KB of stores through L2
+            // per tile, re-read by P·V) took ~20% of the time; in chunks of 6 rows, which stay
+            // in L1 while every head group multiplies them (whole-tile head loops: 6% slower).
+            var i: usize = 0;
+            while (i < n) : (i += score_chunk_rows) {
+                const m = @min(score_chunk_rows, n - i);
+                for (0..m) |r| prefetchRow(@ptrCast(f16_rows + (i + r + prefetch_rows) * dim_k), kv_rows.rowBytes(.f16));
+                scoreTileSimd(f16, f16_rows + i * dim_k, m, args.q + q_row * dim_k, n_heads, ws.scores + i);
+            }
         } else {
             // Convert and score a few rows at a time, so the rows just converted are still in L1
             // while every head group multiplies them.
@@ -386,8 +398,10 @@ fn attendRange(args: *const Args, scratch: Scratch, ws: Workspace, t0: usize, nt
         if (args.cache_type == .q8_KV) {
             quantizeProbabilities(ws, n_heads, n, use_simd);
             if (use_simd) accumulatePvI16Simd(ws, n_heads, n) else accumulatePvI16Scalar(ws, n_heads, n);
+        } else if (args.cache_type == .f16 and use_simd) {
+            accumulatePvSimd(f16, f16_rows, ws, n_heads, n);
         } else {
-            if (use_simd) accumulatePvSimd(ws, n_heads, n) else accumulatePvScalar(ws, n_heads, n);
+            if (use_simd) accumulatePvSimd(f32, ws.tile, ws, n_heads, n) else accumulatePvScalar(ws, n_heads, n);
         }
     }
 }
@@ -459,49 +473,48 @@ noinline fn scoreTileF32(tile: [*]const f32, n: usize, q: [*]const f32, n_heads:
         };
         return;
     }
+    scoreTileSimd(f32, tile, n, q, n_heads, scores);
+}
+
+/// K rows of element type T (the f32 tile, or f16 cache rows converted in registers), 576 apart.
+fn KRows(comptime T: type) type {
+    return if (T == f16) [*]align(1) const f16 else [*]const f32;
+}
+
+/// Eight values of a K/V row as f32.
+inline fn loadV8(comptime T: type, p: KRows(T)) V8 {
+    if (T == f16) return @floatCast(@as(@Vector(8, f16), p[0..8].*));
+    return p[0..8].*;
+}
+
+noinline fn scoreTileSimd(comptime T: type, tile: KRows(T), n: usize, q: [*]const f32, n_heads: usize, scores: [*]f32) void {
     // Head groups outer: a group's 4 query rows (9 KB) stay in L1 while the tile streams by.
     var h: usize = 0;
     while (h + score_block_heads <= n_heads) : (h += score_block_heads) {
-        scoreHeadsF32(score_block_heads, tile, n, q + h * dim_k, scores + h * tile_rows);
+        scoreHeadsF32(T, score_block_heads, tile, n, q + h * dim_k, scores + h * tile_rows);
     }
     switch (n_heads - h) {
         0 => {},
-        1 => scoreHeadsF32(1, tile, n, q + h * dim_k, scores + h * tile_rows),
-        2 => scoreHeadsF32(2, tile, n, q + h * dim_k, scores + h * tile_rows),
-        3 => scoreHeadsF32(3, tile, n, q + h * dim_k, scores + h * tile_rows),
+        inline 1...score_block_heads - 1 => |H| scoreHeadsF32(T, H, tile, n, q + h * dim_k, scores + h * tile_rows),
         else => unreachable,
     }
 }
 
-fn scoreHeadsF32(comptime H: usize, tile: [*]const f32, n: usize, q: [*]const f32, scores: [*]f32) void {
+fn scoreHeadsF32(comptime T: type, comptime H: usize, tile: KRows(T), n: usize, q: [*]const f32, scores: [*]f32) void {
     var i: usize = 0;
     while (i + score_block_rows <= n) : (i += score_block_rows) {
-        dotBlockF32(score_block_rows, H, tile + i * dim_k, q, scores + i);
+        dotBlockF32(T, score_block_rows, H, tile + i * dim_k, q, scores + i);
     }
-    while (i < n) : (i += 1) dotBlockF32(1, H, tile + i * dim_k, q, scores + i);
-}
-
-fn scoreRowsF32(comptime R: usize, k: [*]const f32, q: [*]const f32, n_heads: usize, scores: [*]f32) void {
-    var h: usize = 0;
-    while (h + score_block_heads <= n_heads) : (h += score_block_heads) {
-        dotBlockF32(R, score_block_heads, k, q + h * dim_k, scores + h * tile_rows);
-    }
-    switch (n_heads - h) {
-        0 => {},
-        1 => dotBlockF32(R, 1, k, q + h * dim_k, scores + h * tile_rows),
-        2 => dotBlockF32(R, 2, k, q + h * dim_k, scores + h * tile_rows),
-        3 => dotBlockF32(R, 3, k, q + h * dim_k, scores + h * tile_rows),
-        else => unreachable,
-    }
+    while (i < n) : (i += 1) dotBlockF32(T, 1, H, tile + i * dim_k, q, scores + i);
 }
 
 /// The register block: R K rows × H query rows, 8 lanes each, FMA over the 576 columns.
-inline fn dotBlockF32(comptime R: usize, comptime H: usize, k: [*]const f32, q: [*]const f32, scores: [*]f32) void {
+inline fn dotBlockF32(comptime T: type, comptime R: usize, comptime H: usize, k: KRows(T), q: [*]const f32, scores: [*]f32) void {
     var acc: [R][H]V8 = @splat(@splat(@splat(0)));
     var c: usize = 0;
     while (c < dim_k) : (c += 8) {
         var kv: [R]V8 = undefined;
-        inline for (0..R) |r| kv[r] = k[r * dim_k + c ..][0..8].*;
+        inline for (0..R) |r| kv[r] = loadV8(T, k + r * dim_k + c);
         inline for (0..H) |h| {
             const qv: V8 = q[h * dim_k + c ..][0..8].*;
             inline for (0..R) |r| acc[r][h] = @mulAdd(V8, kv[r], qv, acc[r][h]);
@@ -867,35 +880,36 @@ inline fn pvBlockI16(comptime H: usize, comptime NC: usize, ws: Workspace, head0
     }
 }
 
-noinline fn accumulatePvSimd(ws: Workspace, n_heads: usize, n: usize) void {
+/// V rows are the f32 tile (q8_0) or, for f16, the cache rows themselves, converted in registers
+/// (once per head group: converting each column block once into an L1 slab first measured 5%
+/// slower, the conversions run beside the FMAs).
+noinline fn accumulatePvSimd(comptime T: type, v_rows: KRows(T), ws: Workspace, n_heads: usize, n: usize) void {
     if (n_heads == 1) {
         var c: usize = 0;
-        while (c < dim_v) : (c += 32) pvBlock(1, 4, ws, 0, n, c);
+        while (c < dim_v) : (c += 32) pvBlock(T, 1, 4, v_rows, ws, 0, n, c);
         return;
     }
-    // Column blocks outer, head groups inner: a block's V slab (n rows × 24 floats, 3 KB) is
-    // read from L2 once and then served from L1 to every head group. 21 blocks of 24 columns
-    // and one of 8; in a block 3 V loads + 4 broadcasts feed 12 FMAs.
+    // Column blocks outer, head groups inner: a block's V slab (n rows × 24 values) is read from
+    // L2 once and then served from L1 to every head group. 21 blocks of 24 columns and one of 8;
+    // in a block 3 V loads + 4 broadcasts feed 12 FMAs.
     var c: usize = 0;
-    while (c + 24 <= dim_v) : (c += 24) pvHeads(3, ws, n_heads, n, c);
-    pvHeads(1, ws, n_heads, n, c);
+    while (c + 24 <= dim_v) : (c += 24) pvHeads(T, 3, v_rows, ws, n_heads, n, c);
+    pvHeads(T, 1, v_rows, ws, n_heads, n, c);
 }
 
-fn pvHeads(comptime NC: usize, ws: Workspace, n_heads: usize, n: usize, c0: usize) void {
+fn pvHeads(comptime T: type, comptime NC: usize, v_rows: KRows(T), ws: Workspace, n_heads: usize, n: usize, c0: usize) void {
     var h: usize = 0;
-    while (h + 4 <= n_heads) : (h += 4) pvBlock(4, NC, ws, h, n, c0);
+    while (h + 4 <= n_heads) : (h += 4) pvBlock(T, 4, NC, v_rows, ws, h, n, c0);
     switch (n_heads - h) {
         0 => {},
-        1 => pvBlock(1, NC, ws, h, n, c0),
-        2 => pvBlock(2, NC, ws, h, n, c0),
-        3 => pvBlock(3, NC, ws, h, n, c0),
+        inline 1...3 => |H| pvBlock(T, H, NC, v_rows, ws, h, n, c0),
         else => unreachable,
     }
 }
 
 /// The register block: H heads × NC·8 columns of the accumulator stay in registers while the
 /// tile's rows stream by; one V load serves H heads.
-inline fn pvBlock(comptime H: usize, comptime NC: usize, ws: Workspace, head0: usize, n: usize, c0: usize) void {
+inline fn pvBlock(comptime T: type, comptime H: usize, comptime NC: usize, v_rows: KRows(T), ws: Workspace, head0: usize, n: usize, c0: usize) void {
     var acc: [H][NC]V8 = undefined;
     inline for (0..H) |h| {
         const row = ws.partial + (head0 + h) * partial_stride + 8 + c0;
@@ -904,7 +918,7 @@ inline fn pvBlock(comptime H: usize, comptime NC: usize, ws: Workspace, head0: u
     }
     for (0..n) |i| {
         var v: [NC]V8 = undefined;
-        inline for (0..NC) |j| v[j] = ws.tile[i * dim_k + c0 + j * 8 ..][0..8].*;
+        inline for (0..NC) |j| v[j] = loadV8(T, v_rows + i * dim_k + c0 + j * 8);
         inline for (0..H) |h| {
             const p: V8 = @splat(ws.scores[(head0 + h) * tile_rows + i]);
             inline for (0..NC) |j| acc[h][j] = @mulAdd(V8, v[j], p, acc[h][j]);
