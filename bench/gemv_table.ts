@@ -8,7 +8,7 @@
  */
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { GgmlType, ggmlTypeByName, type GgmlTypeId, ggmlTypeInfo } from "../src/ggml_types.ts";
+import { GgmlType, type GgmlTypeId } from "../src/ggml_types.ts";
 import { matmul, matmulScratchBytes } from "../src/kernels/matmul.ts";
 import { ThreadPool } from "../src/thread_pool.ts";
 import {
@@ -21,14 +21,19 @@ import {
   weightSet,
 } from "./gemv_common.ts";
 import { moeFfn, moeScratchBytes } from "../src/kernels/moe.ts";
-import { weightRowBytes } from "../src/kernels/quants.ts";
+import {
+  kernelType,
+  kernelTypeByName,
+  kernelTypeName,
+  weightRowBytes,
+} from "../src/kernels/quants.ts";
 import { randomWeight, rng } from "../tests/quants_helpers.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
   allowNegative: true,
   options: {
-    types: { type: "string", default: "IQ4_NL,Q4_0,Q4_K,Q8_0,F16" },
+    types: { type: "string", default: "IQ4_NL,IQ4_NL_X4,Q4_0,Q4_0_X4,Q4_K,Q8_0,F16" },
     shapes: { type: "string", default: "" },
     threads: { type: "string", default: "2" },
     seconds: { type: "string", default: "0.25" },
@@ -38,9 +43,9 @@ const { values } = parseArgs({
   },
 });
 const types = values.types.split(",").map((name) => {
-  const info = ggmlTypeByName(name);
-  if (!info) throw new Error(`Unknown type "${name}"`);
-  return info.id;
+  const id = kernelTypeByName(name);
+  if (id === undefined) throw new Error(`Unknown type "${name}"`);
+  return id as GgmlTypeId;
 });
 const shapeFilter = values.shapes ? values.shapes.split(",") : [];
 const shapes = SHAPES.filter((s) =>
@@ -123,7 +128,8 @@ console.log(
 );
 console.log(`|---|---|---|---|---|---|---|---|`);
 for (const type of values.gemv ? types : []) {
-  const info = ggmlTypeInfo(type)!;
+  const info = kernelType(type);
+  const name = kernelTypeName(type);
   for (const shape of shapes) {
     if (!fits(type, shape.k)) continue;
     const dram = measure(pool, type, shape.k, shape.n, DRAM_SET_BYTES);
@@ -131,7 +137,7 @@ for (const type of values.gemv ? types : []) {
     const cpu = shape.n > 20000 ? undefined : cpuTimeGBs(type, shape.k, shape.n);
     const matrixMb = (info.blockBytes / info.blockElements) * shape.k * shape.n / 1e6;
     console.log(
-      `| ${info.name} | ${shape.name} | ${matrixMb.toFixed(1)} | ${dram.best.toFixed(2)} | ${
+      `| ${name} | ${shape.name} | ${matrixMb.toFixed(1)} | ${dram.best.toFixed(2)} | ${
         (100 * dram.best / bandwidth).toFixed(0)
       }% | ${dram.median.toFixed(2)} | ${hot ? hot.best.toFixed(2) : "—"} | ${
         cpu ? cpu.toFixed(2) : "—"
@@ -161,8 +167,8 @@ function moeSection(): void {
     `\n| MoE step (1 token, 6+2 experts) | weights MB/token | ms/token | GB/s | % of probe | 1 thread CPU-ms | GB per CPU-s |`,
   );
   console.log(`|---|---|---|---|---|---|---|`);
-  for (const type of [GgmlType.IQ4_NL, GgmlType.Q4_K, GgmlType.Q4_0]) {
-    const name = ggmlTypeInfo(type)!.name;
+  for (const type of [GgmlType.IQ4_NL, 1020, GgmlType.Q4_K, GgmlType.Q4_0, 1002] as GgmlTypeId[]) {
+    const name = kernelTypeName(type);
     const expertBytes = weightRowBytes(type, nEmbd) * nFf;
     const one = randomWeight(type, nEmbd, nFf, rng(type));
     const tensor = () => {
@@ -281,11 +287,9 @@ function gemmSection(): void {
       const peak = type === GgmlType.F16 ? fma : int8;
       const peakOne = type === GgmlType.F16 ? fmaOne : int8One;
       console.log(
-        `| ${ggmlTypeInfo(type)!.name} | ${shape.name} | ${best.toFixed(1)} | ${
-          gflops.toFixed(1)
-        } | ${(100 * gflops / peak).toFixed(0)}% | ${cpuGflops.toFixed(1)} | ${
-          (100 * cpuGflops / peakOne).toFixed(0)
-        }% |`,
+        `| ${kernelTypeName(type)} | ${shape.name} | ${best.toFixed(1)} | ${gflops.toFixed(1)} | ${
+          (100 * gflops / peak).toFixed(0)
+        }% | ${cpuGflops.toFixed(1)} | ${(100 * cpuGflops / peakOne).toFixed(0)}% |`,
       );
     }
   }

@@ -13,9 +13,15 @@ import assert from "node:assert/strict";
 import { native } from "../ffi/library.ts";
 import { unwrap } from "../ffi/status.ts";
 import { OptionError } from "../src/errors.ts";
-import { GgmlType } from "../src/ggml_types.ts";
+import { GgmlType, type GgmlTypeId } from "../src/ggml_types.ts";
 import { NativeBuffer } from "../src/deepseek2/native_memory.ts";
-import { dequantizeRow, quantizeRow } from "../src/kernels/quants.ts";
+import {
+  dequantizeRow,
+  kernelTypeByName,
+  kernelTypeName,
+  quantizeRow,
+  weightRowBytes,
+} from "../src/kernels/quants.ts";
 import { repackedTypeId, repackRows } from "../src/kernels/repack.ts";
 import { Model } from "../src/model.ts";
 import { tinyModelPath } from "./helpers/tiny_model.ts";
@@ -27,6 +33,17 @@ Deno.test("repackedTypeId names the internal layouts of IQ4_NL and Q4_0 only", (
   for (const t of [GgmlType.Q4_K, GgmlType.Q8_0, GgmlType.F16, 1020, 9999]) {
     assert.equal(repackedTypeId(t), undefined);
   }
+});
+
+Deno.test("repacked kernel types have names, and the file type's row geometry", () => {
+  assert.equal(kernelTypeName(1020), "IQ4_NL_X4");
+  assert.equal(kernelTypeName(GgmlType.Q4_0), "Q4_0");
+  assert.equal(kernelTypeByName("Q4_0_X4"), 1002);
+  assert.equal(kernelTypeByName("IQ4_NL"), GgmlType.IQ4_NL);
+  assert.equal(kernelTypeByName("Q4_K_X4"), undefined);
+  assert.equal(kernelTypeByName("NOPE"), undefined);
+  assert.equal(weightRowBytes(1020 as GgmlTypeId, 2048), weightRowBytes(GgmlType.IQ4_NL, 2048));
+  assert.throws(() => kernelTypeName(1012), OptionError);
 });
 
 for (const type of [GgmlType.IQ4_NL, GgmlType.Q4_0]) {

@@ -6,7 +6,13 @@
 import { native } from "../../ffi/library.ts";
 import { unwrap } from "../../ffi/status.ts";
 import { OptionError } from "../errors.ts";
-import { GgmlType, type GgmlTypeId, type GgmlTypeInfo, ggmlTypeInfo } from "../ggml_types.ts";
+import {
+  GgmlType,
+  ggmlTypeByName,
+  type GgmlTypeId,
+  type GgmlTypeInfo,
+  ggmlTypeInfo,
+} from "../ggml_types.ts";
 
 /** Weight types the matmul kernels support. */
 export const KERNEL_TYPES: readonly GgmlTypeId[] = [
@@ -20,6 +26,45 @@ export const KERNEL_TYPES: readonly GgmlTypeId[] = [
   GgmlType.Q5_K,
   GgmlType.Q6_K,
 ];
+
+/** File types that also have a repacked kernel layout (see src/kernels/repack.ts). */
+export const REPACKABLE_TYPES: readonly GgmlTypeId[] = [GgmlType.Q4_0, GgmlType.IQ4_NL];
+
+/** A repacked layout's internal kernel type id is its file type's id plus this. */
+export const REPACKED_TYPE_OFFSET = 1000;
+
+/**
+ * A kernel type's display name: the ggml name, with `_X4` for a repacked layout.
+ *
+ * @param type A kernel type id (ggml id, or repacked id).
+ * @returns e.g. `"IQ4_NL"` or `"IQ4_NL_X4"`.
+ * @example
+ * ```ts
+ * kernelTypeName(1020); // "IQ4_NL_X4"
+ * ```
+ */
+export function kernelTypeName(type: number): string {
+  const info = kernelType(type);
+  return type >= REPACKED_TYPE_OFFSET ? `${info.name}_X4` : info.name;
+}
+
+/**
+ * The kernel type id of a display name from `kernelTypeName`, or undefined.
+ *
+ * @param name e.g. `"Q4_0"` or `"Q4_0_X4"`.
+ * @returns The id.
+ * @example
+ * ```ts
+ * kernelTypeByName("IQ4_NL_X4"); // 1020
+ * ```
+ */
+export function kernelTypeByName(name: string): number | undefined {
+  const repacked = name.endsWith("_X4");
+  const info = ggmlTypeByName(repacked ? name.slice(0, -3) : name);
+  if (info === undefined) return undefined;
+  const id = repacked ? info.id + REPACKED_TYPE_OFFSET : info.id;
+  return (repacked ? REPACKABLE_TYPES : KERNEL_TYPES).includes(info.id) ? id : undefined;
+}
 
 /** What a weight type's dot product multiplies with: the f32 row, Q8A or Q8_K blocks. */
 export type ActivationFormat = "f32" | "q8a" | "q8k";
@@ -70,8 +115,11 @@ export function activationRowBytes(type: GgmlTypeId, k: number): number {
  * ```
  */
 export function kernelType(type: number): GgmlTypeInfo {
-  const info = ggmlTypeInfo(type);
-  if (!info || !KERNEL_TYPES.includes(info.id)) {
+  // A repacked layout has its file type's geometry (same blocks, same bytes per row).
+  const repacked = type >= REPACKED_TYPE_OFFSET;
+  const base = repacked ? type - REPACKED_TYPE_OFFSET : type;
+  const info = ggmlTypeInfo(base);
+  if (!info || !(repacked ? REPACKABLE_TYPES : KERNEL_TYPES).includes(info.id)) {
     throw new OptionError(`Type ${info?.name ?? type} has no matmul kernels`);
   }
   return info;

@@ -9,11 +9,10 @@
 import { native } from "../../ffi/library.ts";
 import { unwrap } from "../../ffi/status.ts";
 import { OptionError } from "../errors.ts";
-import { GgmlType, type GgmlTypeId } from "../ggml_types.ts";
-import { weightRowBytes } from "./quants.ts";
+import type { GgmlTypeId } from "../ggml_types.ts";
+import { REPACKABLE_TYPES, weightRowBytes } from "./quants.ts";
 
-/** File types with a repacked layout. */
-export const REPACKABLE_TYPES: readonly GgmlTypeId[] = [GgmlType.Q4_0, GgmlType.IQ4_NL];
+export { REPACKABLE_TYPES };
 
 /**
  * The internal kernel type id of `type`'s repacked layout, or `undefined` if it has none.
