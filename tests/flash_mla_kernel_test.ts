@@ -29,7 +29,7 @@ const pools = [1, 2, 3, 4].map((n) => new ThreadPool(n));
 globalThis.addEventListener("unload", () => pools.forEach((p) => p.close()));
 
 /** Cache rows per tile (flash_mla.zig `tile_rows`): the span of one q8_KV probability step. */
-const TILE_ROWS = 64;
+const TILE_ROWS = 128;
 /** Largest i16 probability level (flash_mla.zig `p_levels`). */
 const P_LEVELS = 32767;
 
@@ -39,10 +39,10 @@ const P_LEVELS = 32767;
  * the kernel rounds P'_i = p_i·d_i (d_i the row scale, p_i ≤ 1 relative to the running max) to
  * multiples of step_t = max_{i∈t} P'_i / 32767: |δ_i| ≤ step_t/2 plus the f32 product
  * P'·(1/step), ≤ 32767u < 0.01 step, so ≤ 0.51 step_t. With |q_i[c]| ≤ 127 the tile moves
- * acc[c] by ≤ n_t·0.51·step_t·127 ≤ 64·0.51/32767 · max_{i∈t} p_i · A, A = max_i 127·d_i (the
- * largest row amax). Rescaled to the final max, Σ_t max_{i∈t} p_i ≤ S (each tile's largest
- * weight is one of S's terms), so after dividing by S: |Δo[c]| ≤ 64·0.51/32767 · A ≈ 1e-3·A.
- * The i32 sums are exact (≤ 64·127·32767 < 2^31); their conversion and the step product add
+ * acc[c] by ≤ n_t·0.51·step_t·127 ≤ 128·0.51/32767 · max_{i∈t} p_i · A, A = max_i 127·d_i
+ * (the largest row amax). Rescaled to the final max, Σ_t max_{i∈t} p_i ≤ S (each tile's largest
+ * weight is one of S's terms), so after dividing by S: |Δo[c]| ≤ 128·0.51/32767 · A ≈ 2e-3·A.
+ * The i32 sums are exact (≤ 128·127·32767 < 2^31); their conversion and the step product add
  * f32 roundings once per tile, fewer than the per-row roundings toleranceFor already counts.
  * With 7-bit probabilities this test fails (ratio 8 at n_kv = 31).
  */

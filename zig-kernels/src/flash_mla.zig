@@ -29,10 +29,11 @@ pub const CacheType = kv_rows.CacheType;
 pub const dim_k = kv_rows.dim_k;
 pub const dim_v = kv_rows.dim_v;
 
-/// Cache rows per tile: one K·q GEMM and one P·V GEMM per tile and head group. 64 rather than
-/// 32 halves the per-tile work around the P·V loops (loading, rescaling and storing the 512-wide
-/// accumulators, the softmax bookkeeping): q8_KV 4% and f16 1-2% faster at depth 16384.
-pub const tile_rows: usize = 64;
+/// Cache rows per tile: one K·q GEMM and one P·V GEMM per tile and head group. Larger tiles cut
+/// the per-tile work around the P·V loops (loading, rescaling and storing the 512-wide
+/// accumulators, the softmax bookkeeping): against 32 rows, 64 made q8_KV 4% and f16 1-2%
+/// faster at depth 16384, 128 another 4% for q8_KV (f16 unchanged).
+pub const tile_rows: usize = 128;
 
 comptime {
     // Whole-tile vector passes, row pairs for the i16 P·V, and exact i32 P·V sums per tile.
@@ -776,7 +777,7 @@ const p_levels: f32 = 32767;
 /// round(P'/step) in i16 with step = max P'/32767 over the tile. Rounding moves each P' by at most
 /// step/2 (plus the f32 product P'·(1/step), < 0.002 step), i.e. 1.5e-5 of the tile's largest
 /// P'. The products with int8 V are summed exactly in i32 over the tile, then multiplied by the
-/// step once: the output moves by at most tile_rows·0.51/32767 ≈ 1e-3 of the largest row amax,
+/// step once: the output moves by at most tile_rows·0.51/32767 ≈ 2e-3 of the largest row amax,
 /// and by far less in practice (roundings of different rows cancel); the bound is derived in
 /// tests/flash_mla_kernel_test.ts. 7-bit probabilities (vpmaddubsw) would be 2.4× faster in
 /// P·V but err ~250× more (~1% of max|V| measured), beyond the cache's own int8 error.
@@ -992,11 +993,11 @@ test "compute agrees between SIMD and scalar paths and strategies" {
         }
         // SIMD and scalar twins of one strategy agree to f32 rounding. Across strategies the tiles
         // start at different rows, and q8_KV rounds each tile's probabilities to its own i16 step:
-        // each path is within tile_rows·0.51/32767·max|row| ≈ 1e-3 (rows here are in [-1, 1]) of
-        // the exact result (see quantizeProbabilities), so two of them within 2e-3.
+        // each path is within tile_rows·0.51/32767·max|row| ≈ 2e-3 (rows here are in [-1, 1]) of
+        // the exact result (see quantizeProbabilities), so two of them within 4e-3.
         for (outs[0], outs[1]) |x, y| try std.testing.expectApproxEqAbs(x, y, 2e-5);
         for (outs[2], outs[3]) |x, y| try std.testing.expectApproxEqAbs(x, y, 2e-5);
-        const across: f32 = if (cache_type == .q8_KV) 2e-3 else 2e-5;
+        const across: f32 = if (cache_type == .q8_KV) 4e-3 else 2e-5;
         for (outs[0], outs[2]) |x, y| try std.testing.expectApproxEqAbs(x, y, across);
     }
 }
