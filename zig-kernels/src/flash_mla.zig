@@ -398,7 +398,9 @@ fn attendRange(args: *const Args, scratch: Scratch, ws: Workspace, t0: usize, nt
         updateSoftmax(ws, n_heads, n, args.cache_type == .q8_KV, use_simd);
         if (args.cache_type == .q8_KV) {
             quantizeProbabilities(ws, n_heads, n, use_simd);
-            if (use_simd) accumulatePvI16Simd(ws, n_heads, n) else accumulatePvI16Scalar(ws, n_heads, n);
+            if (use_simd) {
+                accumulatePvI16Simd(args.cache + row * kv_rows.rowBytes(.q8_KV), ws, n_heads, n);
+            } else accumulatePvI16Scalar(ws, n_heads, n);
         } else if (args.cache_type == .f16 and use_simd) {
             accumulatePvSimd(f16, f16_rows, ws, n_heads, n);
         } else {
@@ -573,18 +575,20 @@ noinline fn scoreTileQ8KV(args: *const Args, scratch: Scratch, ws: Workspace, q_
             ws.scores[h * tile_rows + i] = @as(f32, @floatFromInt(sum)) * (d_q[h] * ws.row_scale[i]);
         };
     }
-    loadTileV16(rows, n, ws.v16, use_simd);
+    // The SIMD P·V converts V one column block at a time (accumulatePvI16Simd).
+    if (!use_simd) loadTileV16(rows, n, ws.v16, 0, dim_v, false);
 }
 
 /// Rows of one V16 pair: [512 columns][2 rows] i16.
 const v16_pair_len = 2 * dim_v;
 
-/// The V part (first 512 int8 values) of n q8_KV rows as i16, rows 2k and 2k+1 interleaved per
-/// column, so that one vpmaddwd multiplies a column of a row pair by that pair's two
-/// probabilities (see `pvBlockI16`). An odd n gets a zero partner row.
-fn loadTileV16(rows: [*]const u8, n: usize, v16: [*]i16, use_simd: bool) void {
+/// Columns [c0, c1) of the V part of n q8_KV rows as i16, rows 2k and 2k+1 interleaved per
+/// column (pair k at v16[k·2(c1−c0)..]), so that one vpmaddwd multiplies a column of a row pair
+/// by that pair's two probabilities (see `pvBlockI16`). An odd n gets a zero partner row.
+fn loadTileV16(rows: [*]const u8, n: usize, v16: [*]i16, c0: usize, c1: usize, use_simd: bool) void {
     const row_bytes = kv_rows.rowBytes(.q8_KV);
     const zero_row: [dim_v]i8 = @splat(0);
+    const pair_len = 2 * (c1 - c0);
     var k: usize = 0;
     while (2 * k < n) : (k += 1) {
         const a: [*]const i8 = @ptrCast(rows + 2 * k * row_bytes + kv_rows.q8_kv_header_bytes);
@@ -592,19 +596,19 @@ fn loadTileV16(rows: [*]const u8, n: usize, v16: [*]i16, use_simd: bool) void {
             @ptrCast(rows + (2 * k + 1) * row_bytes + kv_rows.q8_kv_header_bytes)
         else
             &zero_row;
-        const dst = v16 + k * v16_pair_len;
+        const dst = v16 + k * pair_len;
         if (use_simd) {
-            var c: usize = 0;
-            while (c < dim_v) : (c += 8) {
+            var c = c0;
+            while (c < c1) : (c += 8) {
                 const va: @Vector(8, i8) = a[c..][0..8].*;
                 const vb: @Vector(8, i8) = b[c..][0..8].*;
                 const ab = @shuffle(i8, va, vb, [16]i32{ 0, -1, 1, -2, 2, -3, 3, -4, 4, -5, 5, -6, 6, -7, 7, -8 });
-                dst[2 * c ..][0..16].* = @as(@Vector(16, i16), ab);
+                dst[2 * (c - c0) ..][0..16].* = @as(@Vector(16, i16), ab);
             }
         } else {
-            for (0..dim_v) |c| {
-                dst[2 * c] = a[c];
-                dst[2 * c + 1] = b[c];
+            for (c0..c1) |c| {
+                dst[2 * (c - c0)] = a[c];
+                dst[2 * (c - c0) + 1] = b[c];
             }
         }
     }
@@ -830,18 +834,28 @@ fn accumulatePvI16Scalar(ws: Workspace, n_heads: usize, n: usize) void {
     }
 }
 
-noinline fn accumulatePvI16Simd(ws: Workspace, n_heads: usize, n: usize) void {
+/// `rows`: the tile's q8_KV cache rows. V is converted to i16 pairs one column block at a time
+/// into a slab of ≤ 8 KB that stays in L1 while every head group uses it; converting the whole
+/// tile first (128 KB through L2 per tile) made 2 threads scale worse than f16, as the f32 tile
+/// copy of f16 had.
+noinline fn accumulatePvI16Simd(rows: [*]const u8, ws: Workspace, n_heads: usize, n: usize) void {
     const n_pairs = (n + 1) / 2;
     if (n_heads == 1) {
         var c: usize = 0;
-        while (c < dim_v) : (c += 32) pvBlockI16(1, 4, ws, 0, n_pairs, c);
+        while (c < dim_v) : (c += 32) {
+            loadTileV16(rows, n, ws.v16, c, c + 32, true);
+            pvBlockI16(1, 4, ws, 0, n_pairs, c);
+        }
         return;
     }
     // 32 column blocks of 16, head groups inner. vpmaddwd has no accumulating form, so each
     // product needs a temporary register: 4 heads × 2 column vectors (8 sums) + 2 V + 1
     // broadcast + 1 product fit the 16 registers (4 × 3 spilled and ran no faster than f32).
     var c: usize = 0;
-    while (c < dim_v) : (c += 16) pvHeadsI16(2, ws, n_heads, n_pairs, c);
+    while (c < dim_v) : (c += 16) {
+        loadTileV16(rows, n, ws.v16, c, c + 16, true);
+        pvHeadsI16(2, ws, n_heads, n_pairs, c);
+    }
 }
 
 fn pvHeadsI16(comptime NC: usize, ws: Workspace, n_heads: usize, n_pairs: usize, c0: usize) void {
@@ -849,21 +863,20 @@ fn pvHeadsI16(comptime NC: usize, ws: Workspace, n_heads: usize, n_pairs: usize,
     while (h + 4 <= n_heads) : (h += 4) pvBlockI16(4, NC, ws, h, n_pairs, c0);
     switch (n_heads - h) {
         0 => {},
-        1 => pvBlockI16(1, NC, ws, h, n_pairs, c0),
-        2 => pvBlockI16(2, NC, ws, h, n_pairs, c0),
-        3 => pvBlockI16(3, NC, ws, h, n_pairs, c0),
+        inline 1...3 => |H| pvBlockI16(H, NC, ws, h, n_pairs, c0),
         else => unreachable,
     }
 }
 
 /// The register block: H heads × NC·8 columns of i32 sums; per row pair one vpmaddwd of the V
-/// pair (8 columns × 2 rows) with the pair's two probabilities broadcast gives 8 columns of
-/// p0·v0 + p1·v1, twice the multiply-adds of an f32 FMA per instruction.
+/// pair (8 columns × 2 rows, from the slab of columns c0..c0+8·NC) with the pair's two
+/// probabilities broadcast gives 8 columns of p0·v0 + p1·v1, twice the multiply-adds of an f32
+/// FMA per instruction.
 inline fn pvBlockI16(comptime H: usize, comptime NC: usize, ws: Workspace, head0: usize, n_pairs: usize, c0: usize) void {
     var iacc: [H][NC]I32x8 = @splat(@splat(@splat(0)));
     for (0..n_pairs) |k| {
         var v: [NC]simd.I16x16 = undefined;
-        inline for (0..NC) |j| v[j] = ws.v16[k * v16_pair_len + 2 * (c0 + j * 8) ..][0..16].*;
+        inline for (0..NC) |j| v[j] = ws.v16[k * 16 * NC + 16 * j ..][0..16].*;
         inline for (0..H) |h| {
             const pair: [*]const i16 = ws.p16 + (head0 + h) * tile_rows + 2 * k;
             const p: simd.I16x16 = @bitCast(@as(I32x8, @splat(@bitCast(pair[0..2].*))));
