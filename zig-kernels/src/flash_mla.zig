@@ -598,12 +598,16 @@ fn loadTileV16(rows: [*]const u8, n: usize, v16: [*]i16, c0: usize, c1: usize, u
             &zero_row;
         const dst = v16 + k * pair_len;
         if (use_simd) {
+            // 16 columns per step: two 16-byte loads, vpunpck{l,h}bw, two vpmovsxbw.
+            std.debug.assert((c1 - c0) % 16 == 0);
             var c = c0;
-            while (c < c1) : (c += 8) {
-                const va: @Vector(8, i8) = a[c..][0..8].*;
-                const vb: @Vector(8, i8) = b[c..][0..8].*;
-                const ab = @shuffle(i8, va, vb, [16]i32{ 0, -1, 1, -2, 2, -3, 3, -4, 4, -5, 5, -6, 6, -7, 7, -8 });
-                dst[2 * (c - c0) ..][0..16].* = @as(@Vector(16, i16), ab);
+            while (c < c1) : (c += 16) {
+                const va: @Vector(16, i8) = a[c..][0..16].*;
+                const vb: @Vector(16, i8) = b[c..][0..16].*;
+                const lo = @shuffle(i8, va, vb, [16]i32{ 0, -1, 1, -2, 2, -3, 3, -4, 4, -5, 5, -6, 6, -7, 7, -8 });
+                const hi = @shuffle(i8, va, vb, [16]i32{ 8, -9, 9, -10, 10, -11, 11, -12, 12, -13, 13, -14, 14, -15, 15, -16 });
+                dst[2 * (c - c0) ..][0..16].* = @as(@Vector(16, i16), lo);
+                dst[2 * (c - c0) + 16 ..][0..16].* = @as(@Vector(16, i16), hi);
             }
         } else {
             for (c0..c1) |c| {
