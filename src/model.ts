@@ -6,15 +6,21 @@
  */
 import { native } from "../ffi/library.ts";
 import { unwrap } from "../ffi/status.ts";
-import { ContextOverflowError, OptionError } from "./errors.ts";
+import { ContextOverflowError, GgufError, OptionError } from "./errors.ts";
 import { GgufFile } from "./gguf/reader.ts";
 import { type DeepSeek2Hparams, readHparams } from "./deepseek2/hparams.ts";
-import { type DeepSeek2Weights, loadWeights } from "./deepseek2/weights.ts";
+import {
+  type DeepSeek2Weights,
+  loadWeights,
+  mapMatmulWeights,
+  type WeightRef,
+} from "./deepseek2/weights.ts";
+import { KERNEL_TYPES } from "./kernels/quants.ts";
 import { repackableBytes, repackedBytes, repackWeights } from "./deepseek2/repack_weights.ts";
 import { buildForward, type ForwardGraph } from "./deepseek2/graph.ts";
 import { NativeBuffer } from "./deepseek2/native_memory.ts";
 import { dequantizeReference } from "./quants/reference.ts";
-import type { GgmlTypeId } from "./ggml_types.ts";
+import { type GgmlTypeId, ggmlTypeInfo } from "./ggml_types.ts";
 import { KV_CACHE_TYPES, KvCache, type KvCacheType } from "./kv_cache.ts";
 import { physicalCoreCount, ThreadPool } from "./thread_pool.ts";
 import { Tokenizer } from "./tokenizer/tokenizer.ts";
@@ -169,6 +175,7 @@ export class Model implements Disposable {
       const dequantize = (typeId: number, bytes: Uint8Array, n: number) =>
         dequantizeReference(typeId as GgmlTypeId, bytes, n);
       const loaded = loadWeights(file, hp, alloc, dequantize);
+      checkKernelTypes(loaded);
       const repack = opts.repack ??
         (repackableBytes(loaded) < 0.5 * Deno.systemMemoryInfo().available);
       // Progress: reading the file, then (a similar amount of work) writing the repacked copy.
@@ -239,6 +246,23 @@ export class Model implements Disposable {
   [Symbol.dispose](): void {
     this.close();
   }
+}
+
+/** Refuses, at load, a file with a matrix of a type the kernels cannot multiply. */
+function checkKernelTypes(weights: DeepSeek2Weights): void {
+  const check = <T extends WeightRef>(w: T): T => {
+    if (!KERNEL_TYPES.includes(w.type.id)) {
+      const known = KERNEL_TYPES.map((t) => ggmlTypeInfo(t)!.name).join(", ");
+      throw new GgufError(
+        `Tensor "${w.name}" is ${w.type.name}, which this engine has no kernels for ` +
+          `(supported: ${known})`,
+        { tensor: w.name },
+      );
+    }
+    return w;
+  };
+  check(weights.tokenEmbd);
+  mapMatmulWeights(weights, check);
 }
 
 /**

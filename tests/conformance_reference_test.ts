@@ -2,7 +2,8 @@
  * Conformance of the engine with the float64 reference forward (tests/reference/deepseek2_f64.ts)
  * on synthetic tiny models: every position of a 64-token prompt (one prefill batch, or two when
  * the batch is smaller) and 32 greedy-decoded tokens (single-token steps), for both attention
- * layouts, with and without q-LoRA, F16 and Q8_0 weights, and f16 / q8_0 / q8_KV caches.
+ * layouts, with and without q-LoRA, F16, Q8_0, Q4_K (+ Q5_0) and IQ4_NL (repacked) weights, and
+ * f16 / q8_0 / q8_KV caches.
  *
  * Tolerances and why (L = 2 layers; logits are O(20–30) by construction of the synthetic head):
  * - F16 weights + f16 cache: weights are exact in f32 and the engine keeps activations in f32,
@@ -16,7 +17,9 @@
  * - q8_KV cache: one scale per 576-row shared by the latent and the (larger, un-normed) rope key,
  *   and FlashMLA also rounds each query row to int8, so amax/RMS reaches ~10: 2·L·(10/254)·(1+1)
  *   ≈ 0.3 worst case. Bound: max-rel ≤ 0.25 (measured 0.15).
- * - Q8_0 weights: every product first rounds its activations to 8-bit blocks (as llama.cpp does),
+ * - Quantized weights (Q8_0, Q4_K, Q5_0, IQ4_NL): the reference uses the same dequantized
+ *   weights, so only the activations differ: every product first rounds them to 8-bit blocks
+ *   (as llama.cpp does),
  *   ≤ 1.3% of RMS per value, through ~8 chained products per layer; MoE routing amplifies this
  *   discontinuously when two experts' router probabilities are within that error (a top-k flip
  *   swaps a whole expert's contribution). Bound: max-rel ≤ 0.25, with the distribution-level
@@ -102,6 +105,18 @@ const CASES: Case[] = [
   {
     spec: { layout: "kb-vb", qLoraRank: 256, wtype: "Q8_0", layers: 2 },
     caches: ["q8_0", "q8_KV"],
+    batchSize: 64,
+  },
+  // Q4_K matrices with llama.cpp's Q5_0 fallback for attn_k_b (rows of 128), as in real files.
+  {
+    spec: { layout: "kb-vb", qLoraRank: 0, wtype: "Q4_K", layers: 2 },
+    caches: ["f16"],
+    batchSize: 64,
+  },
+  // IQ4_NL matrices run in the repacked x4 layout (Model.load repacks by default).
+  {
+    spec: { layout: "kb-vb", qLoraRank: 256, wtype: "IQ4_NL", layers: 2 },
+    caches: ["f16"],
     batchSize: 64,
   },
 ];

@@ -3,7 +3,7 @@
  * byte by byte from the block layouts (not with the Zig quantizers), and a seeded normal source.
  * @module
  */
-import { GgmlType, type GgmlTypeId } from "../src/ggml_types.ts";
+import { GgmlType, type GgmlTypeId, ggmlTypeInfo } from "../src/ggml_types.ts";
 import { numberToF16 } from "../src/quants/reference.ts";
 import { weightRowBytes } from "../src/kernels/quants.ts";
 import { seeded as rng } from "./ops_reference.ts";
@@ -53,8 +53,9 @@ export function randomWeight(
     }
     case GgmlType.Q8_0:
     case GgmlType.Q4_0:
+    case GgmlType.Q5_0:
     case GgmlType.IQ4_NL: {
-      const blockBytes = type === GgmlType.Q8_0 ? 34 : 18;
+      const blockBytes = ggmlTypeInfo(type)!.blockBytes;
       for (let o = 0; o < bytes.length; o += blockBytes) {
         setF16(bytes, o, (random.uniform() < 0.5 ? -1 : 1) * scale());
       }

@@ -83,13 +83,26 @@ function roundTripBound(type: GgmlTypeId, x: Float32Array, i: number): number {
       const d = amaxOf(x, i - (i % 32), 32) / 8;
       return d * (1 + 8 * F16_EPS) + 1e-7;
     }
+    case GgmlType.Q5_0: {
+      // d = max/−16; q = trunc(x/d + 16.5) rounds to nearest (≤ d/2) except on the far side,
+      // where x/d = +16 clamps to code 31 (+15): one step. fp16 rounding of d adds 16·d·ε.
+      const d = amaxOf(x, i - (i % 32), 32) / 16;
+      return d * (1 + 16 * F16_EPS) + 1e-7;
+    }
     default:
       return NaN; // IQ4_NL and K-quants are checked by their own tests below
   }
 }
 
 for (
-  const type of [GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0] as const
+  const type of [
+    GgmlType.F32,
+    GgmlType.F16,
+    GgmlType.BF16,
+    GgmlType.Q8_0,
+    GgmlType.Q4_0,
+    GgmlType.Q5_0,
+  ] as const
 ) {
   const name = ggmlTypeInfo(type)!.name;
   Deno.test(`quantizeRow ${name} round-trips within its derived bound`, () => {

@@ -46,9 +46,10 @@ Deno.test("planModel v2-lite has DeepSeek-V2-Lite's exact tensor shapes (MLA_SPE
   assert.ok(size > 8.8e9 && size < 8.9e9, `${size}`);
 });
 
-Deno.test("planModel falls back to Q8_0 for rows that are not whole K-quant blocks", () => {
+Deno.test("planModel falls back as llama.cpp does for rows that are not whole K-quant blocks", () => {
+  // llama-quant.cpp: Q4_K → Q5_0, Q6_K → Q8_0 (what real Q4_K_M V2-Lite files hold).
   const t = dimsOf(planModel({ preset: "v2-lite", wtype: "Q4_K", layout: "kvb" }, BUILTIN));
-  assert.equal(t.get("blk.1.ffn_down_exps.weight"), "Q8_0 1408x2048x64"); // 1408 = 5.5 × 256
+  assert.equal(t.get("blk.1.ffn_down_exps.weight"), "Q5_0 1408x2048x64"); // 1408 = 5.5 × 256
   assert.equal(t.get("blk.1.ffn_up_exps.weight"), "Q4_K 2048x1408x64");
   assert.equal(t.get("blk.0.attn_kv_b.weight"), "Q4_K 512x4096");
   assert.equal(t.has("blk.0.attn_k_b.weight"), false);
@@ -234,7 +235,7 @@ Deno.test("cli synth then info --json describe the written model", async () => {
       s.types.reduce((n, t) => n + t.tensors, 0),
       s.tensorCount,
     );
-    assert.deepEqual(s.types.map((t) => t.type).sort(), ["F32", "Q4_K", "Q8_0"]);
+    assert.deepEqual(s.types.map((t) => t.type).sort(), ["F32", "Q4_K", "Q5_0"]);
     assert.equal(s.tokenizer?.tokens, BUILTIN.nVocab);
     const text = await capture(["info", path]);
     assert.match(text.out, /tensors {7}31, /);

@@ -6,12 +6,12 @@
  */
 import type { GgmlTypeId } from "../ggml_types.ts";
 import { repackedTypeId, repackRows } from "../kernels/repack.ts";
-import type {
-  DeepSeek2Weights,
-  LayerWeights,
-  NativeAlloc,
-  StackedWeightRef,
-  WeightRef,
+import {
+  type DeepSeek2Weights,
+  mapMatmulWeights,
+  type NativeAlloc,
+  type StackedWeightRef,
+  type WeightRef,
 } from "./weights.ts";
 
 function isStacked(w: WeightRef): w is StackedWeightRef {
@@ -53,7 +53,7 @@ export function repackWeights(
     onProgress?.(done / total);
     return { ...w, address, kernelTypeId };
   };
-  return visitMatmulWeights(weights, repack);
+  return mapMatmulWeights(weights, repack);
 }
 
 /**
@@ -68,7 +68,7 @@ export function repackWeights(
  */
 export function repackableBytes(weights: DeepSeek2Weights): number {
   let bytes = 0;
-  visitMatmulWeights(weights, (w) => {
+  mapMatmulWeights(weights, (w) => {
     if (w.kernelTypeId === undefined && repackedTypeId(w.type.id) !== undefined) {
       bytes += rowCount(w) * w.rowBytes;
     }
@@ -89,40 +89,9 @@ export function repackableBytes(weights: DeepSeek2Weights): number {
  */
 export function repackedBytes(weights: DeepSeek2Weights): number {
   let bytes = 0;
-  visitMatmulWeights(weights, (w) => {
+  mapMatmulWeights(weights, (w) => {
     if (w.kernelTypeId !== undefined) bytes += rowCount(w) * w.rowBytes;
     return w;
   });
   return bytes;
-}
-
-/** Rebuilds the table with `f` applied to every weight a matmul or MoE node reads. */
-function visitMatmulWeights(
-  weights: DeepSeek2Weights,
-  f: <T extends WeightRef>(w: T) => T,
-): DeepSeek2Weights {
-  const opt = <T extends WeightRef>(w: T | undefined) => (w === undefined ? undefined : f(w));
-  const layers = weights.layers.map((l): LayerWeights => ({
-    ...l,
-    q: opt(l.q),
-    qA: opt(l.qA),
-    qB: opt(l.qB),
-    kvAMqa: f(l.kvAMqa),
-    kB: f(l.kB),
-    vB: f(l.vB),
-    attnOutput: f(l.attnOutput),
-    dense: l.dense && { gate: f(l.dense.gate), up: f(l.dense.up), down: f(l.dense.down) },
-    moe: l.moe && {
-      ...l.moe,
-      gateExps: f(l.moe.gateExps),
-      upExps: f(l.moe.upExps),
-      downExps: f(l.moe.downExps),
-      shared: l.moe.shared && {
-        gate: f(l.moe.shared.gate),
-        up: f(l.moe.shared.up),
-        down: f(l.moe.shared.down),
-      },
-    },
-  }));
-  return { ...weights, layers, output: f(weights.output) };
 }

@@ -299,3 +299,45 @@ function splitKvB(
     },
   };
 }
+
+/**
+ * Rebuilds the table with `f` applied to every weight a matmul or MoE node reads (every matrix
+ * but the token embedding, which is only read a row at a time).
+ *
+ * @param weights A weight table.
+ * @param f Maps one weight (may return it unchanged).
+ * @returns The new table.
+ * @example
+ * ```ts ignore
+ * mapMatmulWeights(weights, (w) => { console.log(w.name); return w; });
+ * ```
+ */
+export function mapMatmulWeights(
+  weights: DeepSeek2Weights,
+  f: <T extends WeightRef>(w: T) => T,
+): DeepSeek2Weights {
+  const opt = <T extends WeightRef>(w: T | undefined) => (w === undefined ? undefined : f(w));
+  const layers = weights.layers.map((l): LayerWeights => ({
+    ...l,
+    q: opt(l.q),
+    qA: opt(l.qA),
+    qB: opt(l.qB),
+    kvAMqa: f(l.kvAMqa),
+    kB: f(l.kB),
+    vB: f(l.vB),
+    attnOutput: f(l.attnOutput),
+    dense: l.dense && { gate: f(l.dense.gate), up: f(l.dense.up), down: f(l.dense.down) },
+    moe: l.moe && {
+      ...l.moe,
+      gateExps: f(l.moe.gateExps),
+      upExps: f(l.moe.upExps),
+      downExps: f(l.moe.downExps),
+      shared: l.moe.shared && {
+        gate: f(l.moe.shared.gate),
+        up: f(l.moe.shared.up),
+        down: f(l.moe.shared.down),
+      },
+    },
+  }));
+  return { ...weights, layers, output: f(weights.output) };
+}

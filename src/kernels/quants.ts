@@ -21,6 +21,7 @@ export const KERNEL_TYPES: readonly GgmlTypeId[] = [
   GgmlType.BF16,
   GgmlType.Q8_0,
   GgmlType.Q4_0,
+  GgmlType.Q5_0,
   GgmlType.IQ4_NL,
   GgmlType.Q4_K,
   GgmlType.Q5_K,

@@ -137,6 +137,26 @@ export function dequantizeReference(type: GgmlTypeId, bytes: Uint8Array, k: numb
           out[e + j + 16] = f16(o) * ((bytes[o + 2 + j] >> 4) - 8);
         }
         break;
+      case GgmlType.Q4_1: // d, m, then Q4_0's nibbles: x = d·q + m
+        for (let j = 0; j < 16; j++) {
+          out[e + j] = f16(o) * (bytes[o + 4 + j] & 15) + f16(o + 2);
+          out[e + j + 16] = f16(o) * (bytes[o + 4 + j] >> 4) + f16(o + 2);
+        }
+        break;
+      case GgmlType.Q5_0: // d, qh (bit j = 5th bit of element j), nibbles: x = d·(q − 16)
+      case GgmlType.Q5_1: { // d, m, qh, nibbles: x = d·q + m
+        const minBytes = type === GgmlType.Q5_1 ? 2 : 0;
+        const qh = view.getUint32(o + 2 + minBytes, true);
+        const qs = o + 6 + minBytes;
+        const min = type === GgmlType.Q5_1 ? f16(o + 2) : -16 * f16(o);
+        for (let j = 0; j < 16; j++) {
+          const lo = (bytes[qs + j] & 15) | (((qh >>> j) & 1) << 4);
+          const hi = (bytes[qs + j] >> 4) | (((qh >>> (j + 16)) & 1) << 4);
+          out[e + j] = f16(o) * lo + min;
+          out[e + j + 16] = f16(o) * hi + min;
+        }
+        break;
+      }
       case GgmlType.IQ4_NL:
         for (let j = 0; j < 16; j++) {
           out[e + j] = f16(o) * IQ4_NL_VALUES[bytes[o + 2 + j] & 15];

@@ -143,6 +143,21 @@ const encodeQ4_0: BlockEncoder = (x, at, out, o) => {
   for (let j = 0; j < 16; j++) out[o + 2 + j] = q(x[at + j]) | (q(x[at + 16 + j]) << 4);
 };
 
+const encodeQ5_0: BlockEncoder = (x, at, out, o) => {
+  const d = signedMax(x, at, 32) / -16;
+  setF16(out, o, d);
+  const id = d === 0 ? 0 : 1 / d;
+  const q = (v: number) => Math.max(0, Math.min(31, Math.trunc(v * id + 16.5)));
+  let qh = 0;
+  for (let j = 0; j < 16; j++) {
+    const lo = q(x[at + j]);
+    const hi = q(x[at + 16 + j]);
+    out[o + 6 + j] = (lo & 15) | ((hi & 15) << 4);
+    qh |= ((lo >> 4) << j) | ((hi >> 4) << (j + 16));
+  }
+  new DataView(out.buffer, out.byteOffset).setUint32(o + 2, qh >>> 0, true);
+};
+
 /**
  * Nearest IQ4_NL level index for each scaled value rounded to an integer in −128..128 (the
  * encoder scales a block so its largest magnitude is 127). Rounding first moves a value by at
@@ -265,6 +280,7 @@ const ENCODERS: Readonly<Record<string, BlockEncoder>> = {
   BF16: encodeBf16,
   Q8_0: encodeQ8_0,
   Q4_0: encodeQ4_0,
+  Q5_0: encodeQ5_0,
   IQ4_NL: encodeIq4Nl,
   Q4_K: encodeQ4_K,
   Q6_K: encodeQ6_K,
@@ -276,7 +292,7 @@ export const ENCODABLE_TYPES: readonly string[] = Object.keys(ENCODERS);
 /**
  * Encodes `x` (a whole number of blocks) as `type` blocks.
  *
- * @param type Target type (F32, F16, BF16, Q8_0, Q4_0, IQ4_NL, Q4_K, Q6_K).
+ * @param type Target type (F32, F16, BF16, Q8_0, Q4_0, Q5_0, IQ4_NL, Q4_K, Q6_K).
  * @param x Values; `x.length` must be a multiple of the type's block.
  * @returns The encoded bytes.
  * @throws {RangeError} For a type without an encoder or a partial block.

@@ -134,13 +134,17 @@ export interface PlanOptions {
 
 const F32 = ggmlTypeByName("F32")!;
 const Q8_0 = ggmlTypeByName("Q8_0")!;
+const Q5_0 = ggmlTypeByName("Q5_0")!;
 
 /**
- * The type a matrix gets: the chosen weight type when its rows are whole blocks, else Q8_0
- * (as llama.cpp does for `attn_k_b` rows of 128 under K-quants).
+ * The type a matrix gets: the chosen weight type when its rows are whole blocks, else
+ * llama.cpp's fallback for rows that are not whole 256-blocks (llama-quant.cpp): Q4_K → Q5_0,
+ * Q6_K → Q8_0. In a V2-Lite Q4_K file that is every `ffn_down_exps` (rows of 1408) and
+ * `attn_k_b` (rows of 128), as in the Q4_K_M files people download.
  */
 function matrixType(wtype: GgmlTypeInfo, ne0: number): GgmlTypeInfo {
-  return ne0 % wtype.blockElements === 0 ? wtype : Q8_0;
+  if (ne0 % wtype.blockElements === 0) return wtype;
+  return wtype.name === "Q4_K" ? Q5_0 : Q8_0;
 }
 
 /**

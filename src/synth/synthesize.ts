@@ -32,7 +32,7 @@ import { resolveVocab, type SynthVocab } from "./vocab.ts";
  * different bytes, so cached fixtures (tests/helpers/tiny_model.ts) are made afresh. (Tiny
  * models never use the block pool, so pool changes alone do not need a bump.)
  */
-export const SYNTH_VERSION = 2;
+export const SYNTH_VERSION = 3;
 
 /** Options of `synthesizeModel` (all optional). */
 export interface SynthOptions {
@@ -232,6 +232,7 @@ class BlockPools {
  */
 const FREE_QUANT_BYTE: Readonly<Record<string, number>> = {
   Q4_0: 2,
+  Q5_0: 6,
   IQ4_NL: 2,
   Q8_0: 2,
   Q4_K: 16,
