@@ -82,7 +82,7 @@ export interface AttentionDepthRow {
   /** Cache bytes read per token / time, GB/s (kvsplit). */
   kvsplitGbPerSecond: number;
   /** Fraction of the machine's compute roofline reached (f16: f32 FMA peak; q8_KV: int8 peak
-   * for K·q plus f32 FMA peak for P·V). */
+   * for K·q and P·V, both integer products). */
   kvsplitOfPeak: number;
   headsOfPeak: number;
   peaks: MachinePeaks;
@@ -125,9 +125,11 @@ function fillCaches(cacheType: KvCacheType, capacity: number): Uint8Array[] {
 function ofPeak(cacheType: KvCacheType, nKvTotal: number, ms: number, peaks: MachinePeaks) {
   const kq = nKvTotal * HEADS * MLA_K_DIM;
   const pv = nKvTotal * HEADS * MLA_V_DIM;
-  const idealSeconds = cacheType === "q8_KV"
-    ? kq / (peaks.int8GmacPerSecond * 1e9) + pv / (peaks.fmaGmacPerSecond * 1e9)
-    : (kq + pv) / (peaks.fmaGmacPerSecond * 1e9);
+  // q8_KV runs K·q as vpmaddubsw + vpmaddwd (32 multiply-adds per 2 multiply uops, what the
+  // int8 probe measures) and P·V as vpmaddwd on i16 (16 per multiply uop): the same multiply-uop
+  // rate, so the int8 peak bounds both.
+  const peak = cacheType === "q8_KV" ? peaks.int8GmacPerSecond : peaks.fmaGmacPerSecond;
+  const idealSeconds = (kq + pv) / (peak * 1e9);
   return idealSeconds / (ms / 1e3);
 }
 
@@ -287,8 +289,9 @@ export function formatAttentionDepthTable(rows: readonly AttentionDepthRow[]): s
         (2 * p.fmaGmacPerSecond).toFixed(1)
       } GFLOP/s, int8 peak ${(2 * p.int8GmacPerSecond).toFixed(1)} GOP/s, read bandwidth ${
         p.readGbPerSecond.toFixed(1)
-      } GB/s. "of peak": f16 against the f32 FMA peak; q8_KV against int8 peak for K·q plus FMA ` +
-        `peak for P·V. Work per cache row per token: 16 heads × (576 + 512) multiply-adds.`,
+      } GB/s. "of peak": f16 against the f32 FMA peak; q8_KV against the int8 peak (K·q in ` +
+        `int8, P·V in i16 products: the same multiply-uop rate). Work per cache row per token: ` +
+        `16 heads × (576 + 512) multiply-adds.`,
     );
     const f16 = new Map(rows.filter((r) => r.cacheType === "f16").map((r) => [r.depth, r]));
     const ratios = rows.filter((r) => r.cacheType === "q8_KV" && f16.has(r.depth)).map((r) =>

@@ -50,9 +50,11 @@ pub const token_block: usize = 4;
 /// Floats per per-head partial: M, S, 6 floats of padding (keeps acc 32-byte aligned), acc[512].
 const partial_stride: usize = 8 + dim_v;
 /// Below this many visible rows `auto` picks `heads` for single-token queries. Measured on the
-/// 2-core AVX2 machine, 16 heads, 2 threads, best of 400 calls: f16 heads/kvsplit 8/23 µs at 1
-/// row, 20/27 µs at 16, 37/34 µs at 32, 130/62 µs at 128; q8_KV 18/19 µs at 16, 29/22 µs at 32
-/// (kvsplit pays a barrier and a merge that only amortise over a few tiles).
+/// 2-core AVX2 machine, 16 heads, 2 threads, best of 400 calls (heads/kvsplit µs, 128-row tiles):
+/// f16 5/9 at 1 row, 11/13 at 16, 15/14 at 24, 19/16 at 32, 63/35 at 128; q8_KV 12/17 at 1,
+/// 16/19 at 16, 20/21 at 32, 25/23 at 48, 51/34 at 128 (kvsplit pays a barrier and a merge that
+/// only amortise over a few rows per thread). At 32 f16 already gains and q8_KV is 1 µs short of
+/// even, so one threshold serves both.
 pub const auto_kvsplit_min_rows: usize = 32;
 
 /// Thread strategy of a call.
