@@ -34,6 +34,34 @@ Deno.test("Model.load names a missing file and refuses non-deepseek2 files", asy
   }
 });
 
+Deno.test("Model.load refuses a matrix of a type without kernels, naming the tensor", async () => {
+  // A Q8_0 model whose last tensor (output.weight, Q8_0: 34 bytes per 32) is relabelled Q5_1
+  // (24 bytes per 32): the file stays well-formed (the data only gets shorter), so the reader
+  // accepts it and the model loader must be the one to refuse it.
+  const source = await tinyModel({ ...SPEC, wtype: "Q8_0" });
+  const bytes = await Deno.readFile(source);
+  const name = new TextEncoder().encode("output.weight");
+  let at = -1;
+  for (let i = bytes.length - name.length; i >= 0 && at < 0; i--) {
+    if (name.every((b, j) => bytes[i + j] === b) && bytes[i - 8] === name.length) at = i;
+  }
+  assert.ok(at > 0, "tensor info of output.weight found");
+  const view = new DataView(bytes.buffer);
+  const typeAt = at + name.length + 4 + 8 * view.getUint32(at + name.length, true);
+  assert.equal(view.getUint32(typeAt, true), 8, "output.weight is Q8_0");
+  view.setUint32(typeAt, 7, true); // Q5_1
+  const path = await Deno.makeTempFile({ suffix: ".gguf" });
+  try {
+    await Deno.writeFile(path, bytes);
+    await assert.rejects(
+      () => Model.load(path),
+      (e) => e instanceof GgufError && /"output\.weight" is Q5_1.*no kernels/.test(e.message),
+    );
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
 Deno.test("Model info, tokenize/detokenize and close-once semantics", async () => {
   const model = await Model.load(await tinyModel(SPEC));
   assert.equal(model.info.layout, "kb-vb");
