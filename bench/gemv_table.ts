@@ -4,6 +4,9 @@
  * fraction of the read bandwidth measured in the same run, plus an L3-resident figure.
  *
  *     deno run -A bench/gemv_table.ts [--types IQ4_NL,Q8_0] [--shapes ffn,expert] [--threads 2]
+ *       [--no-gemv] [--no-moe] [--no-gemm]
+ *
+ * --types selects the GEMV and GEMM rows alike.
  * @module
  */
 import process from "node:process";
@@ -22,6 +25,7 @@ import {
 } from "./gemv_common.ts";
 import { moeFfn, moeScratchBytes } from "../src/kernels/moe.ts";
 import {
+  activationFormat,
   kernelType,
   kernelTypeByName,
   kernelTypeName,
@@ -253,14 +257,8 @@ function gemmSection(): void {
     `| GEMM t=512 | shape | ms (${threads} thr) | GFLOP/s | % of peak | 1 thread GOP per CPU-s | % of 1-thread peak |`,
   );
   console.log(`|---|---|---|---|---|---|---|`);
-  for (
-    const type of [
-      GgmlType.IQ4_NL,
-      GgmlType.Q8_0,
-      GgmlType.Q4_K,
-      GgmlType.F16,
-    ]
-  ) {
+  // The --types list (default: every file type and repacked layout the model may use).
+  for (const type of types) {
     for (const shape of SHAPES.filter((s) => s.name.match(/attn_q|expert_up/))) {
       if (!fits(type, shape.k)) continue;
       const weight = randomWeight(type, shape.k, shape.n, rng(5));
@@ -284,8 +282,9 @@ function gemmSection(): void {
         cpuBest = Math.min(cpuBest, (used.user + used.system) / 1e3);
       }
       const cpuGflops = (2 * shape.k * shape.n * t) / cpuBest / 1e6;
-      const peak = type === GgmlType.F16 ? fma : int8;
-      const peakOne = type === GgmlType.F16 ? fmaOne : int8One;
+      const float = activationFormat(type) === "f32";
+      const peak = float ? fma : int8;
+      const peakOne = float ? fmaOne : int8One;
       console.log(
         `| ${kernelTypeName(type)} | ${shape.name} | ${best.toFixed(1)} | ${gflops.toFixed(1)} | ${
           (100 * gflops / peak).toFixed(0)

@@ -113,8 +113,28 @@ pub fn compute(args: *const Args, pool: *ThreadPool, ith: usize, nth: usize) voi
 /// A rectangle of outputs: rows [row_start, row_end) × tokens [token_start, token_end).
 pub const Tile = struct { row_start: usize, row_end: usize, token_start: usize, token_end: usize };
 
-/// Computes one tile; token tiles of up to 4 share each decoded weight block.
+/// Tokens from which a tile goes to the type's GEMM kernel (when it has one): below this, the
+/// panel decode is not amortised and the dots are faster.
+pub const gemm_tokens_min = 4;
+
+/// Computes one tile: with many tokens through the type's GEMM kernel, else token tiles of up
+/// to 4 share each decoded weight block in the dots.
 pub fn computeTile(args: *const Args, act: [*]const u8, act_stride: usize, tile: Tile) void {
+    const n_tokens = tile.token_end - tile.token_start;
+    if (args.traits.gemm_tile) |gemm| if (n_tokens >= gemm_tokens_min) {
+        gemm(
+            args.weight + tile.row_start * args.weight_row_bytes,
+            args.weight_row_bytes,
+            tile.row_end - tile.row_start,
+            act + tile.token_start * act_stride,
+            act_stride,
+            n_tokens,
+            args.k,
+            args.y + tile.token_start * args.y_row_stride + tile.row_start,
+            args.y_row_stride,
+        );
+        return;
+    };
     var token = tile.token_start;
     while (token < tile.token_end) {
         const ncols = @min(tile_tokens, tile.token_end - token);

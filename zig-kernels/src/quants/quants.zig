@@ -78,6 +78,9 @@ pub const Traits = struct {
     dots: [ncols_max]DotFn,
     dequantizeRow: *const fn (src: [*]const u8, dst: []f32) void,
     quantizeRow: *const fn (x: []const f32, dst: [*]u8) void,
+    /// The GEMM tile kernel for many tokens (block32.GemmTileFn), or null: matmul then tiles
+    /// the dots.
+    gemm_tile: ?block32.GemmTileFn = null,
 
     /// Bytes of a row of `k` elements.
     pub fn rowBytes(self: *const Traits, k: usize) usize {
@@ -99,7 +102,15 @@ fn traitsOf(comptime Module: type, activation: Activation) Traits {
         .dots = Module.dots,
         .dequantizeRow = Module.dequantizeRow,
         .quantizeRow = Module.quantizeRow,
+        .gemm_tile = gemmTileOf(Module),
     };
+}
+
+fn gemmTileOf(comptime Module: type) ?block32.GemmTileFn {
+    if (@hasDecl(Module, "gemmTile")) return Module.gemmTile;
+    // The file-layout 32-block types (Q8_0, Q4_0, IQ4_NL) get theirs from the shared engine.
+    if (@hasDecl(Module, "unsigned_quants")) return block32.Engine(Module).gemmTile;
+    return null;
 }
 
 const table_f32 = traitsOf(float.F32, .f32);

@@ -194,6 +194,47 @@ pub fn X4(comptime Base: type) type {
             for (0..16) |j| block[2 + j] = ((half[j] >> shift) & 0x0F) | (((half[j + 16] >> shift) & 0x0F) << 4);
         }
 
+        /// The GEMM tile kernel over panels decoded from x4 rows (see block32.Gemm).
+        pub const gemmTile: block32.GemmTileFn = block32.Gemm(struct {
+            pub const unsigned_quants = Base.unsigned_quants;
+            pub const offset = Base.offset;
+
+            /// b0 is a multiple of 4 (slices are whole groups), so groups are decoded whole.
+            pub fn decodeBlocks(row: [*]const u8, n_blocks: usize, b0: usize, count: usize, q: *[block32.gemm_slice_blocks][32]u8, d: *[block32.gemm_slice_blocks]f32) void {
+                std.debug.assert(b0 % 4 == 0 and b0 + count <= n_blocks);
+                const n_full = n_blocks / 4 * 4;
+                const use_simd = cpu_path.simd();
+                var i: usize = 0;
+                while (i < count) {
+                    const b = b0 + i;
+                    if (use_simd and b < n_full) {
+                        const wg = row + b * 18;
+                        const dw4 = scales4(wg);
+                        const p01 = decodePair(wg[8..40]);
+                        const p23 = decodePair(wg[40..72]);
+                        const v = [4]I8x32{ p01[0], p01[1], p23[0], p23[1] };
+                        inline for (0..4) |m| {
+                            q[i + m] = @bitCast(v[m]);
+                            d[i + m] = dw4[m];
+                        }
+                        i += 4;
+                    } else {
+                        var block: [18]u8 = undefined;
+                        blockInFileLayout(row, b, n_full, &block);
+                        d[i] = common.f16At(&block);
+                        if (use_simd) {
+                            q[i] = @bitCast(Base.decodeSimd(&block));
+                        } else {
+                            var values: [32]i32 = undefined;
+                            Base.decodeScalar(&block, &values);
+                            block32.storeCodes(values, Base.offset, &q[i]);
+                        }
+                        i += 1;
+                    }
+                }
+            }
+        }).tile;
+
         /// Dequantizes `dst.len` elements (a multiple of 32) of an x4 row.
         pub fn dequantizeRow(src: [*]const u8, dst: []f32) void {
             const nb = dst.len / 32;
