@@ -13,8 +13,8 @@
 //!   barrier head j's partials (M, S, acc) are merged by thread j mod nth with max-rescaling
 //!   (the log-sum-exp merge of ik_llama.cpp, MLA_SPEC §2.3 A). With many query tokens (prefill)
 //!   whole tokens are dealt to threads instead, which needs no merge at all.
-//! Cache types: f16 and q8_0 tiles are converted to f32 once per tile and every product is an f32
-//! FMA; q8_KV runs K·q as int8 products (vpmaddubsw) against q quantized once per call (7 bits +
+//! Cache types: f16 rows are converted to f32 in registers as the K·q and P·V loops load them,
+//! q8_0 rows into an f32 tile a few rows at a time, and every product is an f32 FMA; q8_KV runs K·q as int8 products (vpmaddubsw) against q quantized once per call (7 bits +
 //! offset, see `query_levels`), and P·V as i16 products (vpmaddwd) of the int8 V rows with the
 //! probabilities (row scale folded in) rounded to 15 bits per tile, summed exactly in i32 and
 //! added to the f32 accumulators once per tile (see `quantizeProbabilities`).
@@ -144,9 +144,10 @@ pub fn scratchBytes(cache_type: CacheType, n_tokens: usize, n_head: usize, nth: 
 
 /// One thread's scratch, typed.
 const Workspace = struct {
-    /// tile_rows × 576 f32: the current K tile in f32 (f16, q8_0).
+    /// tile_rows × 576 f32: the current K tile in f32 (q8_0, and the scalar twin of f16).
     tile: [*]f32,
-    /// q8_KV: the V tile as i16 row pairs, [tile_rows/2][512][2] (aliases `tile`).
+    /// q8_KV: V as i16 row pairs (aliases `tile`): one column block (SIMD) or the whole tile,
+    /// [tile_rows/2][512][2] (scalar twin).
     v16: [*]i16,
     /// n_head × tile_rows: scores, then probabilities.
     scores: [*]f32,
