@@ -18,6 +18,7 @@ export const GgmlType = {
   Q6_K: 14,
   Q8_K: 15,
   IQ4_NL: 20,
+  IQ4_XS: 23,
   BF16: 30,
 } as const;
 
@@ -52,6 +53,7 @@ const INFOS: readonly GgmlTypeInfo[] = [
   { id: 14, name: "Q6_K", blockElements: 256, blockBytes: 210 },
   { id: 15, name: "Q8_K", blockElements: 256, blockBytes: 292 },
   { id: 20, name: "IQ4_NL", blockElements: 32, blockBytes: 18 },
+  { id: 23, name: "IQ4_XS", blockElements: 256, blockBytes: 136 },
   { id: 30, name: "BF16", blockElements: 1, blockBytes: 2 },
 ];
 

@@ -2,7 +2,7 @@
  * Conformance of the engine with the float64 reference forward (tests/reference/deepseek2_f64.ts)
  * on synthetic tiny models: every position of a 64-token prompt (one prefill batch, or two when
  * the batch is smaller) and 32 greedy-decoded tokens (single-token steps), for both attention
- * layouts, with and without q-LoRA, F16, Q8_0, Q4_K (+ Q5_0) and IQ4_NL (repacked) weights, and
+ * layouts, with and without q-LoRA, F16, Q8_0, Q4_K (+ Q5_0), IQ4_XS and IQ4_NL (repacked) weights, and
  * f16 / q8_0 / q8_KV caches.
  *
  * Tolerances and why (L = 2 layers; logits are O(20–30) by construction of the synthetic head):
@@ -17,7 +17,7 @@
  * - q8_KV cache: one scale per 576-row shared by the latent and the (larger, un-normed) rope key,
  *   and FlashMLA also rounds each query row to int8, so amax/RMS reaches ~10: 2·L·(10/254)·(1+1)
  *   ≈ 0.3 worst case. Bound: max-rel ≤ 0.25 (measured 0.15).
- * - Quantized weights (Q8_0, Q4_K, Q5_0, IQ4_NL): the reference uses the same dequantized
+ * - Quantized weights (Q8_0, Q4_K, Q5_0, IQ4_XS, IQ4_NL): the reference uses the same dequantized
  *   weights, so only the activations differ: every product first rounds them to 8-bit blocks
  *   (as llama.cpp does),
  *   ≤ 1.3% of RMS per value, through ~8 chained products per layer; MoE routing amplifies this
@@ -110,6 +110,12 @@ const CASES: Case[] = [
   // Q4_K matrices with llama.cpp's Q5_0 fallback for attn_k_b (rows of 128), as in real files.
   {
     spec: { layout: "kb-vb", qLoraRank: 0, wtype: "Q4_K", layers: 2 },
+    caches: ["f16"],
+    batchSize: 64,
+  },
+  // IQ4_XS matrices (and IQ4_NL attn_k_b, llama.cpp's fallback), as in IQ4_XS files.
+  {
+    spec: { layout: "kb-vb", qLoraRank: 256, wtype: "IQ4_XS", layers: 2 },
     caches: ["f16"],
     batchSize: 64,
   },

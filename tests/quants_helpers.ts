@@ -73,6 +73,9 @@ export function randomWeight(
     case GgmlType.Q6_K:
       for (let o = 0; o < bytes.length; o += 210) setF16(bytes, o + 208, scale() / 32);
       break;
+    case GgmlType.IQ4_XS: // sub-scales up to ±32, codes up to ±127
+      for (let o = 0; o < bytes.length; o += 136) setF16(bytes, o, scale() / 128);
+      break;
   }
   return bytes;
 }

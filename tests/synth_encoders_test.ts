@@ -134,6 +134,7 @@ Deno.test("encodeBlocks keeps Gaussian weights within the expected relative RMS 
     Q6_K: 0.025,
     Q4_0: 0.105,
     IQ4_NL: 0.105,
+    IQ4_XS: 0.115, // IQ4_NL's codes under 6-bit sub-scales on a shared d (≤ 1/64 coarser)
     Q4_K: 0.1,
   };
   const x = gaussians(256 * 256, 13);
@@ -144,7 +145,7 @@ Deno.test("encodeBlocks keeps Gaussian weights within the expected relative RMS 
 });
 
 Deno.test("encodeBlocks writes zero blocks for zero input and refuses partial blocks", () => {
-  for (const type of ["Q8_0", "Q4_0", "IQ4_NL", "Q4_K", "Q6_K"]) {
+  for (const type of ["Q8_0", "Q4_0", "IQ4_NL", "IQ4_XS", "Q4_K", "Q6_K"]) {
     const y = decode(type, encodeBlocks(type, new Float32Array(256)), 256);
     // IQ4_NL has no zero level; a zero scale still makes every value 0.
     assert.ok(y.every((v) => v === 0), type);

@@ -26,6 +26,7 @@ export const KERNEL_TYPES: readonly GgmlTypeId[] = [
   GgmlType.Q4_K,
   GgmlType.Q5_K,
   GgmlType.Q6_K,
+  GgmlType.IQ4_XS,
 ];
 
 /** File types that also have a repacked kernel layout (see src/kernels/repack.ts). */

@@ -163,6 +163,20 @@ export function dequantizeReference(type: GgmlTypeId, bytes: Uint8Array, k: numb
           out[e + j + 16] = f16(o) * IQ4_NL_VALUES[bytes[o + 2 + j] >> 4];
         }
         break;
+      case GgmlType.IQ4_XS: { // d, scales_h, scales_l[4], 8 × 16 bytes of IQ4_NL codes
+        const scalesH = view.getUint16(o + 2, true);
+        for (let j = 0; j < 8; j++) {
+          const ls = ((bytes[o + 4 + (j >> 1)] >> (4 * (j & 1))) & 15) |
+            (((scalesH >> (2 * j)) & 3) << 4);
+          const dl = f16(o) * (ls - 32);
+          for (let i = 0; i < 16; i++) {
+            const byte = bytes[o + 8 + 16 * j + i];
+            out[e + 32 * j + i] = dl * IQ4_NL_VALUES[byte & 15];
+            out[e + 32 * j + i + 16] = dl * IQ4_NL_VALUES[byte >> 4];
+          }
+        }
+        break;
+      }
       case GgmlType.Q4_K:
       case GgmlType.Q5_K: {
         const d = f16(o);

@@ -189,6 +189,31 @@ const encodeIq4Nl: BlockEncoder = (x, at, out, o) => {
   }
 };
 
+const encodeIq4Xs: BlockEncoder = (x, at, out, o) => {
+  // Each sub-block's ideal scale maps its signed extreme to the codebook's −127 end; d makes
+  // the largest ±32 (6-bit sub-scales −32..31); codes are nearest under the stored scales.
+  const ideal = new Float64Array(8);
+  for (let j = 0; j < 8; j++) ideal[j] = signedMax(x, at + 32 * j, 32) / -127;
+  let extreme = 0;
+  for (const s of ideal) if (Math.abs(s) > Math.abs(extreme)) extreme = s;
+  const d = setF16(out, o, extreme / -32);
+  let scalesH = 0;
+  out.fill(0, o + 4, o + 136);
+  for (let j = 0; j < 8; j++) {
+    const s = d === 0 ? 0 : Math.max(-32, Math.min(31, Math.round(ideal[j] / d)));
+    const ls = s + 32;
+    out[o + 4 + (j >> 1)] |= (ls & 15) << (4 * (j & 1));
+    scalesH |= (ls >> 4) << (2 * j);
+    const id = s === 0 ? 0 : 1 / (d * s);
+    for (let i = 0; i < 16; i++) {
+      out[o + 8 + 16 * j + i] = nearestIq4(x[at + 32 * j + i] * id) |
+        (nearestIq4(x[at + 32 * j + 16 + i] * id) << 4);
+    }
+  }
+  out[o + 2] = scalesH & 0xff;
+  out[o + 3] = scalesH >>> 8;
+};
+
 /** Packs 8 six-bit scales and 8 six-bit mins into Q4_K's 12 bytes (inverse of §3.5). */
 function packScalesMins(sc: Uint8Array, m: Uint8Array, out: Uint8Array, o: number): void {
   for (let j = 0; j < 4; j++) {
@@ -282,6 +307,7 @@ const ENCODERS: Readonly<Record<string, BlockEncoder>> = {
   Q4_0: encodeQ4_0,
   Q5_0: encodeQ5_0,
   IQ4_NL: encodeIq4Nl,
+  IQ4_XS: encodeIq4Xs,
   Q4_K: encodeQ4_K,
   Q6_K: encodeQ6_K,
 };
@@ -292,7 +318,7 @@ export const ENCODABLE_TYPES: readonly string[] = Object.keys(ENCODERS);
 /**
  * Encodes `x` (a whole number of blocks) as `type` blocks.
  *
- * @param type Target type (F32, F16, BF16, Q8_0, Q4_0, Q5_0, IQ4_NL, Q4_K, Q6_K).
+ * @param type Target type (F32, F16, BF16, Q8_0, Q4_0, Q5_0, IQ4_NL, IQ4_XS, Q4_K, Q6_K).
  * @param x Values; `x.length` must be a multiple of the type's block.
  * @returns The encoded bytes.
  * @throws {RangeError} For a type without an encoder or a partial block.

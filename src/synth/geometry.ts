@@ -20,6 +20,7 @@ export type SynthLayout = typeof SYNTH_LAYOUTS[number];
 /** Weight types `synth` writes for the big matrices. */
 export const SYNTH_WEIGHT_TYPES = [
   "IQ4_NL",
+  "IQ4_XS",
   "Q4_0",
   "Q8_0",
   "Q4_K",
@@ -135,16 +136,18 @@ export interface PlanOptions {
 const F32 = ggmlTypeByName("F32")!;
 const Q8_0 = ggmlTypeByName("Q8_0")!;
 const Q5_0 = ggmlTypeByName("Q5_0")!;
+const IQ4_NL = ggmlTypeByName("IQ4_NL")!;
 
 /**
  * The type a matrix gets: the chosen weight type when its rows are whole blocks, else
  * llama.cpp's fallback for rows that are not whole 256-blocks (llama-quant.cpp): Q4_K → Q5_0,
- * Q6_K → Q8_0. In a V2-Lite Q4_K file that is every `ffn_down_exps` (rows of 1408) and
- * `attn_k_b` (rows of 128), as in the Q4_K_M files people download.
+ * IQ4_XS → IQ4_NL, Q6_K → Q8_0. In a V2-Lite file that is every `ffn_down_exps` (rows of 1408)
+ * and `attn_k_b` (rows of 128), as in the Q4_K_M and IQ4_XS files people download.
  */
 function matrixType(wtype: GgmlTypeInfo, ne0: number): GgmlTypeInfo {
   if (ne0 % wtype.blockElements === 0) return wtype;
-  return wtype.name === "Q4_K" ? Q5_0 : Q8_0;
+  if (wtype.name === "Q4_K") return Q5_0;
+  return wtype.name === "IQ4_XS" ? IQ4_NL : Q8_0;
 }
 
 /**

@@ -14,6 +14,7 @@ export const FILE_TYPES: Readonly<Record<SynthWeightType, number>> = {
   Q4_K: 14, // MOSTLY_Q4_K_S: every matrix Q4_K
   Q6_K: 18,
   IQ4_NL: 25,
+  IQ4_XS: 30,
   BF16: 32,
 };
 

@@ -234,6 +234,7 @@ const FREE_QUANT_BYTE: Readonly<Record<string, number>> = {
   Q4_0: 2,
   Q5_0: 6,
   IQ4_NL: 2,
+  IQ4_XS: 8,
   Q8_0: 2,
   Q4_K: 16,
   Q6_K: 0,

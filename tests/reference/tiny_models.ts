@@ -5,12 +5,13 @@
  * @module
  */
 import { tinyModelPath } from "../helpers/tiny_model.ts";
+import type { SynthWeightType } from "../../src/synth/geometry.ts";
 
 /** What distinguishes the fixtures. */
 export interface TinyModelSpec {
   layout: "kb-vb" | "kvb";
   qLoraRank: number;
-  wtype: "F16" | "Q8_0" | "IQ4_NL" | "Q4_K" | "Q4_0" | "Q6_K" | "BF16";
+  wtype: SynthWeightType;
   layers?: number;
   /** "builtin" (default, ~380 tokens) or "deepseek" (the real 102400-token vocabulary). */
   vocab?: "builtin" | "deepseek";

@@ -22,6 +22,7 @@ pub const Type = enum(u32) {
     q5_k = 13,
     q6_k = 14,
     iq4_nl = 20,
+    iq4_xs = 23,
     bf16 = 30,
     /// Internal (never in files): Q4_0 rows repacked by `repackRows` (quants/x4.zig).
     q4_0_x4 = repacked_offset + 2,
@@ -123,6 +124,7 @@ const table_iq4_nl = traitsOf(@import("iq4_nl.zig"), .q8a);
 const table_q4_k = traitsOf(@import("q4_k.zig"), .q8k);
 const table_q5_k = traitsOf(@import("q5_k.zig"), .q8k);
 const table_q6_k = traitsOf(@import("q6_k.zig"), .q8k);
+const table_iq4_xs = traitsOf(@import("iq4_xs.zig"), .q8k);
 const x4 = @import("x4.zig");
 const Q4_0X4 = x4.X4(@import("q4_0.zig"));
 const IQ4_NLX4 = x4.X4(@import("iq4_nl.zig"));
@@ -143,6 +145,7 @@ pub fn traits(type_id: u32) ?*const Traits {
         .q4_k => &table_q4_k,
         .q5_k => &table_q5_k,
         .q6_k => &table_q6_k,
+        .iq4_xs => &table_iq4_xs,
         .q4_0_x4 => &table_q4_0_x4,
         .iq4_nl_x4 => &table_iq4_nl_x4,
     };
