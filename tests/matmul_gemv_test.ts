@@ -1,6 +1,14 @@
 import assert from "node:assert/strict";
 import { GgmlType, type GgmlTypeId, ggmlTypeInfo } from "../src/ggml_types.ts";
-import { activationFormat, KERNEL_TYPES, setSimd, weightRowBytes } from "../src/kernels/quants.ts";
+import {
+  activationFormat,
+  KERNEL_TYPES,
+  REPACKABLE_TYPES,
+  setSimd,
+  weightRowBytes,
+} from "../src/kernels/quants.ts";
+import { repackedTypeId, repackRows } from "../src/kernels/repack.ts";
+import { NativeBuffer } from "../src/deepseek2/native_memory.ts";
 import { matmul, matmulScratchBytes } from "../src/kernels/matmul.ts";
 import { dequantizeReference } from "../src/quants/reference.ts";
 import { ThreadPool } from "../src/thread_pool.ts";
@@ -87,6 +95,54 @@ for (const type of KERNEL_TYPES) {
                 } ref ${ref.y[i]} err ${err} > ${ref.bound[i]}`,
               );
             }
+          }
+        }
+      }
+      setSimd(true);
+    });
+  }
+}
+
+/** The x4 layout of `n` file-layout rows, made by the library's load-time repacker. */
+function repackedCopy(type: GgmlTypeId, weight: Uint8Array, k: number, n: number): Uint8Array {
+  using file = new NativeBuffer(weight.length);
+  using packed = new NativeBuffer(weight.length);
+  file.u8().set(weight);
+  repackRows(type, file.address, packed.address, weightRowBytes(type, k), k, n);
+  return packed.u8().slice();
+}
+
+// The GEMM tile kernels (zig-kernels/src/quants/gemm32.zig) over shapes that cross their
+// internal boundaries: k of 37 blocks crosses the 8- and 32-block K slices and ends in a Q8A tail
+// block; n = 70 crosses the 64-row group and ends in a partial 4-row panel; t = 37 is 4 token
+// octs plus 5 and 9 token quads plus 1. Repacked (x4) layouts are judged against the reference
+// of the file rows they were made from. Same bound as above: only the summation order differs.
+for (const type of [GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q5_0, GgmlType.IQ4_NL]) {
+  const repacked = REPACKABLE_TYPES.includes(type) ? [false, true] : [false];
+  for (const repack of repacked) {
+    const name = `${ggmlTypeInfo(type)!.name}${repack ? "_X4" : ""}`;
+    Deno.test(`matmul ${name} GEMM tiles match float64 reference across slices, row groups and token tails`, () => {
+      const k = 32 * 37;
+      const n = 70;
+      const t = 37;
+      const random = rng(77 + type);
+      const weight = randomWeight(type, k, n, random);
+      const x = normals(random, t * k);
+      const ref = reference(type, weight, k, n, x, t);
+      const kernelType = (repack ? repackedTypeId(type)! : type) as GgmlTypeId;
+      const kernelWeight = repack ? repackedCopy(type, weight, k, n) : weight;
+      for (const simd of [true, false]) {
+        setSimd(simd);
+        for (const pool of pools.slice(0, 2)) {
+          const y = matmul(pool, { type: kernelType, weight: kernelWeight, k, n, x, t });
+          for (let i = 0; i < t * n; i++) {
+            const err = Math.abs(y[i] - ref.y[i]);
+            assert.ok(
+              err <= ref.bound[i],
+              `${name} simd=${simd} threads=${pool.threads} y[${i}]=${y[i]} ref ${
+                ref.y[i]
+              } err ${err} > ${ref.bound[i]}`,
+            );
           }
         }
       }

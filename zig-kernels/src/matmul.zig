@@ -13,7 +13,9 @@
 //! rewinds its chunk queue), barrier; (2) threads take chunks of (rows × tokens) from per-thread
 //! queues over contiguous row ranges (ThreadPool.ChunkQueues: own range first, so each thread
 //! streams its weights in order, then stealing) and compute them with the type's ncols-wide dot
-//! products, so each weight block is decoded once per tile of up to 4 tokens. compute() calls `pool.barrier()` exactly once on every
+//! products, so each weight block is decoded once per tile of up to 4 tokens; with ≥ 4 tokens, a
+//! type with a GEMM kernel (quants/gemm32.zig) takes chunks of up to 64 rows × 128 tokens
+//! instead, decoding each weight row once per chunk. compute() calls `pool.barrier()` exactly once on every
 //! thread and allocates nothing; the caller must meet a barrier before reading `y` or reusing the
 //! scratch. Scratch layout: [64-byte aligned counter line][ChunkQueues lines][T activation rows].
 const std = @import("std");
@@ -71,6 +73,16 @@ pub fn rowsPerChunk(n: usize, nth: usize) usize {
     return std.math.clamp(n / (nth * 8), 1, 32);
 }
 
+/// Tokens per chunk when the type's GEMM kernel runs: each 4-row weight panel it decodes is
+/// shared by this many tokens.
+const gemm_chunk_tokens = 128;
+
+/// Rows per chunk for the GEMM kernel: a multiple of 4 (its row panel), at most 64 (the rows
+/// one activation panel serves), and small enough that each thread gets about 4 row ranges.
+pub fn gemmRowsPerChunk(n: usize, nth: usize) usize {
+    return std.math.clamp(n / (nth * 4) / 4 * 4, 4, 64);
+}
+
 /// Phase 1: quantize this thread's share of the activation rows into `activations`.
 pub fn quantizeActivations(traits: *const quants.Traits, x: [*]const f32, x_row_stride: usize, k: usize, t: usize, activations: [*]u8, ith: usize, nth: usize) void {
     if (traits.activation == .f32) return;
@@ -87,9 +99,11 @@ pub fn compute(args: *const Args, pool: *ThreadPool, ith: usize, nth: usize) voi
     std.debug.assert(args.scratch.len >= scratchBytes(args.traits, args.k, args.t));
     const view = ScratchView.of(args.scratch);
     quantizeActivations(args.traits, args.x, args.x_row_stride, args.k, args.t, view.activations, ith, nth);
-    const rows_per_chunk = rowsPerChunk(args.n, nth);
+    const gemm = args.traits.gemm_tile != null and args.t >= gemm_tokens_min;
+    const rows_per_chunk = if (gemm) gemmRowsPerChunk(args.n, nth) else rowsPerChunk(args.n, nth);
+    const tokens_per_chunk: usize = if (gemm) gemm_chunk_tokens else chunk_tokens;
     const row_chunks = std.math.divCeil(usize, args.n, rows_per_chunk) catch unreachable;
-    const token_chunks = std.math.divCeil(usize, args.t, chunk_tokens) catch unreachable;
+    const token_chunks = std.math.divCeil(usize, args.t, tokens_per_chunk) catch unreachable;
     const queues = ThreadPool.ChunkQueues{ .lines = view.queue_lines, .total = row_chunks * token_chunks, .nth = nth };
     queues.reset(ith);
     pool.barrier();
@@ -100,12 +114,12 @@ pub fn compute(args: *const Args, pool: *ThreadPool, ith: usize, nth: usize) voi
     var cursor = ThreadPool.ChunkQueues.Cursor.of(ith);
     while (queues.next(&cursor)) |chunk| {
         const row_start = (chunk / token_chunks) * rows_per_chunk;
-        const token_start = (chunk % token_chunks) * chunk_tokens;
+        const token_start = (chunk % token_chunks) * tokens_per_chunk;
         computeTile(args, act, act_stride, .{
             .row_start = row_start,
             .row_end = @min(args.n, row_start + rows_per_chunk),
             .token_start = token_start,
-            .token_end = @min(args.t, token_start + chunk_tokens),
+            .token_end = @min(args.t, token_start + tokens_per_chunk),
         });
     }
 }

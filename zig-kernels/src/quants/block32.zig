@@ -7,7 +7,7 @@ const std = @import("std");
 const simd = @import("../simd.zig");
 const cpu_path = @import("../cpu_path.zig");
 const common = @import("common.zig");
-const BlockQ8A = common.BlockQ8A;
+const gemm32 = @import("gemm32.zig");
 
 const F32x8 = simd.F32x8;
 const I8x32 = simd.I8x32;
@@ -135,23 +135,23 @@ pub fn Engine(comptime T: type) type {
             inline for (0..ncols) |c| out[c] = sum[c];
         }
 
-        /// The GEMM tile kernel over panels decoded from this type's rows (see Gemm).
-        pub const gemmTile: GemmTileFn = Gemm(struct {
+        /// The GEMM tile kernel over panels decoded from this type's rows (gemm32.zig).
+        pub const gemmTile: gemm32.GemmTileFn = gemm32.Gemm(struct {
             pub const unsigned_quants = T.unsigned_quants;
             pub const offset = T.offset;
 
-            pub fn decodeBlocks(row: [*]const u8, n_blocks: usize, b0: usize, count: usize, q: *[gemm_slice_blocks][32]u8, d: *[gemm_slice_blocks]f32) void {
-                std.debug.assert(b0 + count <= n_blocks);
+            pub fn decodeBlocks(row: [*]const u8, n_blocks: usize, b0: usize, q: [][32]u8, d: []f32) void {
+                std.debug.assert(b0 + q.len <= n_blocks and d.len == q.len);
                 const use_simd = cpu_path.simd();
-                for (0..count) |i| {
-                    const wb = row + (b0 + i) * T.block_bytes;
-                    d[i] = T.scale(wb);
+                for (q, d, b0..) |*qi, *di, b| {
+                    const wb = row + b * T.block_bytes;
+                    di.* = T.scale(wb);
                     if (use_simd) {
-                        q[i] = @bitCast(T.decodeSimd(wb));
+                        qi.* = @bitCast(T.decodeSimd(wb));
                     } else {
                         var values: [32]i32 = undefined;
                         T.decodeScalar(wb, &values);
-                        storeCodes(values, T.offset, &q[i]);
+                        gemm32.storeCodes(values, T.offset, qi);
                     }
                 }
             }
@@ -219,198 +219,4 @@ pub inline fn unpackNibbles(qs: *const [16]u8) U8x32 {
     const both: @Vector(8, i32) = @bitCast(@shuffle(u8, bytes, undefined, [32]i32{ 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 }));
     const shifted = @"llvm.x86.avx2.psrlv.d.256"(both, .{ 0, 0, 0, 0, 4, 4, 4, 4 });
     return @as(U8x32, @bitCast(shifted)) & @as(U8x32, @splat(0x0F));
-}
-
-/// A GEMM tile of a 32-block weight type: `y[t·y_row_stride + r] = Σ_k W[r][k]·act_t[k]` for
-/// r < n_rows (rows `w_row_bytes` apart from `w`), t < n_tokens (Q8A rows `act_stride` apart).
-pub const GemmTileFn = *const fn (w: [*]const u8, w_row_bytes: usize, n_rows: usize, act: [*]const u8, act_stride: usize, n_tokens: usize, k: usize, y: [*]f32, y_row_stride: usize) void;
-
-/// Scalar decoders' values (offset applied) → the panel's bytes: unsigned codes get the offset
-/// removed again (Q4_0: v + 8 in [0, 15]), signed values are stored as i8.
-pub fn storeCodes(values: [32]i32, comptime offset: f32, out: *[32]u8) void {
-    const off: i32 = @intFromFloat(offset);
-    for (values, out) |v, *o| o.* = @truncate(@as(u32, @bitCast(v - off)));
-}
-
-/// Rows interleaved in one panel register: 8 consecutive weights of each of 4 rows per 32 bytes.
-pub const gemm_rows = 4;
-/// Tokens per register tile of the GEMM kernel (4 accumulators + 4 block sums stay in registers).
-pub const gemm_tokens = 4;
-/// Blocks of K decoded into one panel: 32 blocks × 4 rows is 9 KiB, so the panel stays in L1
-/// while every token of the tile streams past it.
-pub const gemm_slice_blocks = 32;
-/// Tokens whose accumulators are kept across K slices (each panel is decoded once per group).
-pub const gemm_token_group = 128;
-
-/// The decoded weights of 4 rows × `gemm_slice_blocks` blocks, laid out for the GEMM kernel.
-/// Register j of block i holds weights 8j..8j+7 of rows 0..3 (8 bytes per row), so one 8-byte
-/// broadcast of a token's activations multiplies 4 rows at once and vpmaddwd leaves row r's
-/// partial sums in lanes 2r and 2r+1: no horizontal reduction until the tile is done.
-pub const Panel = struct {
-    /// Signed weights (signed types) or unsigned codes in [0, 15] (unsigned types).
-    w: [gemm_slice_blocks][4]I8x32 align(32),
-    /// |w| as unsigned bytes (signed types only): the vpmaddubsw operand of the sign trick.
-    abs_w: [gemm_slice_blocks][4]U8x32 align(32),
-    /// Row r's block scale in lanes 2r and 2r+1.
-    d: [gemm_slice_blocks]F32x8 align(32),
-    /// offset·d of row r in lane 2r, 0 in lane 2r+1 (unsigned types: the −8 of Q4_0 applied once
-    /// per row through the activation block sum s).
-    d_offset: [gemm_slice_blocks]F32x8 align(32),
-};
-
-/// The GEMM tile kernel of a 32-block type. `Decoder` declares `unsigned_quants`, `offset`, and
-/// `decodeBlocks(row, n_blocks_row, b0, count, q, d)`: blocks b0..b0+count of a row as 32 bytes
-/// each (signed values, or unsigned codes without the offset) and f32 scales, SIMD or scalar
-/// according to cpu_path (both must give the same bytes).
-pub fn Gemm(comptime Decoder: type) type {
-    return struct {
-        const unsigned = Decoder.unsigned_quants;
-
-        /// See GemmTileFn. Each 4-row panel is decoded once per K slice and token group.
-        pub fn tile(w: [*]const u8, w_row_bytes: usize, n_rows: usize, act: [*]const u8, act_stride: usize, n_tokens: usize, k: usize, y: [*]f32, y_row_stride: usize) void {
-            std.debug.assert(k % 32 == 0 and n_rows > 0 and n_tokens > 0);
-            const n_blocks = k / 32;
-            const use_simd = cpu_path.simd();
-            var panel: Panel = undefined;
-            var acc: [gemm_token_group]F32x8 = undefined;
-            var row: usize = 0;
-            while (row < n_rows) : (row += gemm_rows) {
-                const rows_here = @min(gemm_rows, n_rows - row);
-                var token: usize = 0;
-                while (token < n_tokens) : (token += gemm_token_group) {
-                    const tokens_here = @min(gemm_token_group, n_tokens - token);
-                    @memset(acc[0..tokens_here], @splat(0));
-                    var b0: usize = 0;
-                    while (b0 < n_blocks) : (b0 += gemm_slice_blocks) {
-                        const count = @min(gemm_slice_blocks, n_blocks - b0);
-                        buildPanel(&panel, w + row * w_row_bytes, w_row_bytes, rows_here, n_blocks, b0, count);
-                        const act_group = act + token * act_stride;
-                        if (use_simd) {
-                            sliceSimd(&panel, act_group, act_stride, tokens_here, n_blocks, b0, count, &acc);
-                        } else {
-                            sliceScalar(&panel, act_group, act_stride, tokens_here, n_blocks, b0, count, &acc);
-                        }
-                    }
-                    for (0..tokens_here) |t| {
-                        const out = y + (token + t) * y_row_stride + row;
-                        for (0..rows_here) |r| out[r] = acc[t][2 * r] + acc[t][2 * r + 1];
-                    }
-                }
-            }
-        }
-
-        /// Decodes blocks b0..b0+count of `rows_here` rows into the interleaved panel; missing
-        /// rows of a last partial group repeat row 0 (their outputs are never written).
-        fn buildPanel(panel: *Panel, w: [*]const u8, w_row_bytes: usize, rows_here: usize, n_blocks: usize, b0: usize, count: usize) void {
-            var q: [gemm_slice_blocks][32]u8 align(32) = undefined;
-            var d: [gemm_slice_blocks]f32 = undefined;
-            for (0..gemm_rows) |r| {
-                const src_row = if (r < rows_here) r else 0;
-                Decoder.decodeBlocks(w + src_row * w_row_bytes, n_blocks, b0, count, &q, &d);
-                for (0..count) |i| {
-                    inline for (0..4) |j| {
-                        const dst: *[32]u8 = @ptrCast(&panel.w[i][j]);
-                        dst[8 * r ..][0..8].* = q[i][8 * j ..][0..8].*;
-                    }
-                    panel.d[i][2 * r] = d[i];
-                    panel.d[i][2 * r + 1] = d[i];
-                    panel.d_offset[i][2 * r] = Decoder.offset * d[i];
-                    panel.d_offset[i][2 * r + 1] = 0;
-                }
-            }
-            if (!unsigned) {
-                for (0..count) |i| {
-                    inline for (0..4) |j| panel.abs_w[i][j] = @abs(panel.w[i][j]);
-                }
-            }
-        }
-
-        fn sliceSimd(panel: *const Panel, act: [*]const u8, act_stride: usize, n_tokens: usize, n_blocks: usize, b0: usize, count: usize, acc: *[gemm_token_group]F32x8) void {
-            var t: usize = 0;
-            while (t + gemm_tokens <= n_tokens) : (t += gemm_tokens) {
-                tileSimd(gemm_tokens, panel, act + t * act_stride, act_stride, n_blocks, b0, count, acc[t..][0..gemm_tokens]);
-            }
-            switch (n_tokens - t) {
-                0 => {},
-                1 => tileSimd(1, panel, act + t * act_stride, act_stride, n_blocks, b0, count, acc[t..][0..1]),
-                2 => tileSimd(2, panel, act + t * act_stride, act_stride, n_blocks, b0, count, acc[t..][0..2]),
-                3 => tileSimd(3, panel, act + t * act_stride, act_stride, n_blocks, b0, count, acc[t..][0..3]),
-                else => unreachable,
-            }
-        }
-
-        /// The register tile: 4 rows × `ncols` tokens over one panel. Per block and token: four
-        /// 8-byte activation broadcasts, vpsignb + vpmaddubsw + vpmaddwd per register (signed) or
-        /// vpmaddubsw summed in 16 bits and one vpmaddwd (4-bit unsigned codes: |sum| ≤ 4·2·15·127
-        /// fits i16), then one conversion and one FMA for 4 rows. Blocks inside Q8A groups are
-        /// addressed from the group's base with constant offsets (no per-block index arithmetic).
-        inline fn tileSimd(comptime ncols: usize, panel: *const Panel, act: [*]const u8, act_stride: usize, n_blocks: usize, b0: usize, count: usize, acc_out: *[ncols]F32x8) void {
-            @setEvalBranchQuota(10000); // the unrolled 4 blocks × 4 registers × ncols tokens
-            const n_full = n_blocks / 4 * 4;
-            var acc: [ncols]F32x8 = acc_out.*;
-            var i: usize = 0;
-            while (i + 4 <= count and b0 + i + 4 <= n_full) : (i += 4) {
-                var bases: [ncols][*]const u8 = undefined;
-                inline for (0..ncols) |c| bases[c] = act + c * act_stride + (b0 + i) / 4 * @sizeOf(common.GroupQ8A);
-                inline for (0..4) |m| blockSimd(ncols, panel, i + m, bases, 32 + 32 * m, 4 * m, 16 + 4 * m, &acc);
-            }
-            while (i < count) : (i += 1) {
-                var bases: [ncols][*]const u8 = undefined;
-                inline for (0..ncols) |c| bases[c] = act + c * act_stride + (b0 + i) * @sizeOf(BlockQ8A);
-                blockSimd(ncols, panel, i, bases, 8, 0, 4, &acc);
-            }
-            acc_out.* = acc;
-        }
-
-        /// One block of the register tile; token c's quants, scale and sum are at bases[c] plus
-        /// the given byte offsets.
-        inline fn blockSimd(comptime ncols: usize, panel: *const Panel, i: usize, bases: [ncols][*]const u8, comptime q_at: usize, comptime d_at: usize, comptime s_at: usize, acc: *[ncols]F32x8) void {
-            var p16: [ncols]I16x16 = undefined;
-            var p32: [ncols]simd.I32x8 = undefined;
-            inline for (0..4) |j| {
-                const wv = panel.w[i][j];
-                inline for (0..ncols) |c| {
-                    const a8 = std.mem.readInt(u64, bases[c][q_at + 8 * j ..][0..8], .little);
-                    const a: I8x32 = @bitCast(@as(@Vector(4, u64), @splat(a8)));
-                    if (unsigned) {
-                        const prod = simd.mulAddBytes(@bitCast(wv), a);
-                        p16[c] = if (j == 0) prod else p16[c] + prod;
-                    } else {
-                        const prod = simd.mulAddPairs(simd.mulAddBytes(panel.abs_w[i][j], signBytes(a, wv)), ones);
-                        p32[c] = if (j == 0) prod else p32[c] + prod;
-                    }
-                }
-            }
-            const d = panel.d[i];
-            inline for (0..ncols) |c| {
-                const sums = if (unsigned) simd.mulAddPairs(p16[c], ones) else p32[c];
-                const da: f32 = @bitCast(std.mem.readInt(u32, bases[c][d_at..][0..4], .little));
-                acc[c] = @mulAdd(F32x8, @floatFromInt(sums), d * @as(F32x8, @splat(da)), acc[c]);
-                if (unsigned) {
-                    const sa: f32 = @bitCast(std.mem.readInt(u32, bases[c][s_at..][0..4], .little));
-                    acc[c] = @mulAdd(F32x8, panel.d_offset[i], @splat(sa), acc[c]);
-                }
-            }
-        }
-
-        /// Scalar twin of sliceSimd over the same panel: exact integer block sums, then the
-        /// same scaling, accumulated in lane 2r of each token's accumulator.
-        fn sliceScalar(panel: *const Panel, act: [*]const u8, act_stride: usize, n_tokens: usize, n_blocks: usize, b0: usize, count: usize, acc: *[gemm_token_group]F32x8) void {
-            const n_full = n_blocks / 4 * 4;
-            for (0..n_tokens) |t| {
-                for (0..count) |i| {
-                    const a = common.activationBlock(act + t * act_stride, b0 + i, n_full);
-                    for (0..gemm_rows) |r| {
-                        var isum: i32 = 0;
-                        for (0..32) |e| {
-                            const byte: [32]u8 = @bitCast(panel.w[i][e / 8]);
-                            const wq: i32 = if (unsigned) byte[8 * r + e % 8] else @as(i8, @bitCast(byte[8 * r + e % 8]));
-                            isum += wq * a.q[e];
-                        }
-                        acc[t][2 * r] += panel.d[i][2 * r] * a.d * @as(f32, @floatFromInt(isum)) + panel.d_offset[i][2 * r] * a.s;
-                    }
-                }
-            }
-        }
-    };
 }

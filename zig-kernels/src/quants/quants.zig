@@ -5,6 +5,7 @@ const std = @import("std");
 const common = @import("common.zig");
 const block32 = @import("block32.zig");
 const float = @import("float.zig");
+const gemm32 = @import("gemm32.zig");
 
 pub const DotFn = block32.DotFn;
 pub const ncols_max = block32.ncols_max;
@@ -79,9 +80,9 @@ pub const Traits = struct {
     dots: [ncols_max]DotFn,
     dequantizeRow: *const fn (src: [*]const u8, dst: []f32) void,
     quantizeRow: *const fn (x: []const f32, dst: [*]u8) void,
-    /// The GEMM tile kernel for many tokens (block32.GemmTileFn), or null: matmul then tiles
+    /// The GEMM tile kernel for many tokens (gemm32.GemmTileFn), or null: matmul then tiles
     /// the dots.
-    gemm_tile: ?block32.GemmTileFn = null,
+    gemm_tile: ?gemm32.GemmTileFn = null,
 
     /// Bytes of a row of `k` elements.
     pub fn rowBytes(self: *const Traits, k: usize) usize {
@@ -107,7 +108,7 @@ fn traitsOf(comptime Module: type, activation: Activation) Traits {
     };
 }
 
-fn gemmTileOf(comptime Module: type) ?block32.GemmTileFn {
+fn gemmTileOf(comptime Module: type) ?gemm32.GemmTileFn {
     if (@hasDecl(Module, "gemmTile")) return Module.gemmTile;
     // The file-layout 32-block types (Q8_0, Q4_0, IQ4_NL) get theirs from the shared engine.
     if (@hasDecl(Module, "unsigned_quants")) return block32.Engine(Module).gemmTile;
@@ -175,6 +176,7 @@ test {
     _ = common;
     _ = @import("kblock.zig");
     _ = @import("x4.zig");
+    _ = gemm32;
 }
 
 test "every type: SIMD and scalar dots match the dequantized weights times dequantized activations" {

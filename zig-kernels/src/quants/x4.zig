@@ -17,6 +17,7 @@ const simd = @import("../simd.zig");
 const cpu_path = @import("../cpu_path.zig");
 const common = @import("common.zig");
 const block32 = @import("block32.zig");
+const gemm32 = @import("gemm32.zig");
 
 const F32x8 = simd.F32x8;
 const I8x32 = simd.I8x32;
@@ -194,18 +195,18 @@ pub fn X4(comptime Base: type) type {
             for (0..16) |j| block[2 + j] = ((half[j] >> shift) & 0x0F) | (((half[j + 16] >> shift) & 0x0F) << 4);
         }
 
-        /// The GEMM tile kernel over panels decoded from x4 rows (see block32.Gemm).
-        pub const gemmTile: block32.GemmTileFn = block32.Gemm(struct {
+        /// The GEMM tile kernel over panels decoded from x4 rows (gemm32.zig).
+        pub const gemmTile: gemm32.GemmTileFn = gemm32.Gemm(struct {
             pub const unsigned_quants = Base.unsigned_quants;
             pub const offset = Base.offset;
 
-            /// b0 is a multiple of 4 (slices are whole groups), so groups are decoded whole.
-            pub fn decodeBlocks(row: [*]const u8, n_blocks: usize, b0: usize, count: usize, q: *[block32.gemm_slice_blocks][32]u8, d: *[block32.gemm_slice_blocks]f32) void {
-                std.debug.assert(b0 % 4 == 0 and b0 + count <= n_blocks);
+            /// b0 is a multiple of 4, so the groups inside [b0, b0 + q.len) are decoded whole.
+            pub fn decodeBlocks(row: [*]const u8, n_blocks: usize, b0: usize, q: [][32]u8, d: []f32) void {
+                std.debug.assert(b0 % 4 == 0 and b0 + q.len <= n_blocks and d.len == q.len);
                 const n_full = n_blocks / 4 * 4;
                 const use_simd = cpu_path.simd();
                 var i: usize = 0;
-                while (i < count) {
+                while (i < q.len) {
                     const b = b0 + i;
                     if (use_simd and b < n_full) {
                         const wg = row + b * 18;
@@ -227,7 +228,7 @@ pub fn X4(comptime Base: type) type {
                         } else {
                             var values: [32]i32 = undefined;
                             Base.decodeScalar(&block, &values);
-                            block32.storeCodes(values, Base.offset, &q[i]);
+                            gemm32.storeCodes(values, Base.offset, &q[i]);
                         }
                         i += 1;
                     }

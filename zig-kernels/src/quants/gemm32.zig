@@ -1,0 +1,448 @@
+//! GEMM tile kernels of the 32-element block types (Q8_0, Q4_0, Q5_0, IQ4_NL and the x4
+//! layouts) for many tokens at once. A tile's weight rows are decoded once per K slice into a
+//! small panel laid out for the kernel, so the decode cost is shared by every token of the tile;
+//! the GEMV keeps the per-row dots of block32.zig.
+//!
+//! Two kernels, chosen by what the multiplies cost on AVX2 (measured on Zen 3, where the int8
+//! probe's vpmaddubsw → vpmaddwd → vpaddd runs one 32-product step per cycle):
+//! * unsigned 4/5-bit codes (Q4_0, Q5_0): vpmaddubsw(codes, activations) four times per block,
+//!   summed in 16 bits (|sum| ≤ 4·2·31·127 < 2^15), then one vpmaddwd: ~3 vector ops per 32
+//!   products. The offset (−8, −16) is applied per row through the activation block sums.
+//! * signed int8 weights (Q8_0, IQ4_NL, whose codebook spans −127..113): vpmaddubsw would need
+//!   the sign trick, and vpsignb competes with the multiplies for the same pipes (1.6 cycles per
+//!   step in isolation). Instead weights and activations are widened to int16 and multiplied with
+//!   vpmaddwd alone (exact: |w·a| ≤ 128·127), 8 tokens per register so one conversion and one
+//!   FMA serve 8 tokens.
+const std = @import("std");
+const simd = @import("../simd.zig");
+const cpu_path = @import("../cpu_path.zig");
+const common = @import("common.zig");
+
+const F32x8 = simd.F32x8;
+const I8x32 = simd.I8x32;
+const U8x32 = simd.U8x32;
+const I16x16 = simd.I16x16;
+const I32x8 = simd.I32x8;
+const U32x8 = @Vector(8, u32);
+const ones: I16x16 = @splat(1);
+
+/// A GEMM tile of a 32-block weight type: `y[t·y_row_stride + r] = Σ_k W[r][k]·act_t[k]` for
+/// r < n_rows (rows `w_row_bytes` apart from `w`), t < n_tokens (Q8A rows `act_stride` apart).
+pub const GemmTileFn = *const fn (w: [*]const u8, w_row_bytes: usize, n_rows: usize, act: [*]const u8, act_stride: usize, n_tokens: usize, k: usize, y: [*]f32, y_row_stride: usize) void;
+
+/// Most blocks a decoder is asked for at once.
+pub const decode_blocks_max = 32;
+
+/// Scalar decoders' values (offset applied) → a panel's bytes: unsigned codes get the offset
+/// removed again (Q4_0: v + 8 in [0, 15]), signed values are stored as i8.
+pub fn storeCodes(values: [32]i32, comptime offset: f32, out: *[32]u8) void {
+    const off: i32 = @intFromFloat(offset);
+    for (values, out) |v, *o| o.* = @truncate(@as(u32, @bitCast(v - off)));
+}
+
+/// The GEMM tile kernel of a 32-block type. `Decoder` declares `unsigned_quants`, `offset`, and
+/// `decodeBlocks(row, n_blocks_row, b0, q, d)`: blocks b0..b0+q.len of a row as 32 bytes each
+/// (signed values, or unsigned codes without the offset) and f32 scales, SIMD or scalar
+/// according to cpu_path (both give the same bytes). b0 is a multiple of 4.
+pub fn Gemm(comptime Decoder: type) type {
+    return if (Decoder.unsigned_quants) Unsigned(Decoder) else Signed(Decoder);
+}
+
+/// The unsigned-code kernel: 4 rows interleaved 8 bytes at a time, 4 tokens per register tile.
+fn Unsigned(comptime Decoder: type) type {
+    return struct {
+        /// Rows interleaved in one panel register.
+        const rows = 4;
+        /// Tokens per register tile (4 accumulators + 4 block sums stay in registers).
+        const tile_tokens = 4;
+        /// Blocks per panel: 32 blocks × 4 rows is 6 KiB, kept in L1 while the tokens stream.
+        const slice_blocks = 32;
+        /// Tokens whose accumulators are kept across K slices.
+        const token_group = 128;
+
+        /// Register j of block i holds codes 8j..8j+7 of rows 0..3 (8 bytes per row), so one
+        /// 8-byte broadcast of a token's activations meets 4 rows and vpmaddwd leaves row r's
+        /// partial sums in lanes 2r and 2r+1.
+        const Panel = struct {
+            w: [slice_blocks][4]U8x32 align(32),
+            /// Row r's block scale in lanes 2r and 2r+1.
+            d: [slice_blocks]F32x8 align(32),
+            /// offset·d of row r in lane 2r, 0 in lane 2r+1: the offset applied once per row
+            /// through the activation block sum s = d_a·Σq.
+            d_offset: [slice_blocks]F32x8 align(32),
+        };
+
+        /// See GemmTileFn.
+        pub fn tile(w: [*]const u8, w_row_bytes: usize, n_rows: usize, act: [*]const u8, act_stride: usize, n_tokens: usize, k: usize, y: [*]f32, y_row_stride: usize) void {
+            std.debug.assert(k % 32 == 0 and n_rows > 0 and n_tokens > 0);
+            const n_blocks = k / 32;
+            const use_simd = cpu_path.simd();
+            var panel: Panel = undefined;
+            var acc: [token_group]F32x8 = undefined;
+            var row: usize = 0;
+            while (row < n_rows) : (row += rows) {
+                const rows_here = @min(rows, n_rows - row);
+                var token: usize = 0;
+                while (token < n_tokens) : (token += token_group) {
+                    const tokens_here = @min(token_group, n_tokens - token);
+                    @memset(acc[0..tokens_here], @splat(0));
+                    var b0: usize = 0;
+                    while (b0 < n_blocks) : (b0 += slice_blocks) {
+                        const count = @min(slice_blocks, n_blocks - b0);
+                        buildPanel(&panel, w + row * w_row_bytes, w_row_bytes, rows_here, n_blocks, b0, count);
+                        const act_group = act + token * act_stride;
+                        if (use_simd) {
+                            sliceSimd(&panel, act_group, act_stride, tokens_here, n_blocks, b0, count, &acc);
+                        } else {
+                            sliceScalar(&panel, act_group, act_stride, tokens_here, n_blocks, b0, count, &acc);
+                        }
+                    }
+                    for (0..tokens_here) |t| {
+                        const out = y + (token + t) * y_row_stride + row;
+                        for (0..rows_here) |r| out[r] = acc[t][2 * r] + acc[t][2 * r + 1];
+                    }
+                }
+            }
+        }
+
+        /// Missing rows of a last partial group repeat row 0 (their outputs are never written).
+        fn buildPanel(panel: *Panel, w: [*]const u8, w_row_bytes: usize, rows_here: usize, n_blocks: usize, b0: usize, count: usize) void {
+            var q: [slice_blocks][32]u8 align(32) = undefined;
+            var d: [slice_blocks]f32 = undefined;
+            for (0..rows) |r| {
+                const src_row = if (r < rows_here) r else 0;
+                Decoder.decodeBlocks(w + src_row * w_row_bytes, n_blocks, b0, q[0..count], d[0..count]);
+                for (0..count) |i| {
+                    inline for (0..4) |j| {
+                        const dst: *[32]u8 = @ptrCast(&panel.w[i][j]);
+                        dst[8 * r ..][0..8].* = q[i][8 * j ..][0..8].*;
+                    }
+                    panel.d[i][2 * r] = d[i];
+                    panel.d[i][2 * r + 1] = d[i];
+                    panel.d_offset[i][2 * r] = Decoder.offset * d[i];
+                    panel.d_offset[i][2 * r + 1] = 0;
+                }
+            }
+        }
+
+        fn sliceSimd(panel: *const Panel, act: [*]const u8, act_stride: usize, n_tokens: usize, n_blocks: usize, b0: usize, count: usize, acc: *[token_group]F32x8) void {
+            var t: usize = 0;
+            while (t + tile_tokens <= n_tokens) : (t += tile_tokens) {
+                tileSimd(tile_tokens, panel, act + t * act_stride, act_stride, n_blocks, b0, count, acc[t..][0..tile_tokens]);
+            }
+            switch (n_tokens - t) {
+                0 => {},
+                1 => tileSimd(1, panel, act + t * act_stride, act_stride, n_blocks, b0, count, acc[t..][0..1]),
+                2 => tileSimd(2, panel, act + t * act_stride, act_stride, n_blocks, b0, count, acc[t..][0..2]),
+                3 => tileSimd(3, panel, act + t * act_stride, act_stride, n_blocks, b0, count, acc[t..][0..3]),
+                else => unreachable,
+            }
+        }
+
+        /// 4 rows × `ncols` tokens over one panel. Blocks inside Q8A groups are addressed from
+        /// the group's base with constant offsets (no per-block index arithmetic).
+        inline fn tileSimd(comptime ncols: usize, panel: *const Panel, act: [*]const u8, act_stride: usize, n_blocks: usize, b0: usize, count: usize, acc_out: *[ncols]F32x8) void {
+            @setEvalBranchQuota(10000); // the unrolled 4 blocks × 4 registers × ncols tokens
+            const n_full = n_blocks / 4 * 4;
+            var acc: [ncols]F32x8 = acc_out.*;
+            var i: usize = 0;
+            while (i + 4 <= count and b0 + i + 4 <= n_full) : (i += 4) {
+                var bases: [ncols][*]const u8 = undefined;
+                inline for (0..ncols) |c| bases[c] = act + c * act_stride + (b0 + i) / 4 * @sizeOf(common.GroupQ8A);
+                inline for (0..4) |m| blockSimd(ncols, panel, i + m, bases, 32 + 32 * m, 4 * m, 16 + 4 * m, &acc);
+            }
+            while (i < count) : (i += 1) {
+                var bases: [ncols][*]const u8 = undefined;
+                inline for (0..ncols) |c| bases[c] = act + c * act_stride + (b0 + i) * @sizeOf(common.BlockQ8A);
+                blockSimd(ncols, panel, i, bases, 8, 0, 4, &acc);
+            }
+            acc_out.* = acc;
+        }
+
+        /// One block: token c's quants, scale and sum are at bases[c] plus the byte offsets.
+        inline fn blockSimd(comptime ncols: usize, panel: *const Panel, i: usize, bases: [ncols][*]const u8, comptime q_at: usize, comptime d_at: usize, comptime s_at: usize, acc: *[ncols]F32x8) void {
+            var p16: [ncols]I16x16 = undefined;
+            inline for (0..4) |j| {
+                const wv = panel.w[i][j];
+                inline for (0..ncols) |c| {
+                    const a8 = std.mem.readInt(u64, bases[c][q_at + 8 * j ..][0..8], .little);
+                    const prod = simd.mulAddBytes(wv, @bitCast(@as(@Vector(4, u64), @splat(a8))));
+                    p16[c] = if (j == 0) prod else p16[c] + prod;
+                }
+            }
+            const d = panel.d[i];
+            inline for (0..ncols) |c| {
+                const da: f32 = @bitCast(std.mem.readInt(u32, bases[c][d_at..][0..4], .little));
+                const sa: f32 = @bitCast(std.mem.readInt(u32, bases[c][s_at..][0..4], .little));
+                acc[c] = @mulAdd(F32x8, @floatFromInt(simd.mulAddPairs(p16[c], ones)), d * @as(F32x8, @splat(da)), acc[c]);
+                acc[c] = @mulAdd(F32x8, panel.d_offset[i], @splat(sa), acc[c]);
+            }
+        }
+
+        /// Scalar twin of sliceSimd over the same panel: exact integer block sums, then the
+        /// same scaling, accumulated in lane 2r of each token's accumulator.
+        fn sliceScalar(panel: *const Panel, act: [*]const u8, act_stride: usize, n_tokens: usize, n_blocks: usize, b0: usize, count: usize, acc: *[token_group]F32x8) void {
+            const n_full = n_blocks / 4 * 4;
+            for (0..n_tokens) |t| {
+                for (0..count) |i| {
+                    const a = common.activationBlock(act + t * act_stride, b0 + i, n_full);
+                    for (0..rows) |r| {
+                        var isum: i32 = 0;
+                        for (0..32) |e| isum += @as(i32, panel.w[i][e / 8][8 * r + e % 8]) * a.q[e];
+                        acc[t][2 * r] += panel.d[i][2 * r] * a.d * @as(f32, @floatFromInt(isum)) + panel.d_offset[i][2 * r] * a.s;
+                    }
+                }
+            }
+        }
+    };
+}
+
+/// The signed-weight kernel: int16 weights and activations, 8 tokens per register, 4 rows per
+/// register tile.
+fn Signed(comptime Decoder: type) type {
+    return struct {
+        const rows = 4;
+        /// Tokens side by side in one activation register (8 × 2 int16 elements).
+        const oct = 8;
+        /// Blocks per slice: a 4-row weight panel is 16 KiB and stays in L1 while every token
+        /// oct of the group streams past it.
+        const slice_blocks = 8;
+        /// Tokens per group: each weight panel is decoded once per group and slice.
+        const token_group = 128;
+        const octs_max = token_group / oct;
+        /// Rows whose accumulators are kept across the K slices (the activation panel of a slice
+        /// is built once per 64 rows).
+        const row_group = 64;
+
+        /// One row's slice: register j of block i holds weights 2j and 2j+1 as int16, repeated
+        /// for the 8 tokens of an activation register, so vpmaddwd leaves token t's sum of
+        /// elements 2j, 2j+1 in lane t.
+        const WeightSlice = struct {
+            w: [slice_blocks][16]I16x16 align(32),
+            d: [slice_blocks]f32,
+        };
+
+        /// Eight tokens' slice: register j of block i holds elements 2j, 2j+1 of token t in
+        /// int16 lanes 2t, 2t+1; `d` the token scales, token t's in lane t.
+        const ActivationSlice = struct {
+            q: [slice_blocks][16]I16x16 align(32),
+            d: [slice_blocks]F32x8 align(32),
+        };
+
+        /// See GemmTileFn. Loops: token groups of 128, row groups of 64, K slices of 8 blocks
+        /// (activation panels built once per slice), then 4-row weight panels × token octs.
+        pub fn tile(w: [*]const u8, w_row_bytes: usize, n_rows: usize, act: [*]const u8, act_stride: usize, n_tokens: usize, k: usize, y: [*]f32, y_row_stride: usize) void {
+            std.debug.assert(k % 32 == 0 and n_rows > 0 and n_tokens > 0);
+            const n_blocks = k / 32;
+            const use_simd = cpu_path.simd();
+            var acts: [octs_max]ActivationSlice = undefined;
+            var weights: [rows]WeightSlice = undefined;
+            var acc: [row_group / rows][octs_max][rows]F32x8 = undefined;
+            var token: usize = 0;
+            while (token < n_tokens) : (token += token_group) {
+                const tokens_here = @min(token_group, n_tokens - token);
+                const octs = std.math.divCeil(usize, tokens_here, oct) catch unreachable;
+                var row_start: usize = 0;
+                while (row_start < n_rows) : (row_start += row_group) {
+                    const n_fours = std.math.divCeil(usize, @min(row_group, n_rows - row_start), rows) catch unreachable;
+                    for (acc[0..n_fours]) |*per_four| @memset(per_four[0..octs], @splat(@splat(0)));
+                    var b0: usize = 0;
+                    while (b0 < n_blocks) : (b0 += slice_blocks) {
+                        const count = @min(slice_blocks, n_blocks - b0);
+                        for (0..octs) |o| {
+                            const first = token + o * oct;
+                            buildActivations(&acts[o], act + first * act_stride, act_stride, @min(oct, token + tokens_here - first), n_blocks, b0, count);
+                        }
+                        for (0..n_fours) |f| {
+                            const row = row_start + f * rows;
+                            for (0..rows) |r| {
+                                if (row + r < n_rows) {
+                                    buildWeights(&weights[r], w + (row + r) * w_row_bytes, n_blocks, b0, count);
+                                } else {
+                                    weights[r] = std.mem.zeroes(WeightSlice);
+                                }
+                            }
+                            for (0..octs) |o| {
+                                if (use_simd) octSimd(&weights, &acts[o], count, &acc[f][o]) else octScalar(&weights, &acts[o], count, &acc[f][o]);
+                            }
+                        }
+                    }
+                    for (0..n_fours) |f| {
+                        const row = row_start + f * rows;
+                        for (0..tokens_here) |t| {
+                            const out = y + (token + t) * y_row_stride + row;
+                            for (0..@min(rows, n_rows - row)) |r| out[r] = acc[f][t / oct][r][t % oct];
+                        }
+                    }
+                }
+            }
+        }
+
+        /// Decodes blocks b0..b0+count of one row to int16 pairs, each repeated 8 times.
+        fn buildWeights(slice: *WeightSlice, row: [*]const u8, n_blocks: usize, b0: usize, count: usize) void {
+            var q: [slice_blocks][32]u8 align(32) = undefined;
+            Decoder.decodeBlocks(row, n_blocks, b0, q[0..count], slice.d[0..count]);
+            for (0..count) |i| {
+                const wide: @Vector(32, i16) = @as(I8x32, @bitCast(q[i]));
+                const pairs: [16]u32 = @bitCast(wide);
+                inline for (0..16) |j| slice.w[i][j] = @bitCast(@as(U32x8, @splat(pairs[j])));
+            }
+        }
+
+        /// Interleaves `n_tokens` (1..8) tokens' Q8A blocks b0..b0+count into int16 registers;
+        /// missing tokens are zeros (their outputs are never written). Each token's block is
+        /// widened to 2 registers of 8 int16 pairs; an 8×8 transpose of 32-bit pairs then puts
+        /// pair j of the 8 tokens side by side.
+        fn buildActivations(slice: *ActivationSlice, act: [*]const u8, act_stride: usize, n_tokens: usize, n_blocks: usize, b0: usize, count: usize) void {
+            const n_full = n_blocks / 4 * 4;
+            for (0..count) |i| {
+                var lo: [oct]U32x8 = @splat(@splat(0));
+                var hi: [oct]U32x8 = @splat(@splat(0));
+                var d: [oct]f32 = @splat(0);
+                for (0..n_tokens) |t| {
+                    const a = common.activationBlock(act + t * act_stride, b0 + i, n_full);
+                    const q: I8x32 = a.q.*;
+                    const wide: [2]U32x8 = @bitCast(@as(@Vector(32, i16), q));
+                    lo[t] = wide[0];
+                    hi[t] = wide[1];
+                    d[t] = a.d;
+                }
+                const lo_t = transpose8(lo);
+                const hi_t = transpose8(hi);
+                inline for (0..8) |j| {
+                    slice.q[i][j] = @bitCast(lo_t[j]);
+                    slice.q[i][8 + j] = @bitCast(hi_t[j]);
+                }
+                slice.d[i] = d;
+            }
+        }
+
+        /// 4 rows × 8 tokens over a slice. Per block: 16 activation registers, each multiplied
+        /// (vpmaddwd, weights as memory operands) with 4 rows and summed, then one conversion
+        /// and one FMA per row for all 8 tokens.
+        fn octSimd(weights: *const [rows]WeightSlice, acts: *const ActivationSlice, count: usize, acc_io: *[rows]F32x8) void {
+            var acc = acc_io.*;
+            for (0..count) |i| {
+                var p: [rows]I32x8 = undefined;
+                inline for (0..16) |j| {
+                    const a = acts.q[i][j];
+                    inline for (0..rows) |r| {
+                        const prod = simd.mulAddPairs(a, weights[r].w[i][j]);
+                        p[r] = if (j == 0) prod else p[r] + prod;
+                    }
+                }
+                const da = acts.d[i];
+                inline for (0..rows) |r| {
+                    acc[r] = @mulAdd(F32x8, @floatFromInt(p[r]), da * @as(F32x8, @splat(weights[r].d[i])), acc[r]);
+                }
+            }
+            acc_io.* = acc;
+        }
+
+        /// Scalar twin of octSimd over the same panels: exact integer block sums, scaled and
+        /// accumulated in lane t of row r.
+        fn octScalar(weights: *const [rows]WeightSlice, acts: *const ActivationSlice, count: usize, acc: *[rows]F32x8) void {
+            for (0..count) |i| {
+                for (0..rows) |r| {
+                    for (0..oct) |t| {
+                        var isum: i32 = 0;
+                        for (0..32) |e| {
+                            const wv: i32 = weights[r].w[i][e / 2][e % 2];
+                            const av: i32 = acts.q[i][e / 2][2 * t + e % 2];
+                            isum += wv * av;
+                        }
+                        acc[r][t] += weights[r].d[i] * acts.d[i][t] * @as(f32, @floatFromInt(isum));
+                    }
+                }
+            }
+        }
+    };
+}
+
+/// out[j] = { v[0][j], v[1][j], …, v[7][j] }: 32-bit unpacks, 64-bit unpacks, 128-bit permutes.
+inline fn transpose8(v: [8]U32x8) [8]U32x8 {
+    var t: [8]U32x8 = undefined;
+    inline for (0..4) |m| {
+        t[2 * m] = @shuffle(u32, v[2 * m], v[2 * m + 1], [8]i32{ 0, -1, 1, -2, 4, -5, 5, -6 });
+        t[2 * m + 1] = @shuffle(u32, v[2 * m], v[2 * m + 1], [8]i32{ 2, -3, 3, -4, 6, -7, 7, -8 });
+    }
+    var u: [8]U32x8 = undefined;
+    inline for (0..2) |h| {
+        const a = t[4 * h ..][0..4];
+        u[4 * h + 0] = @shuffle(u32, a[0], a[2], [8]i32{ 0, 1, -1, -2, 4, 5, -5, -6 });
+        u[4 * h + 1] = @shuffle(u32, a[0], a[2], [8]i32{ 2, 3, -3, -4, 6, 7, -7, -8 });
+        u[4 * h + 2] = @shuffle(u32, a[1], a[3], [8]i32{ 0, 1, -1, -2, 4, 5, -5, -6 });
+        u[4 * h + 3] = @shuffle(u32, a[1], a[3], [8]i32{ 2, 3, -3, -4, 6, 7, -7, -8 });
+    }
+    var out: [8]U32x8 = undefined;
+    inline for (0..4) |j| {
+        out[j] = @shuffle(u32, u[j], u[4 + j], [8]i32{ 0, 1, 2, 3, -1, -2, -3, -4 });
+        out[4 + j] = @shuffle(u32, u[j], u[4 + j], [8]i32{ 4, 5, 6, 7, -5, -6, -7, -8 });
+    }
+    return out;
+}
+
+test "transpose8 transposes" {
+    var v: [8]U32x8 = undefined;
+    for (0..8) |i| {
+        for (0..8) |j| v[i][j] = @intCast(10 * i + j);
+    }
+    const out = transpose8(v);
+    for (0..8) |i| {
+        for (0..8) |j| try std.testing.expectEqual(v[j][i], out[i][j]);
+    }
+}
+
+test "GEMM tiles match the per-row dots across K slices, row groups and token tails" {
+    const quants = @import("quants.zig");
+    // 37 blocks cross the 8- and 32-block slices and end in a Q8A tail block; 70 rows cross the
+    // 64-row group and end in a partial 4-row panel; 37 tokens end in partial octs and quads.
+    const k = 32 * 37;
+    const n = 70;
+    const t = 37;
+    const allocator = std.testing.allocator;
+    var prng = std.Random.DefaultPrng.init(23);
+    const random = prng.random();
+    const x = try allocator.alloc(f32, k);
+    defer allocator.free(x);
+    inline for (.{ quants.Type.q8_0, quants.Type.q4_0, quants.Type.iq4_nl, quants.Type.q4_0_x4, quants.Type.iq4_nl_x4 }) |type_id| {
+        const traits = quants.traits(@intFromEnum(type_id)).?;
+        const row_bytes = traits.rowBytes(k);
+        const act_bytes = traits.activation.rowBytes(k);
+        const weight = try allocator.alloc(u8, n * row_bytes);
+        defer allocator.free(weight);
+        const act = try allocator.alloc(u8, t * act_bytes);
+        defer allocator.free(act);
+        for (0..n) |r| {
+            for (x) |*v| v.* = random.floatNorm(f32);
+            traits.quantizeRow(x, weight.ptr + r * row_bytes);
+        }
+        for (0..t) |c| {
+            for (x) |*v| v.* = random.floatNorm(f32);
+            traits.activation.quantizeRow(x, act.ptr + c * act_bytes);
+        }
+        for ([_]bool{ true, false }) |use_simd| {
+            cpu_path.use_simd.store(use_simd, .monotonic);
+            defer cpu_path.use_simd.store(true, .monotonic);
+            var y: [t * n]f32 = undefined;
+            traits.gemm_tile.?(weight.ptr, row_bytes, n, act.ptr, act_bytes, t, k, &y, n);
+            var w_deq: [k]f32 = undefined;
+            for (0..n) |r| {
+                traits.dequantizeRow(weight.ptr + r * row_bytes, &w_deq);
+                for (0..t) |c| {
+                    var want: [4]f32 = undefined;
+                    traits.dots[0](weight.ptr + r * row_bytes, act.ptr + c * act_bytes, act_bytes, k, &want);
+                    // The same exact integer block sums, scaled and added in another order: each
+                    // side rounds at most nb + 16 partial sums, each ≤ Σ|w·a| (f32 epsilon).
+                    var magnitude: f64 = 0;
+                    for (0..k / 32) |b| {
+                        const a = common.activationBlock(act.ptr + c * act_bytes, b, k / 32 / 4 * 4);
+                        for (0..32) |e| magnitude += @abs(@as(f64, w_deq[32 * b + e]) * a.d * @as(f64, @floatFromInt(a.q[e])));
+                    }
+                    const bound = 2 * (k / 32 + 16) * std.math.floatEps(f32) * magnitude;
+                    try std.testing.expectApproxEqAbs(want[0], y[c * n + r], @as(f32, @floatCast(bound)));
+                }
+            }
+        }
+    }
+}
