@@ -162,8 +162,8 @@ export async function runLlamaCppBench(
  */
 export function ratioTable(rows: readonly BenchRow[]): string {
   const lines = [
-    "| test | threads | type_k | attn | ours t/s | llama.cpp t/s | ratio |",
-    "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    "| test | threads | type_k | attn | rtr | ours t/s | llama.cpp t/s | ratio |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
   ];
   for (const ours of rows.filter((r) => r.engine !== "llama.cpp")) {
     const theirs = rows.find((r) =>
@@ -173,6 +173,7 @@ export function ratioTable(rows: readonly BenchRow[]): string {
     if (theirs === undefined) continue;
     lines.push(
       `| ${testName(ours)} | ${ours.n_threads} | ${ours.type_k} | ${ours.attn} | ` +
+        `${ours.repack ? 1 : 0} | ` +
         `${ours.avg_ts.toFixed(2)} | ${theirs.avg_ts.toFixed(2)} | ` +
         `${(ours.avg_ts / theirs.avg_ts).toFixed(2)}× |`,
     );
@@ -190,24 +191,36 @@ if (import.meta.main && (Deno.args.includes("--help") || Deno.args.includes("-h"
   const parsed = parseBenchArgs(Deno.args);
   const rows: BenchRow[] = [];
   for (const path of parsed.models) {
-    using model = await openModel(path);
-    const env = { modelFilename: path, buildCommit: buildCommit(root), cpuInfo: cpuInfo() };
-    const ours = await runBench(
-      model,
-      parsed.plan,
-      env,
-      (row) =>
-        console.error(
-          `ours ${testName(row)} ${row.attn} ${row.type_k}: ${row.avg_ts.toFixed(2)} t/s`,
-        ),
-    );
-    rows.push(...ours);
-    const template = {
-      model_type: modelType(model),
-      model_size: model.info.fileBytes,
-      model_n_params: model.info.paramCount,
-    };
-    rows.push(...await runLlamaCppBench(path, parsed.plan, template, model.info.vocabSize));
+    let template: Pick<BenchRow, "model_type" | "model_size" | "model_n_params"> | undefined;
+    let vocabSize = 0;
+    for (const repack of parsed.repack) {
+      // Our model is closed before llama.cpp loads the same file: never two copies in memory.
+      using model = await openModel(path, { repack });
+      const env = {
+        modelFilename: path,
+        buildCommit: buildCommit(root),
+        cpuInfo: cpuInfo(),
+        repack,
+      };
+      const ours = await runBench(
+        model,
+        parsed.plan,
+        env,
+        (row) =>
+          console.error(
+            `ours ${testName(row)} ${row.attn} ${row.type_k} rtr=${repack ? 1 : 0}: ` +
+              `${row.avg_ts.toFixed(2)} t/s`,
+          ),
+      );
+      rows.push(...ours);
+      template = {
+        model_type: modelType(model),
+        model_size: model.info.fileBytes,
+        model_n_params: model.info.paramCount,
+      };
+      vocabSize = model.info.vocabSize;
+    }
+    rows.push(...await runLlamaCppBench(path, parsed.plan, template!, vocabSize));
   }
   console.log(formatRows(rows, parsed.output));
   console.log(ratioTable(rows));
