@@ -14,7 +14,7 @@
 //! queues over contiguous row ranges (ThreadPool.ChunkQueues: own range first, so each thread
 //! streams its weights in order, then stealing) and compute them with the type's ncols-wide dot
 //! products, so each weight block is decoded once per tile of up to 4 tokens; with ≥ 4 tokens, a
-//! type with a GEMM kernel (quants/gemm32.zig) takes chunks of up to 64 rows × 128 tokens
+//! type with a GEMM kernel (quants/gemm32.zig, quants/float.zig) takes chunks of up to 64 rows × 128 tokens
 //! instead, decoding each weight row once per chunk. compute() calls `pool.barrier()` exactly once on every
 //! thread and allocates nothing; the caller must meet a barrier before reading `y` or reusing the
 //! scratch. Scratch layout: [64-byte aligned counter line][ChunkQueues lines][T activation rows].

@@ -80,6 +80,72 @@ pub fn Float(comptime Element: type) type {
             }.call;
         }
 
+        /// The GEMM tile kernel (gemm32.GemmTileFn; `act` holds f32 rows `act_stride` bytes
+        /// apart): register tiles of 3 rows × 4 tokens over all of K, so each converted weight
+        /// vector serves 4 tokens and each activation vector 3 rows (12 FMAs per 7 loads, 15 of
+        /// 16 registers; the 4-token dots need 5 loads per 4 FMAs and are load-bound).
+        pub fn gemmTile(w: [*]const u8, w_row_bytes: usize, n_rows: usize, act: [*]const u8, act_stride: usize, n_tokens: usize, k: usize, y: [*]f32, y_row_stride: usize) void {
+            std.debug.assert(n_rows > 0 and n_tokens > 0 and k > 0);
+            const use_simd = cpu_path.simd();
+            var token: usize = 0;
+            while (token < n_tokens) : (token += tile_cols) {
+                const cols: usize = @min(tile_cols, n_tokens - token);
+                var row: usize = 0;
+                while (row < n_rows) : (row += tile_rows) {
+                    const rows: usize = @min(tile_rows, n_rows - row);
+                    const tile_w = w + row * w_row_bytes;
+                    const tile_act = act + token * act_stride;
+                    var out: [tile_rows][tile_cols]f32 = undefined;
+                    if (use_simd) {
+                        switch (rows * 8 + cols) {
+                            inline 9...12, 17...20, 25...28 => |shape| tileSimd(shape / 8, shape % 8, tile_w, w_row_bytes, tile_act, act_stride, k, &out),
+                            else => unreachable,
+                        }
+                    } else {
+                        tileScalar(rows, cols, tile_w, w_row_bytes, tile_act, act_stride, k, &out);
+                    }
+                    for (0..cols) |c| {
+                        for (0..rows) |r| y[(token + c) * y_row_stride + row + r] = out[r][c];
+                    }
+                }
+            }
+        }
+
+        /// Rows and tokens per GEMM register tile.
+        const tile_rows = 3;
+        const tile_cols = 4;
+
+        inline fn tileSimd(comptime rows: usize, comptime cols: usize, w: [*]const u8, w_row_bytes: usize, act: [*]const u8, act_stride: usize, k: usize, out: *[tile_rows][tile_cols]f32) void {
+            var acc: [rows][cols]F32x8 = @splat(@splat(@splat(0)));
+            var i: usize = 0;
+            while (i + 8 <= k) : (i += 8) {
+                var wv: [rows]F32x8 = undefined;
+                inline for (0..rows) |r| wv[r] = load8(w + r * w_row_bytes + i * block_bytes);
+                inline for (0..cols) |c| {
+                    const a = act8(act + c * act_stride, i);
+                    inline for (0..rows) |r| acc[r][c] = @mulAdd(F32x8, wv[r], a, acc[r][c]);
+                }
+            }
+            inline for (0..rows) |r| {
+                inline for (0..cols) |c| {
+                    var sum = @reduce(.Add, acc[r][c]);
+                    for (i..k) |e| sum += load1(w + r * w_row_bytes + e * block_bytes) * act1(act + c * act_stride, e);
+                    out[r][c] = sum;
+                }
+            }
+        }
+
+        /// Scalar twin of tileSimd.
+        fn tileScalar(rows: usize, cols: usize, w: [*]const u8, w_row_bytes: usize, act: [*]const u8, act_stride: usize, k: usize, out: *[tile_rows][tile_cols]f32) void {
+            for (0..rows) |r| {
+                for (0..cols) |c| {
+                    var sum: f32 = 0;
+                    for (0..k) |e| sum += load1(w + r * w_row_bytes + e * block_bytes) * act1(act + c * act_stride, e);
+                    out[r][c] = sum;
+                }
+            }
+        }
+
         /// Converts `dst.len` elements from `src` to f32.
         pub fn dequantizeRow(src: [*]const u8, dst: []f32) void {
             var i: usize = 0;
@@ -108,3 +174,44 @@ pub fn Float(comptime Element: type) type {
 pub const F32 = Float(f32);
 pub const F16 = Float(f16);
 pub const BF16 = Float(Bf16);
+
+test "float GEMM tiles match the per-row dots over row, token and K tails" {
+    // 7 rows = two 3-row tiles + 1, 11 tokens = two 4-token tiles + 3, k = 8·37 + 5 ends in a
+    // scalar tail.
+    const k = 8 * 37 + 5;
+    const n = 7;
+    const t = 11;
+    var prng = std.Random.DefaultPrng.init(29);
+    const random = prng.random();
+    var w_f32: [n][k]f32 = undefined;
+    var x: [t][k]f32 = undefined;
+    for (&w_f32) |*row| for (row) |*v| {
+        v.* = random.floatNorm(f32);
+    };
+    for (&x) |*row| for (row) |*v| {
+        v.* = random.floatNorm(f32);
+    };
+    inline for (.{ F32, F16, BF16 }) |T| {
+        var weight: [n][k * 4]u8 = undefined;
+        for (0..n) |r| T.quantizeRow(&w_f32[r], &weight[r]);
+        for ([_]bool{ true, false }) |use_simd| {
+            cpu_path.use_simd.store(use_simd, .monotonic);
+            defer cpu_path.use_simd.store(true, .monotonic);
+            var y: [t * n]f32 = undefined;
+            T.gemmTile(@ptrCast(&weight), k * 4, n, @ptrCast(&x), k * 4, t, k, &y, n);
+            for (0..n) |r| {
+                var w_deq: [k]f32 = undefined;
+                T.dequantizeRow(&weight[r], &w_deq);
+                for (0..t) |c| {
+                    var want: [4]f32 = undefined;
+                    T.dots[0](&weight[r], @ptrCast(&x[c]), k * 4, k, &want);
+                    // Both sides round at most k/8 + 16 partial sums, each ≤ Σ|w·x|.
+                    var magnitude: f64 = 0;
+                    for (w_deq, x[c]) |a, b| magnitude += @abs(@as(f64, a) * b);
+                    const bound = 2 * (k / 8 + 16) * std.math.floatEps(f32) * magnitude;
+                    try std.testing.expectApproxEqAbs(want[0], y[c * n + r], @as(f32, @floatCast(bound)));
+                }
+            }
+        }
+    }
+}

@@ -26,8 +26,9 @@ const I32x8 = simd.I32x8;
 const U32x8 = @Vector(8, u32);
 const ones: I16x16 = @splat(1);
 
-/// A GEMM tile of a 32-block weight type: `y[t·y_row_stride + r] = Σ_k W[r][k]·act_t[k]` for
-/// r < n_rows (rows `w_row_bytes` apart from `w`), t < n_tokens (Q8A rows `act_stride` apart).
+/// A GEMM tile: `y[t·y_row_stride + r] = Σ_k W[r][k]·act_t[k]` for r < n_rows (rows
+/// `w_row_bytes` apart from `w`), t < n_tokens (activation rows in the type's format — Q8A here,
+/// f32 for the float types of float.zig — `act_stride` bytes apart).
 pub const GemmTileFn = *const fn (w: [*]const u8, w_row_bytes: usize, n_rows: usize, act: [*]const u8, act_stride: usize, n_tokens: usize, k: usize, y: [*]f32, y_row_stride: usize) void;
 
 /// Most blocks a decoder is asked for at once.
