@@ -112,17 +112,30 @@ function repackedCopy(type: GgmlTypeId, weight: Uint8Array, k: number, n: number
   return packed.u8().slice();
 }
 
-// The GEMM tile kernels (zig-kernels/src/quants/gemm32.zig) over shapes that cross their
-// internal boundaries: k of 37 blocks crosses the 8- and 32-block K slices and ends in a Q8A tail
-// block; n = 70 crosses the 64-row group and ends in a partial 4-row panel; t = 37 is 4 token
+// The GEMM tile kernels (zig-kernels/src/quants/gemm32.zig, float.zig) over shapes that cross
+// their internal boundaries: k of 37 blocks crosses the 8- and 32-block K slices and ends in a
+// Q8A tail block; n = 70 crosses the 64-row group and ends in a partial 4-row panel; t = 37 is 4 token
 // octs plus 5 and 9 token quads plus 1. Repacked (x4) layouts are judged against the reference
 // of the file rows they were made from. Same bound as above: only the summation order differs.
-for (const type of [GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q5_0, GgmlType.IQ4_NL]) {
+for (
+  const type of [
+    GgmlType.Q8_0,
+    GgmlType.Q4_0,
+    GgmlType.Q5_0,
+    GgmlType.IQ4_NL,
+    GgmlType.Q4_K,
+    GgmlType.Q5_K,
+    GgmlType.F16,
+  ]
+) {
   const repacked = REPACKABLE_TYPES.includes(type) ? [false, true] : [false];
   for (const repack of repacked) {
     const name = `${ggmlTypeInfo(type)!.name}${repack ? "_X4" : ""}`;
     Deno.test(`matmul ${name} GEMM tiles match float64 reference across slices, row groups and token tails`, () => {
-      const k = 32 * 37;
+      const blockK = ggmlTypeInfo(type)!.blockElements;
+      // K-quants: 5 super-blocks = 40 sub-blocks cross the 32-sub-block slice; F16: 37·32 + 3
+      // leaves a scalar tail after the 8-wide steps.
+      const k = blockK === 256 ? 256 * 5 : 32 * 37 + (blockK === 1 ? 3 : 0);
       const n = 70;
       const t = 37;
       const random = rng(77 + type);

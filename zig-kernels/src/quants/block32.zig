@@ -140,12 +140,13 @@ pub fn Engine(comptime T: type) type {
             pub const unsigned_quants = T.unsigned_quants;
             pub const offset = T.offset;
 
-            pub fn decodeBlocks(row: [*]const u8, n_blocks: usize, b0: usize, q: [][32]u8, d: []f32) void {
-                std.debug.assert(b0 + q.len <= n_blocks and d.len == q.len);
+            pub fn decodeBlocks(row: [*]const u8, n_blocks: usize, b0: usize, q: [][32]u8, d: []f32, off: []f32) void {
+                std.debug.assert(b0 + q.len <= n_blocks and d.len == q.len and off.len == q.len);
                 const use_simd = cpu_path.simd();
                 for (q, d, b0..) |*qi, *di, b| {
                     const wb = row + b * T.block_bytes;
                     di.* = T.scale(wb);
+                    off[b - b0] = T.offset * di.*;
                     if (use_simd) {
                         qi.* = @bitCast(T.decodeSimd(wb));
                     } else {

@@ -42,15 +42,94 @@ pub fn storeCodes(values: [32]i32, comptime offset: f32, out: *[32]u8) void {
 }
 
 /// The GEMM tile kernel of a 32-block type. `Decoder` declares `unsigned_quants`, `offset`, and
-/// `decodeBlocks(row, n_blocks_row, b0, q, d)`: blocks b0..b0+q.len of a row as 32 bytes each
-/// (signed values, or unsigned codes without the offset) and f32 scales, SIMD or scalar
-/// according to cpu_path (both give the same bytes). b0 is a multiple of 4.
+/// `decodeBlocks(row, n_blocks_row, b0, q, d, off)`: blocks b0..b0+q.len of a row as 32 bytes
+/// each (signed values, or unsigned codes without the offset), f32 scales, and the multiplier
+/// of the activation block sum (offset·d), SIMD or scalar according to cpu_path (both give the
+/// same bytes). b0 is a multiple of 4.
 pub fn Gemm(comptime Decoder: type) type {
-    return if (Decoder.unsigned_quants) Unsigned(Decoder) else Signed(Decoder);
+    return if (Decoder.unsigned_quants) Unsigned(Decoder, Q8aLayout) else Signed(Decoder);
 }
 
-/// The unsigned-code kernel: 4 rows interleaved 8 bytes at a time, 4 tokens per register tile.
-fn Unsigned(comptime Decoder: type) type {
+/// The GEMM tile kernel of the K-quants with unsigned codes and a scale and min per 32-element
+/// sub-block (Q4_K, Q5_K) against Q8_K activations: the unsigned-code kernel, with each
+/// sub-block's min applied through its activation sum (from the Q8_K 16-element sums).
+/// `Decoder.decodeBlocks` as for Gemm, with `off[i]` = −dmin·m of sub-block i.
+pub fn GemmQ8K(comptime Decoder: type) type {
+    return Unsigned(Decoder, Q8kLayout);
+}
+
+inline fn readF32(p: [*]const u8) f32 {
+    return @bitCast(std.mem.readInt(u32, p[0..4], .little));
+}
+
+/// Where block m of a group of 4 Q8A blocks keeps its quants, scale and sum (GroupQ8A), and
+/// the single BlockQ8A that follow the last whole group.
+const Q8aLayout = struct {
+    const group_blocks = 4;
+    const group_bytes = @sizeOf(common.GroupQ8A);
+    const has_singles = true;
+    inline fn q(group: [*]const u8, comptime m: usize) [*]const u8 {
+        return group + 32 + 32 * m;
+    }
+    inline fn d(group: [*]const u8, comptime m: usize) f32 {
+        return readF32(group + 4 * m);
+    }
+    inline fn s(group: [*]const u8, comptime m: usize) f32 {
+        return readF32(group + 16 + 4 * m);
+    }
+    const Single = struct {
+        const bytes = @sizeOf(common.BlockQ8A);
+        inline fn q(one: [*]const u8, comptime _: usize) [*]const u8 {
+            return one + 8;
+        }
+        inline fn d(one: [*]const u8, comptime _: usize) f32 {
+            return readF32(one);
+        }
+        inline fn s(one: [*]const u8, comptime _: usize) f32 {
+            return readF32(one + 4);
+        }
+    };
+    /// Block b of a row (scalar paths).
+    fn block(row: [*]const u8, b: usize, n_blocks: usize) Block {
+        const a = common.activationBlock(row, b, n_blocks / 4 * 4);
+        return .{ .d = a.d, .s = a.s, .q = a.q };
+    }
+};
+
+/// Sub-block m of a Q8_K block (256 elements): its 32 quants, the block's scale, and the sum
+/// d·Σq from the two 16-element sums.
+const Q8kLayout = struct {
+    const group_blocks = 8;
+    const group_bytes = @sizeOf(common.BlockQ8K);
+    const has_singles = false;
+    inline fn q(group: [*]const u8, comptime m: usize) [*]const u8 {
+        return group + 4 + 32 * m;
+    }
+    inline fn d(group: [*]const u8, comptime _: usize) f32 {
+        return readF32(group);
+    }
+    inline fn s(group: [*]const u8, comptime m: usize) f32 {
+        const bsums = group + 4 + 256;
+        const sum = @as(i32, std.mem.readInt(i16, bsums[4 * m ..][0..2], .little)) + std.mem.readInt(i16, bsums[4 * m + 2 ..][0..2], .little);
+        return readF32(group) * @as(f32, @floatFromInt(sum));
+    }
+    const Single = Q8aLayout.Single; // unused: rows are whole Q8_K blocks
+    /// Sub-block b of a row (scalar paths); the sum is recomputed from the quants.
+    fn block(row: [*]const u8, b: usize, n_blocks: usize) Block {
+        _ = n_blocks;
+        const a = common.q8k(row + b / 8 * @sizeOf(common.BlockQ8K));
+        const quants: *align(1) const [32]i8 = a.q[32 * (b % 8) ..][0..32];
+        var sum: i32 = 0;
+        for (quants) |v| sum += v;
+        return .{ .d = a.d, .s = a.d * @as(f32, @floatFromInt(sum)), .q = quants };
+    }
+};
+
+const Block = struct { d: f32, s: f32, q: *align(1) const [32]i8 };
+
+/// The unsigned-code kernel: 4 rows interleaved 8 bytes at a time, 4 tokens per register tile;
+/// activations in `Layout` (Q8aLayout or Q8kLayout).
+fn Unsigned(comptime Decoder: type, comptime Layout: type) type {
     return struct {
         /// Rows interleaved in one panel register.
         const rows = 4;
@@ -68,8 +147,8 @@ fn Unsigned(comptime Decoder: type) type {
             w: [slice_blocks][4]U8x32 align(32),
             /// Row r's block scale in lanes 2r and 2r+1.
             d: [slice_blocks]F32x8 align(32),
-            /// offset·d of row r in lane 2r, 0 in lane 2r+1: the offset applied once per row
-            /// through the activation block sum s = d_a·Σq.
+            /// The decoder's offset multiplier of row r (offset·d, or −dmin·m) in lane 2r, 0 in
+            /// lane 2r+1: applied once per row through the activation block sum s = d_a·Σq.
             d_offset: [slice_blocks]F32x8 align(32),
         };
 
@@ -110,9 +189,10 @@ fn Unsigned(comptime Decoder: type) type {
         fn buildPanel(panel: *Panel, w: [*]const u8, w_row_bytes: usize, rows_here: usize, n_blocks: usize, b0: usize, count: usize) void {
             var q: [slice_blocks][32]u8 align(32) = undefined;
             var d: [slice_blocks]f32 = undefined;
+            var off: [slice_blocks]f32 = undefined;
             for (0..rows) |r| {
                 const src_row = if (r < rows_here) r else 0;
-                Decoder.decodeBlocks(w + src_row * w_row_bytes, n_blocks, b0, q[0..count], d[0..count]);
+                Decoder.decodeBlocks(w + src_row * w_row_bytes, n_blocks, b0, q[0..count], d[0..count], off[0..count]);
                 for (0..count) |i| {
                     inline for (0..4) |j| {
                         const dst: *[32]u8 = @ptrCast(&panel.w[i][j]);
@@ -120,7 +200,7 @@ fn Unsigned(comptime Decoder: type) type {
                     }
                     panel.d[i][2 * r] = d[i];
                     panel.d[i][2 * r + 1] = d[i];
-                    panel.d_offset[i][2 * r] = Decoder.offset * d[i];
+                    panel.d_offset[i][2 * r] = off[i];
                     panel.d_offset[i][2 * r + 1] = 0;
                 }
             }
@@ -143,38 +223,48 @@ fn Unsigned(comptime Decoder: type) type {
         /// 4 rows × `ncols` tokens over one panel. Blocks inside Q8A groups are addressed from
         /// the group's base with constant offsets (no per-block index arithmetic).
         inline fn tileSimd(comptime ncols: usize, panel: *const Panel, act: [*]const u8, act_stride: usize, n_blocks: usize, b0: usize, count: usize, acc_out: *[ncols]F32x8) void {
-            @setEvalBranchQuota(10000); // the unrolled 4 blocks × 4 registers × ncols tokens
-            const n_full = n_blocks / 4 * 4;
+            @setEvalBranchQuota(20000); // the unrolled 4 or 8 blocks × 4 registers × ncols tokens
+            const G = Layout.group_blocks;
+            const n_full = n_blocks / G * G;
             var acc: [ncols]F32x8 = acc_out.*;
             var i: usize = 0;
-            while (i + 4 <= count and b0 + i + 4 <= n_full) : (i += 4) {
+            while (i + G <= count and b0 + i + G <= n_full) : (i += G) {
                 var bases: [ncols][*]const u8 = undefined;
-                inline for (0..ncols) |c| bases[c] = act + c * act_stride + (b0 + i) / 4 * @sizeOf(common.GroupQ8A);
-                inline for (0..4) |m| blockSimd(ncols, panel, i + m, bases, 32 + 32 * m, 4 * m, 16 + 4 * m, &acc);
+                inline for (0..ncols) |c| bases[c] = act + c * act_stride + (b0 + i) / G * Layout.group_bytes;
+                inline for (0..G) |m| {
+                    var s_m: [ncols]f32 = undefined;
+                    inline for (0..ncols) |c| s_m[c] = Layout.s(bases[c], m);
+                    blockSimd(ncols, Layout, m, panel, i + m, bases, s_m, &acc);
+                }
             }
-            while (i < count) : (i += 1) {
-                var bases: [ncols][*]const u8 = undefined;
-                inline for (0..ncols) |c| bases[c] = act + c * act_stride + (b0 + i) * @sizeOf(common.BlockQ8A);
-                blockSimd(ncols, panel, i, bases, 8, 0, 4, &acc);
+            if (Layout.has_singles) {
+                while (i < count) : (i += 1) {
+                    var bases: [ncols][*]const u8 = undefined;
+                    inline for (0..ncols) |c| bases[c] = act + c * act_stride + (b0 + i) * Layout.Single.bytes;
+                    var s_m: [ncols]f32 = undefined;
+                    inline for (0..ncols) |c| s_m[c] = Layout.Single.s(bases[c], 0);
+                    blockSimd(ncols, Layout.Single, 0, panel, i, bases, s_m, &acc);
+                }
             }
+            std.debug.assert(i == count);
             acc_out.* = acc;
         }
 
-        /// One block: token c's quants, scale and sum are at bases[c] plus the byte offsets.
-        inline fn blockSimd(comptime ncols: usize, panel: *const Panel, i: usize, bases: [ncols][*]const u8, comptime q_at: usize, comptime d_at: usize, comptime s_at: usize, acc: *[ncols]F32x8) void {
+        /// One block: token c's quants, scale and sum are block m of the group at bases[c].
+        inline fn blockSimd(comptime ncols: usize, comptime L: type, comptime m: usize, panel: *const Panel, i: usize, bases: [ncols][*]const u8, sums: [ncols]f32, acc: *[ncols]F32x8) void {
             var p16: [ncols]I16x16 = undefined;
             inline for (0..4) |j| {
                 const wv = panel.w[i][j];
                 inline for (0..ncols) |c| {
-                    const a8 = std.mem.readInt(u64, bases[c][q_at + 8 * j ..][0..8], .little);
+                    const a8 = std.mem.readInt(u64, L.q(bases[c], m)[8 * j ..][0..8], .little);
                     const prod = simd.mulAddBytes(wv, @bitCast(@as(@Vector(4, u64), @splat(a8))));
                     p16[c] = if (j == 0) prod else p16[c] + prod;
                 }
             }
             const d = panel.d[i];
             inline for (0..ncols) |c| {
-                const da: f32 = @bitCast(std.mem.readInt(u32, bases[c][d_at..][0..4], .little));
-                const sa: f32 = @bitCast(std.mem.readInt(u32, bases[c][s_at..][0..4], .little));
+                const da = L.d(bases[c], m);
+                const sa = sums[c];
                 acc[c] = @mulAdd(F32x8, @floatFromInt(simd.mulAddPairs(p16[c], ones)), d * @as(F32x8, @splat(da)), acc[c]);
                 acc[c] = @mulAdd(F32x8, panel.d_offset[i], @splat(sa), acc[c]);
             }
@@ -183,10 +273,9 @@ fn Unsigned(comptime Decoder: type) type {
         /// Scalar twin of sliceSimd over the same panel: exact integer block sums, then the
         /// same scaling, accumulated in lane 2r of each token's accumulator.
         fn sliceScalar(panel: *const Panel, act: [*]const u8, act_stride: usize, n_tokens: usize, n_blocks: usize, b0: usize, count: usize, acc: *[token_group]F32x8) void {
-            const n_full = n_blocks / 4 * 4;
             for (0..n_tokens) |t| {
                 for (0..count) |i| {
-                    const a = common.activationBlock(act + t * act_stride, b0 + i, n_full);
+                    const a = Layout.block(act + t * act_stride, b0 + i, n_blocks);
                     for (0..rows) |r| {
                         var isum: i32 = 0;
                         for (0..32) |e| isum += @as(i32, panel.w[i][e / 8][8 * r + e % 8]) * a.q[e];
@@ -282,7 +371,8 @@ fn Signed(comptime Decoder: type) type {
         /// Decodes blocks b0..b0+count of one row to int16 pairs, each repeated 8 times.
         fn buildWeights(slice: *WeightSlice, row: [*]const u8, n_blocks: usize, b0: usize, count: usize) void {
             var q: [slice_blocks][32]u8 align(32) = undefined;
-            Decoder.decodeBlocks(row, n_blocks, b0, q[0..count], slice.d[0..count]);
+            var off: [slice_blocks]f32 = undefined; // 0 for signed types
+            Decoder.decodeBlocks(row, n_blocks, b0, q[0..count], slice.d[0..count], off[0..count]);
             for (0..count) |i| {
                 const wide: @Vector(32, i16) = @as(I8x32, @bitCast(q[i]));
                 const pairs: [16]u32 = @bitCast(wide);
@@ -394,56 +484,65 @@ test "transpose8 transposes" {
     }
 }
 
-test "GEMM tiles match the per-row dots across K slices, row groups and token tails" {
+/// Checks a type's GEMM tile against its per-row dots on n = 70 rows (crossing the 64-row group,
+/// ending in a partial 4-row panel) and t = 37 tokens (ending in partial octs and quads).
+fn expectTilesMatchDots(comptime type_id: u32, comptime k: usize) !void {
     const quants = @import("quants.zig");
-    // 37 blocks cross the 8- and 32-block slices and end in a Q8A tail block; 70 rows cross the
-    // 64-row group and end in a partial 4-row panel; 37 tokens end in partial octs and quads.
-    const k = 32 * 37;
     const n = 70;
     const t = 37;
     const allocator = std.testing.allocator;
     var prng = std.Random.DefaultPrng.init(23);
     const random = prng.random();
-    const x = try allocator.alloc(f32, k);
-    defer allocator.free(x);
-    inline for (.{ quants.Type.q8_0, quants.Type.q4_0, quants.Type.iq4_nl, quants.Type.q4_0_x4, quants.Type.iq4_nl_x4 }) |type_id| {
-        const traits = quants.traits(@intFromEnum(type_id)).?;
-        const row_bytes = traits.rowBytes(k);
-        const act_bytes = traits.activation.rowBytes(k);
-        const weight = try allocator.alloc(u8, n * row_bytes);
-        defer allocator.free(weight);
-        const act = try allocator.alloc(u8, t * act_bytes);
-        defer allocator.free(act);
+    var x: [k]f32 = undefined;
+    const traits = quants.traits(type_id).?;
+    const row_bytes = traits.rowBytes(k);
+    const act_bytes = traits.activation.rowBytes(k);
+    const weight = try allocator.alloc(u8, n * row_bytes);
+    defer allocator.free(weight);
+    const act = try allocator.alloc(u8, t * act_bytes);
+    defer allocator.free(act);
+    const act_deq = try allocator.alloc(f32, t * k);
+    defer allocator.free(act_deq);
+    for (0..n) |r| {
+        for (&x) |*v| v.* = random.floatNorm(f32);
+        traits.quantizeRow(&x, weight.ptr + r * row_bytes);
+    }
+    for (0..t) |c| {
+        for (&x) |*v| v.* = random.floatNorm(f32);
+        traits.activation.quantizeRow(&x, act.ptr + c * act_bytes);
+        for (0..k / 32) |b| {
+            const a = if (traits.activation == .q8k) Q8kLayout.block(act.ptr + c * act_bytes, b, k / 32) else Q8aLayout.block(act.ptr + c * act_bytes, b, k / 32);
+            for (0..32) |e| act_deq[c * k + 32 * b + e] = a.d * @as(f32, @floatFromInt(a.q[e]));
+        }
+    }
+    for ([_]bool{ true, false }) |use_simd| {
+        cpu_path.use_simd.store(use_simd, .monotonic);
+        defer cpu_path.use_simd.store(true, .monotonic);
+        var y: [t * n]f32 = undefined;
+        traits.gemm_tile.?(weight.ptr, row_bytes, n, act.ptr, act_bytes, t, k, &y, n);
+        var w_deq: [k]f32 = undefined;
         for (0..n) |r| {
-            for (x) |*v| v.* = random.floatNorm(f32);
-            traits.quantizeRow(x, weight.ptr + r * row_bytes);
-        }
-        for (0..t) |c| {
-            for (x) |*v| v.* = random.floatNorm(f32);
-            traits.activation.quantizeRow(x, act.ptr + c * act_bytes);
-        }
-        for ([_]bool{ true, false }) |use_simd| {
-            cpu_path.use_simd.store(use_simd, .monotonic);
-            defer cpu_path.use_simd.store(true, .monotonic);
-            var y: [t * n]f32 = undefined;
-            traits.gemm_tile.?(weight.ptr, row_bytes, n, act.ptr, act_bytes, t, k, &y, n);
-            var w_deq: [k]f32 = undefined;
-            for (0..n) |r| {
-                traits.dequantizeRow(weight.ptr + r * row_bytes, &w_deq);
-                for (0..t) |c| {
-                    var want: [4]f32 = undefined;
-                    traits.dots[0](weight.ptr + r * row_bytes, act.ptr + c * act_bytes, act_bytes, k, &want);
-                    // The same exact integer block sums, scaled and added in another order: each
-                    // side rounds at most nb + 16 partial sums, each ≤ Σ|w·a| (f32 epsilon).
-                    var magnitude: f64 = 0;
-                    for (0..k / 32) |b| {
-                        const a = common.activationBlock(act.ptr + c * act_bytes, b, k / 32 / 4 * 4);
-                        for (0..32) |e| magnitude += @abs(@as(f64, w_deq[32 * b + e]) * a.d * @as(f64, @floatFromInt(a.q[e])));
-                    }
-                    const bound = 2 * (k / 32 + 16) * std.math.floatEps(f32) * magnitude;
-                    try std.testing.expectApproxEqAbs(want[0], y[c * n + r], @as(f32, @floatCast(bound)));
-                }
+            traits.dequantizeRow(weight.ptr + r * row_bytes, &w_deq);
+            for (0..t) |c| {
+                var want: [4]f32 = undefined;
+                traits.dots[0](weight.ptr + r * row_bytes, act.ptr + c * act_bytes, act_bytes, k, &want);
+                // The same exact integer block sums, scaled and added in another order: each
+                // side rounds at most nb + 16 partial sums, each ≤ Σ|w·a| (f32 epsilon).
+                var magnitude: f64 = 0;
+                for (w_deq, act_deq[c * k ..][0..k]) |wv, av| magnitude += @abs(@as(f64, wv) * av);
+                const bound = 2 * (k / 32 + 16) * std.math.floatEps(f32) * magnitude;
+                std.testing.expectApproxEqAbs(want[0], y[c * n + r], @as(f32, @floatCast(bound))) catch |err| {
+                    std.debug.print("type {} simd {} row {} token {}\n", .{ type_id, use_simd, r, c });
+                    return err;
+                };
             }
         }
     }
+}
+
+test "GEMM tiles match the per-row dots across K slices, row groups and token tails" {
+    // 37 blocks cross the 8- and 32-block slices and end in a Q8A tail block.
+    inline for (.{ 8, 2, 6, 20, 1002, 1020 }) |type_id| try expectTilesMatchDots(type_id, 32 * 37);
+    // 5 super-blocks = 40 sub-blocks cross the 32-sub-block slice.
+    inline for (.{ 12, 13 }) |type_id| try expectTilesMatchDots(type_id, 256 * 5);
 }

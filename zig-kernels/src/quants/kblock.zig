@@ -7,6 +7,7 @@ const cpu_path = @import("../cpu_path.zig");
 const simd = @import("../simd.zig");
 const common = @import("common.zig");
 const block32 = @import("block32.zig");
+const gemm32 = @import("gemm32.zig");
 
 const DotFn = block32.DotFn;
 
@@ -42,6 +43,44 @@ pub fn Engine(comptime T: type) type {
             }.call;
         }
     };
+}
+
+/// The GEMM tile kernel (gemm32.GemmQ8K) of a type with unsigned codes and a 6-bit scale and
+/// min per 32-element sub-block (Q4_K, Q5_K): `T.decodeSimd` as for the dots, `T.code(w, j, l)`
+/// the scalar code of element l of sub-block j.
+pub fn Gemm(comptime T: type) type {
+    return gemm32.GemmQ8K(struct {
+        pub const unsigned_quants = true;
+        pub const offset: f32 = 0;
+
+        /// Sub-blocks b0..b0+q.len (whole super-blocks: slices are multiples of 8 sub-blocks).
+        pub fn decodeBlocks(row: [*]const u8, n_blocks: usize, b0: usize, q: [][32]u8, d: []f32, off: []f32) void {
+            std.debug.assert(b0 % 8 == 0 and q.len % 8 == 0 and b0 + q.len <= n_blocks);
+            std.debug.assert(d.len == q.len and off.len == q.len);
+            const use_simd = cpu_path.simd();
+            var i: usize = 0;
+            while (i < q.len) : (i += 8) {
+                const w = row + (b0 + i) / 8 * T.block_bytes;
+                if (use_simd) {
+                    const dec = T.decodeSimd(w);
+                    inline for (0..8) |j| {
+                        q[i + j] = dec.u[j];
+                        d[i + j] = dec.d * @as(f32, @floatFromInt(dec.sc[j]));
+                        off[i + j] = -dec.dmin * @as(f32, @floatFromInt(dec.mins[2 * j]));
+                    }
+                } else {
+                    const dw = common.f16At(w);
+                    const dmin = common.f16At(w + 2);
+                    for (0..8) |j| {
+                        const sm = scaleMin(w[4..16], j);
+                        for (&q[i + j], 0..) |*code, l| code.* = T.code(w, j, l);
+                        d[i + j] = dw * @as(f32, @floatFromInt(sm.sc));
+                        off[i + j] = -dmin * @as(f32, @floatFromInt(sm.m));
+                    }
+                }
+            }
+        }
+    });
 }
 
 /// Q4_K / Q5_K 6-bit scale and min of sub-block j (0..7) from the packed 12 bytes (§3.5).

@@ -75,6 +75,13 @@ pub fn dotScalar(w: [*]const u8, a: *align(1) const common.BlockQ8K) f32 {
 }
 
 pub const dots = kblock.Engine(@This()).dots;
+pub const gemmTile = kblock.Gemm(@This()).tile;
+
+/// The 4-bit code of element l of sub-block j (scalar paths).
+pub fn code(w: [*]const u8, j: usize, l: usize) u8 {
+    const byte = w[16 + 32 * (j / 2) + l];
+    return if (j % 2 == 0) byte & 0x0F else byte >> 4;
+}
 
 pub fn dequantizeRow(src: [*]const u8, dst: []f32) void {
     std.debug.assert(dst.len % 256 == 0);

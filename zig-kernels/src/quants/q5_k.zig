@@ -63,6 +63,12 @@ pub fn dotScalar(w: [*]const u8, a: *align(1) const common.BlockQ8K) f32 {
 }
 
 pub const dots = kblock.Engine(@This()).dots;
+pub const gemmTile = kblock.Gemm(@This()).tile;
+
+/// The 5-bit code of element l of sub-block j (scalar paths).
+pub fn code(w: [*]const u8, j: usize, l: usize) u8 {
+    return @intCast(quant(w, j, l));
+}
 
 pub fn dequantizeRow(src: [*]const u8, dst: []f32) void {
     std.debug.assert(dst.len % 256 == 0);

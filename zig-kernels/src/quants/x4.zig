@@ -201,8 +201,8 @@ pub fn X4(comptime Base: type) type {
             pub const offset = Base.offset;
 
             /// b0 is a multiple of 4, so the groups inside [b0, b0 + q.len) are decoded whole.
-            pub fn decodeBlocks(row: [*]const u8, n_blocks: usize, b0: usize, q: [][32]u8, d: []f32) void {
-                std.debug.assert(b0 % 4 == 0 and b0 + q.len <= n_blocks and d.len == q.len);
+            pub fn decodeBlocks(row: [*]const u8, n_blocks: usize, b0: usize, q: [][32]u8, d: []f32, off: []f32) void {
+                std.debug.assert(b0 % 4 == 0 and b0 + q.len <= n_blocks and d.len == q.len and off.len == q.len);
                 const n_full = n_blocks / 4 * 4;
                 const use_simd = cpu_path.simd();
                 var i: usize = 0;
@@ -217,12 +217,14 @@ pub fn X4(comptime Base: type) type {
                         inline for (0..4) |m| {
                             q[i + m] = @bitCast(v[m]);
                             d[i + m] = dw4[m];
+                            off[i + m] = Base.offset * dw4[m];
                         }
                         i += 4;
                     } else {
                         var block: [18]u8 = undefined;
                         blockInFileLayout(row, b, n_full, &block);
                         d[i] = common.f16At(&block);
+                        off[i] = Base.offset * d[i];
                         if (use_simd) {
                             q[i] = @bitCast(Base.decodeSimd(&block));
                         } else {
