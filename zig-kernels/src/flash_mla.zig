@@ -29,11 +29,20 @@ pub const CacheType = kv_rows.CacheType;
 pub const dim_k = kv_rows.dim_k;
 pub const dim_v = kv_rows.dim_v;
 
-/// Cache rows per tile: one K·q GEMM and one P·V GEMM per tile and head group. Larger tiles cut
-/// the per-tile work around the P·V loops (loading, rescaling and storing the 512-wide
-/// accumulators, the softmax bookkeeping): against 32 rows, 64 made q8_KV 4% and f16 1-2%
-/// faster at depth 16384, 128 another 4% for q8_KV (f16 unchanged).
+/// Most cache rows per tile (the stride of the per-tile score rows): one K·q GEMM and one P·V
+/// GEMM per tile and head group. The tile of a call is `tileRows(cache_type)`.
 pub const tile_rows: usize = 128;
+
+/// Cache rows per tile. Larger tiles cut the per-tile work around the P·V loops (loading,
+/// rescaling and storing the 512-wide accumulators, the softmax bookkeeping): against 32 rows,
+/// 64 made q8_KV 4% faster at depth 16384 and 128 another 4%. f16 and q8_0 gain at most 1-2%
+/// (their tile copy is gone) and keep 32: the tile also sets where the online softmax rescales,
+/// and the llama.cpp conformance test of the (MoE) Q8_0-weight model, where tiny rounding
+/// changes can flip an expert choice, fails with 64 (q8_0 top-1 94.7% < 95%) and 128 (f16
+/// largest log-prob gap 0.83 > 0.6), KL means unchanged; 32 keeps their numerics as they were.
+pub fn tileRows(cache_type: CacheType) usize {
+    return if (cache_type == .q8_KV) 128 else 32;
+}
 
 comptime {
     // Whole-tile vector passes, row pairs for the i16 P·V, and exact i32 P·V sums per tile.
@@ -360,6 +369,15 @@ fn normalizeInto(partial: [*]const f32, n_heads: usize, out: [*]f32) void {
 /// (M, S, acc) per query row in ws.partial. Token j's rows from ws.limits[j] on are masked.
 /// An empty range leaves M = -inf, S = 0, acc = 0.
 fn attendRange(args: *const Args, scratch: Scratch, ws: Workspace, t0: usize, nt: usize, head0: usize, n_heads_one: usize, row0: usize, row1: usize) void {
+    if (args.cache_type == .q8_KV) {
+        attendTiles(tileRows(.q8_KV), args, scratch, ws, t0, nt, head0, n_heads_one, row0, row1);
+    } else {
+        attendTiles(tileRows(.f16), args, scratch, ws, t0, nt, head0, n_heads_one, row0, row1);
+    }
+}
+
+fn attendTiles(comptime rows: usize, args: *const Args, scratch: Scratch, ws: Workspace, t0: usize, nt: usize, head0: usize, n_heads_one: usize, row0: usize, row1: usize) void {
+    comptime std.debug.assert(rows <= tile_rows and rows % 8 == 0);
     std.debug.assert(nt == 1 or n_heads_one == args.n_head);
     const n_heads = nt * n_heads_one;
     for (0..n_heads) |h| {
@@ -371,8 +389,8 @@ fn attendRange(args: *const Args, scratch: Scratch, ws: Workspace, t0: usize, nt
     const use_simd = cpu_path.simd();
     const q_row = t0 * args.n_head + head0;
     var row = row0;
-    while (row < row1) : (row += tile_rows) {
-        const n = @min(tile_rows, row1 - row);
+    while (row < row1) : (row += rows) {
+        const n = @min(rows, row1 - row);
         const f16_rows: [*]align(1) const f16 = @ptrCast(args.cache + row * kv_rows.rowBytes(.f16));
         if (args.cache_type == .q8_KV) {
             scoreTileQ8KV(args, scratch, ws, q_row, n_heads, row, n, use_simd);
@@ -397,10 +415,10 @@ fn attendRange(args: *const Args, scratch: Scratch, ws: Workspace, t0: usize, nt
                 scoreTileF32(ws.tile + i * dim_k, m, args.q + q_row * dim_k, n_heads, ws.scores + i, use_simd);
             }
         }
-        scaleAndMask(ws, nt, n_heads_one, row, n, args.kq_scale, use_simd);
-        updateSoftmax(ws, n_heads, n, args.cache_type == .q8_KV, use_simd);
+        scaleAndMask(rows, ws, nt, n_heads_one, row, n, args.kq_scale, use_simd);
+        updateSoftmax(rows, ws, n_heads, n, args.cache_type == .q8_KV, use_simd);
         if (args.cache_type == .q8_KV) {
-            quantizeProbabilities(ws, n_heads, n, use_simd);
+            quantizeProbabilities(rows, ws, n_heads, n, use_simd);
             if (use_simd) {
                 accumulatePvI16Simd(args.cache + row * kv_rows.rowBytes(.q8_KV), ws, n_heads, n);
             } else accumulatePvI16Scalar(ws, n_heads, n);
@@ -415,9 +433,10 @@ fn attendRange(args: *const Args, scratch: Scratch, ws: Workspace, t0: usize, nt
 // ---------------------------------------------------------------- tiles to f32
 
 /// How far ahead rows are prefetched. Cache rows stream from L3 or DRAM (27 layers of up to 19 MB
-/// do not fit L3) and the conversion stalled on them: at 4096 f16 rows (L3) it took 22% of the
-/// time against 6% with the rows in L2. One tile ahead hides the latency.
-const prefetch_rows = tile_rows;
+/// do not fit L3) and the loads stalled on them: at 4096 f16 rows (L3) the f32 conversion took
+/// 22% of the time against 6% with the rows in L2, and without prefetching f16 kvsplit at depth
+/// 16384 is 12% slower. 48, 64 and 128 rows ahead measured the same.
+const prefetch_rows = 64;
 
 /// Prefetches one cache row into L2 (prefetch never faults, so running past the cache is fine).
 inline fn prefetchRow(row: [*]const u8, row_bytes: usize) void {
@@ -567,7 +586,7 @@ noinline fn scoreTileQ8KV(args: *const Args, scratch: Scratch, ws: Workspace, q_
         ws.row_scale[i] = kv_rows.rowScaleQ8KV(src);
     }
     // Rows past n get scale 0, so the vector passes over whole tiles stay finite.
-    @memset(ws.row_scale[n..tile_rows], 0);
+    @memset(ws.row_scale[n..tileRows(.q8_KV)], 0);
     if (use_simd) {
         for (0..n) |i| scoreRowI8(rows + i * row_bytes, q8, d_q, ws.row_scale[i], n_heads, ws.scores + i);
     } else {
@@ -673,19 +692,19 @@ inline fn dotRowI8(comptime H: usize, row: [*]const u8, q8: [*]const i8, d_q: [*
 
 /// Multiplies the visible scores by kq_scale and sets the rest to -inf: the tile's unused rows
 /// (so the vector softmax can run over whole tiles) and rows past each token's causal limit.
-noinline fn scaleAndMask(ws: Workspace, nt: usize, n_heads: usize, row: usize, n: usize, kq_scale: f32, use_simd: bool) void {
+noinline fn scaleAndMask(comptime rows: usize, ws: Workspace, nt: usize, n_heads: usize, row: usize, n: usize, kq_scale: f32, use_simd: bool) void {
     for (0..nt) |j| {
         const visible = std.math.clamp(ws.limits[j] -| row, 0, n);
         for (0..n_heads) |h| {
             const s = ws.scores + (j * n_heads + h) * tile_rows;
-            if (use_simd and visible == tile_rows) {
-                inline for (0..tile_rows / 8) |b| {
+            if (use_simd and visible == rows) {
+                inline for (0..rows / 8) |b| {
                     s[b * 8 ..][0..8].* = @as(V8, s[b * 8 ..][0..8].*) * @as(V8, @splat(kq_scale));
                 }
                 continue;
             }
             for (0..visible) |i| s[i] *= kq_scale;
-            for (visible..tile_rows) |i| s[i] = -std.math.inf(f32);
+            for (visible..rows) |i| s[i] = -std.math.inf(f32);
         }
     }
 }
@@ -693,7 +712,7 @@ noinline fn scaleAndMask(ws: Workspace, nt: usize, n_heads: usize, row: usize, n
 /// Per head: new max M' = max(M, tile max); factor = exp(M − M') rescales S and acc (0 on the
 /// first tile, where M = -inf); p = exp(s − M') replaces the scores; S' = S·factor + Σp.
 /// For q8_KV the probabilities are then multiplied by the row scales for P·V (S keeps raw p).
-noinline fn updateSoftmax(ws: Workspace, n_heads: usize, n: usize, fold_row_scale: bool, use_simd: bool) void {
+noinline fn updateSoftmax(comptime rows: usize, ws: Workspace, n_heads: usize, n: usize, fold_row_scale: bool, use_simd: bool) void {
     for (0..n_heads) |h| {
         const s = ws.scores + h * tile_rows;
         const part = ws.partial + h * partial_stride;
@@ -701,7 +720,7 @@ noinline fn updateSoftmax(ws: Workspace, n_heads: usize, n: usize, fold_row_scal
         var tile_max: f32 = -std.math.inf(f32);
         if (use_simd) {
             var max_v: V8 = s[0..8].*;
-            inline for (1..tile_rows / 8) |j| max_v = @max(max_v, @as(V8, s[j * 8 ..][0..8].*));
+            inline for (1..rows / 8) |j| max_v = @max(max_v, @as(V8, s[j * 8 ..][0..8].*));
             tile_max = @reduce(.Max, max_v);
         } else {
             for (s[0..n]) |x| tile_max = @max(tile_max, x);
@@ -710,7 +729,7 @@ noinline fn updateSoftmax(ws: Workspace, n_heads: usize, n: usize, fold_row_scal
         const m_new = @max(m_old, tile_max);
         if (m_new == -std.math.inf(f32)) {
             // Nothing visible yet for this row: keep the empty state (exp(-inf − -inf) is NaN).
-            @memset(s[0..tile_rows], 0);
+            @memset(s[0..rows], 0);
             ws.factors[h] = 1.0;
             continue;
         }
@@ -718,15 +737,15 @@ noinline fn updateSoftmax(ws: Workspace, n_heads: usize, n: usize, fold_row_scal
         var sum: f32 = 0;
         if (use_simd) {
             var sum_v: V8 = @splat(0);
-            inline for (0..tile_rows / 8) |j| {
+            inline for (0..rows / 8) |j| {
                 const p = expV(s[j * 8 ..][0..8].* - @as(V8, @splat(m_new)));
                 s[j * 8 ..][0..8].* = p;
                 sum_v += p;
             }
             sum = @reduce(.Add, sum_v);
         } else {
-            for (0..tile_rows) |i| {
-                s[i] = if (i < n) @exp(s[i] - m_new) else 0;
+            for (0..rows) |i| {
+                s[i] = if (i < n) expScalar(s[i] - m_new) else 0;
                 sum += s[i];
             }
         }
@@ -735,7 +754,7 @@ noinline fn updateSoftmax(ws: Workspace, n_heads: usize, n: usize, fold_row_scal
         if (fold_row_scale) {
             // Rows from n on hold p = 0 and row scale 0 (scoreTileQ8KV).
             if (use_simd) {
-                inline for (0..tile_rows / 8) |j| {
+                inline for (0..rows / 8) |j| {
                     s[j * 8 ..][0..8].* = @as(V8, s[j * 8 ..][0..8].*) * @as(V8, ws.row_scale[j * 8 ..][0..8].*);
                 }
             } else for (0..n) |i| {
@@ -766,6 +785,28 @@ pub inline fn expV(x: V8) V8 {
     return @select(f32, x < low, @as(V8, @splat(0)), p * scale);
 }
 
+/// expV for one value, operation for operation, so the scalar twin's probabilities are the SIMD
+/// path's bit for bit: q8_KV rounds them to i16 steps, and 1 ulp apart they can round to
+/// neighbouring steps (a 3e-5 relative difference an MoE model's expert choice can amplify).
+pub fn expScalar(x: f32) f32 {
+    const low: f32 = -87.0;
+    if (x < low) return 0;
+    const xc = @min(x, 88.0);
+    const n = @floor(@mulAdd(f32, xc, std.math.log2e, 0.5));
+    var r = @mulAdd(f32, n, -0.693359375, xc);
+    r = @mulAdd(f32, n, 2.12194440e-4, r);
+    var p: f32 = 1.0 / 720.0;
+    p = @mulAdd(f32, p, r, 1.0 / 120.0);
+    p = @mulAdd(f32, p, r, 1.0 / 24.0);
+    p = @mulAdd(f32, p, r, 1.0 / 6.0);
+    p = @mulAdd(f32, p, r, 0.5);
+    p = @mulAdd(f32, p, r, 1.0);
+    p = @mulAdd(f32, p, r, 1.0);
+    const exponent: i32 = @intFromFloat(n);
+    const scale: f32 = @bitCast((exponent + 127) << 23);
+    return p * scale;
+}
+
 // ---------------------------------------------------------------- P·V
 
 /// acc[h] = acc[h]·factor[h] + Σ_i p[h][i]·V[i] for the tile's n rows (V = tile[i][0..512]).
@@ -792,7 +833,7 @@ const p_levels: f32 = 32767;
 /// and by far less in practice (roundings of different rows cancel); the bound is derived in
 /// tests/flash_mla_kernel_test.ts. 7-bit probabilities (vpmaddubsw) would be 2.4× faster in
 /// P·V but err ~250× more (~1% of max|V| measured), beyond the cache's own int8 error.
-noinline fn quantizeProbabilities(ws: Workspace, n_heads: usize, n: usize, use_simd: bool) void {
+noinline fn quantizeProbabilities(comptime rows: usize, ws: Workspace, n_heads: usize, n: usize, use_simd: bool) void {
     for (0..n_heads) |h| {
         const s = ws.scores + h * tile_rows;
         const p16 = ws.p16 + h * tile_rows;
@@ -800,7 +841,7 @@ noinline fn quantizeProbabilities(ws: Workspace, n_heads: usize, n: usize, use_s
         if (use_simd) {
             // p = 0 past n (updateSoftmax), so the whole tile may be scanned.
             var max_v: V8 = s[0..8].*;
-            inline for (1..tile_rows / 8) |j| max_v = @max(max_v, @as(V8, s[j * 8 ..][0..8].*));
+            inline for (1..rows / 8) |j| max_v = @max(max_v, @as(V8, s[j * 8 ..][0..8].*));
             p_max = @reduce(.Max, max_v);
         } else {
             for (s[0..n]) |x| p_max = @max(p_max, x);
@@ -808,14 +849,14 @@ noinline fn quantizeProbabilities(ws: Workspace, n_heads: usize, n: usize, use_s
         const inv: f32 = if (p_max > 0) p_levels / p_max else 0;
         ws.p_step[h] = p_max / p_levels;
         if (use_simd) {
-            inline for (0..tile_rows / 8) |j| {
+            inline for (0..rows / 8) |j| {
                 // p ≥ 0, so adding 0.5 and truncating rounds to nearest (ties up), like the
                 // scalar twin; rows ≥ n hold p = 0.
                 const x = @min(s[j * 8 ..][0..8].* * @as(V8, @splat(inv)) + @as(V8, @splat(0.5)), @as(V8, @splat(p_levels)));
                 p16[j * 8 ..][0..8].* = @as(@Vector(8, i16), @intFromFloat(x));
             }
         } else {
-            for (0..tile_rows) |i| {
+            for (0..rows) |i| {
                 const x = if (i < n) @min(s[i] * inv + 0.5, p_levels) else 0;
                 p16[i] = @intFromFloat(x);
             }
@@ -961,6 +1002,14 @@ test "expV matches exp within 2e-7 relative and masks -inf to 0" {
         try std.testing.expect(@abs(got - want) <= 2.5e-7 * want);
     }
     try std.testing.expectEqual(@as(f32, 0), expV(@splat(-std.math.inf(f32)))[0]);
+}
+
+test "expScalar equals expV bit for bit" {
+    var x: f32 = -90;
+    while (x < 1.0) : (x += 0.00731) {
+        try std.testing.expectEqual(@as(u32, @bitCast(expV(@splat(x))[0])), @as(u32, @bitCast(expScalar(x))));
+    }
+    try std.testing.expectEqual(@as(f32, 0), expScalar(-std.math.inf(f32)));
 }
 
 test "compute agrees between SIMD and scalar paths and strategies" {
