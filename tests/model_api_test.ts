@@ -110,22 +110,37 @@ Deno.test("ModelContext prefill in one batch, in small batches and token by toke
 });
 
 Deno.test("ModelContext SIMD and scalar kernels give the same logits", async () => {
-  using model = await Model.load(await tinyModel({ ...SPEC, wtype: "Q8_0" }));
-  const ids = model.tokenize(PROMPT).slice(0, 6);
-  const run = () => {
-    using ctx = model.createContext({ ctxLen: 32, threads: 2, cacheType: "q8_KV" });
+  const run = (model: Model, cacheType: "f16" | "q8_KV", ids: number[]) => {
+    using ctx = model.createContext({ ctxLen: 32, threads: 2, cacheType });
     return ctx.evalLogits(ids, { allLogits: true });
   };
-  const simd = run();
-  setSimd(false);
-  let scalar: Float32Array;
-  try {
-    scalar = run();
-  } finally {
-    setSimd(true);
+  const both = (model: Model, cacheType: "f16" | "q8_KV", ids: number[]) => {
+    const simd = run(model, cacheType, ids);
+    setSimd(false);
+    try {
+      return { simd, scalar: run(model, cacheType, ids) };
+    } finally {
+      setSimd(true);
+    }
+  };
+  // F16 weights, f16 cache: nothing is re-quantized between products, so the SIMD kernels
+  // (GEMM tiles, FlashMLA) and their scalar twins differ only by f32 summation order, ~1e-6.
+  {
+    using model = await Model.load(await tinyModel(SPEC));
+    const ids = model.tokenize(PROMPT).slice(0, 6);
+    const { simd, scalar } = both(model, "f16", ids);
+    assert.ok(relDiff(simd, scalar) < 1e-4, `F16: ${relDiff(simd, scalar)}`);
   }
-  // Both paths use the same quantized inputs; they differ in summation order only.
-  assert.ok(relDiff(simd, scalar) < 1e-4, `${relDiff(simd, scalar)}`);
+  // Q8_0 weights, q8_KV cache: every product rounds its activations to 8 bits, so an ulp of
+  // summation-order difference can flip one rounding (d/2 ≈ 0.4% of a block's range) and that
+  // propagates; the paths then agree to the q8 activation regime's bound (conformance tests:
+  // max-rel ≤ 8e-2 against float64), not to 1e-4. A broken twin differs by O(1).
+  {
+    using model = await Model.load(await tinyModel({ ...SPEC, wtype: "Q8_0" }));
+    const ids = model.tokenize(PROMPT).slice(0, 6);
+    const { simd, scalar } = both(model, "q8_KV", ids);
+    assert.ok(relDiff(simd, scalar) < 8e-2, `Q8_0/q8_KV: ${relDiff(simd, scalar)}`);
+  }
 });
 
 Deno.test("ModelContext refuses bad tokens and context overflow, and fills synthetic rows", async () => {
