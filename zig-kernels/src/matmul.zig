@@ -14,7 +14,7 @@
 //! queues over contiguous row ranges (ThreadPool.ChunkQueues: own range first, so each thread
 //! streams its weights in order, then stealing) and compute them with the type's ncols-wide dot
 //! products, so each weight block is decoded once per tile of up to 4 tokens; with ≥ 4 tokens, a
-//! type with a GEMM kernel (quants/gemm32.zig, quants/float.zig) takes chunks of up to 64 rows × 128 tokens
+//! type with a GEMM kernel (quants/gemm32.zig, quants/float.zig) takes chunks of up to 128 rows × 256 tokens
 //! instead, decoding each weight row once per chunk. compute() calls `pool.barrier()` exactly once on every
 //! thread and allocates nothing; the caller must meet a barrier before reading `y` or reusing the
 //! scratch. Scratch layout: [64-byte aligned counter line][ChunkQueues lines][T activation rows].
@@ -75,12 +75,12 @@ pub fn rowsPerChunk(n: usize, nth: usize) usize {
 
 /// Tokens per chunk when the type's GEMM kernel runs: each 4-row weight panel it decodes is
 /// shared by this many tokens.
-const gemm_chunk_tokens = 128;
+const gemm_chunk_tokens = 256;
 
-/// Rows per chunk for the GEMM kernel: a multiple of 4 (its row panel), at most 64 (the rows
+/// Rows per chunk for the GEMM kernel: a multiple of 4 (its row panel), at most 128 (the rows
 /// one activation panel serves), and small enough that each thread gets about 4 row ranges.
 pub fn gemmRowsPerChunk(n: usize, nth: usize) usize {
-    return std.math.clamp(n / (nth * 4) / 4 * 4, 4, 64);
+    return std.math.clamp(n / (nth * 4) / 4 * 4, 4, 128);
 }
 
 /// Phase 1: quantize this thread's share of the activation rows into `activations`.

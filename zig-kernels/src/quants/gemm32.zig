@@ -298,11 +298,13 @@ fn Signed(comptime Decoder: type) type {
         /// oct of the group streams past it.
         const slice_blocks = 8;
         /// Tokens per group: each weight panel is decoded once per group and slice.
-        const token_group = 128;
+        const token_group = 256;
         const octs_max = token_group / oct;
         /// Rows whose accumulators are kept across the K slices (the activation panel of a slice
-        /// is built once per 64 rows).
-        const row_group = 64;
+        /// is built once per 128 rows). With 256 tokens, the activation panels (140 KiB) and the
+        /// accumulators (128 KiB) live on the stack; the panel builds then cost ~8% of the
+        /// multiplies instead of ~15% with 128 × 64.
+        const row_group = 128;
 
         /// One row's slice: register j of block i holds weights 2j and 2j+1 as int16, repeated
         /// for the 8 tokens of an activation register, so vpmaddwd leaves token t's sum of
@@ -319,7 +321,7 @@ fn Signed(comptime Decoder: type) type {
             d: [slice_blocks]F32x8 align(32),
         };
 
-        /// See GemmTileFn. Loops: token groups of 128, row groups of 64, K slices of 8 blocks
+        /// See GemmTileFn. Loops: token groups of 256, row groups of 128, K slices of 8 blocks
         /// (activation panels built once per slice), then 4-row weight panels × token octs.
         pub fn tile(w: [*]const u8, w_row_bytes: usize, n_rows: usize, act: [*]const u8, act_stride: usize, n_tokens: usize, k: usize, y: [*]f32, y_row_stride: usize) void {
             std.debug.assert(k % 32 == 0 and n_rows > 0 and n_tokens > 0);
