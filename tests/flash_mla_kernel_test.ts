@@ -28,7 +28,7 @@ const pools = [1, 2, 3, 4].map((n) => new ThreadPool(n));
 // Close the pools when the test module's last test finished.
 globalThis.addEventListener("unload", () => pools.forEach((p) => p.close()));
 
-/** Cache rows per tile (flash_mla.zig `tile_rows`): the span of one q8_KV probability step. */
+/** q8_KV cache rows per tile (flash_mla.zig `tileRows(.q8_KV)`): the span of one probability step. */
 const TILE_ROWS = 128;
 /** Largest i16 probability level (flash_mla.zig `p_levels`). */
 const P_LEVELS = 32767;
