@@ -176,7 +176,10 @@ Deno.test("ratioTable pairs our rows with llama.cpp's by test, threads and cache
   const lines = ratioTable(rows).split("\n");
   // Two of ours have a llama.cpp partner (f16); q8_KV has none in llama.cpp.
   assert.equal(lines.length, 4);
-  assert.match(lines[2], /\| tg64@pp4096 \| 2 \| f16 \| kvsplit \| 1 \| 64\.00 \| 16\.00 \| 4\.00× \|/);
+  assert.match(
+    lines[2],
+    /\| tg64@pp4096 \| 2 \| f16 \| kvsplit \| 1 \| 64\.00 \| 16\.00 \| 4\.00× \|/,
+  );
   assert.match(lines[3], /\| heads \| 1 \| 32\.00 \| 16\.00 \| 2\.00× \|/);
 });
 

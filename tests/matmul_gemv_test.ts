@@ -121,7 +121,9 @@ for (
   const type of [
     GgmlType.Q8_0,
     GgmlType.Q4_0,
+    GgmlType.Q4_1,
     GgmlType.Q5_0,
+    GgmlType.Q5_1,
     GgmlType.IQ4_NL,
     GgmlType.Q4_K,
     GgmlType.Q5_K,

@@ -35,10 +35,11 @@ Deno.test("Model.load names a missing file and refuses non-deepseek2 files", asy
 });
 
 Deno.test("Model.load refuses a matrix of a type without kernels, naming the tensor", async () => {
-  // A Q8_0 model whose last tensor (output.weight, Q8_0: 34 bytes per 32) is relabelled Q5_1
-  // (24 bytes per 32): the file stays well-formed (the data only gets shorter), so the reader
-  // accepts it and the model loader must be the one to refuse it.
-  const source = await tinyModel({ ...SPEC, wtype: "Q8_0" });
+  // An F16 model whose last tensor (output.weight, 2 bytes per element) is relabelled Q8_K
+  // (292 bytes per 256, the K-quants' activation format, never a weight): the file stays
+  // well-formed (the data only gets shorter), so the reader accepts it and the model loader
+  // must be the one to refuse it.
+  const source = await tinyModel(SPEC);
   const bytes = await Deno.readFile(source);
   const name = new TextEncoder().encode("output.weight");
   let at = -1;
@@ -48,14 +49,14 @@ Deno.test("Model.load refuses a matrix of a type without kernels, naming the ten
   assert.ok(at > 0, "tensor info of output.weight found");
   const view = new DataView(bytes.buffer);
   const typeAt = at + name.length + 4 + 8 * view.getUint32(at + name.length, true);
-  assert.equal(view.getUint32(typeAt, true), 8, "output.weight is Q8_0");
-  view.setUint32(typeAt, 7, true); // Q5_1
+  assert.equal(view.getUint32(typeAt, true), 1, "output.weight is F16");
+  view.setUint32(typeAt, 15, true); // Q8_K
   const path = await Deno.makeTempFile({ suffix: ".gguf" });
   try {
     await Deno.writeFile(path, bytes);
     await assert.rejects(
       () => Model.load(path),
-      (e) => e instanceof GgufError && /"output\.weight" is Q5_1.*no kernels/.test(e.message),
+      (e) => e instanceof GgufError && /"output\.weight" is Q8_K.*no kernels/.test(e.message),
     );
   } finally {
     await Deno.remove(path);

@@ -51,6 +51,15 @@ export function randomWeight(
       }
       break;
     }
+    case GgmlType.Q4_1:
+    case GgmlType.Q5_1: { // d > 0, then a min m of either sign
+      const blockBytes = ggmlTypeInfo(type)!.blockBytes;
+      for (let o = 0; o < bytes.length; o += blockBytes) {
+        setF16(bytes, o, scale());
+        setF16(bytes, o + 2, (random.uniform() - 0.5) * 16 * scale());
+      }
+      break;
+    }
     case GgmlType.Q8_0:
     case GgmlType.Q4_0:
     case GgmlType.Q5_0:

@@ -83,6 +83,16 @@ function roundTripBound(type: GgmlTypeId, x: Float32Array, i: number): number {
       const d = amaxOf(x, i - (i % 32), 32) / 8;
       return d * (1 + 8 * F16_EPS) + 1e-7;
     }
+    case GgmlType.Q4_1:
+    case GgmlType.Q5_1: {
+      // d = (max − min)/levels, q = trunc((x − min)/d + 0.5): nearest code, ≤ d/2, plus the fp16
+      // rounding of d (≤ levels·d·ε at the top code) and of m (≤ |m|·ε).
+      const levels = type === GgmlType.Q4_1 ? 15 : 31;
+      const block = x.subarray(i - (i % 32), i - (i % 32) + 32);
+      const min = Math.min(...block);
+      const d = (Math.max(...block) - min) / levels;
+      return d / 2 + levels * d * F16_EPS + Math.abs(min) * F16_EPS + 1e-7;
+    }
     case GgmlType.Q5_0: {
       // d = max/−16; q = trunc(x/d + 16.5) rounds to nearest (≤ d/2) except on the far side,
       // where x/d = +16 clamps to code 31 (+15): one step. fp16 rounding of d adds 16·d·ε.
@@ -101,7 +111,9 @@ for (
     GgmlType.BF16,
     GgmlType.Q8_0,
     GgmlType.Q4_0,
+    GgmlType.Q4_1,
     GgmlType.Q5_0,
+    GgmlType.Q5_1,
   ] as const
 ) {
   const name = ggmlTypeInfo(type)!.name;

@@ -135,6 +135,8 @@ Deno.test("encodeBlocks keeps Gaussian weights within the expected relative RMS 
     Q4_0: 0.105,
     IQ4_NL: 0.105,
     IQ4_XS: 0.115, // IQ4_NL's codes under 6-bit sub-scales on a shared d (≤ 1/64 coarser)
+    Q4_1: 0.105, // range/15 over min..max ≈ Q4_0's step
+    Q5_1: 0.055, // range/31
     Q4_K: 0.1,
   };
   const x = gaussians(256 * 256, 13);
@@ -145,7 +147,7 @@ Deno.test("encodeBlocks keeps Gaussian weights within the expected relative RMS 
 });
 
 Deno.test("encodeBlocks writes zero blocks for zero input and refuses partial blocks", () => {
-  for (const type of ["Q8_0", "Q4_0", "IQ4_NL", "IQ4_XS", "Q4_K", "Q6_K"]) {
+  for (const type of ["Q8_0", "Q4_0", "Q4_1", "Q5_1", "IQ4_NL", "IQ4_XS", "Q4_K", "Q6_K"]) {
     const y = decode(type, encodeBlocks(type, new Float32Array(256)), 256);
     // IQ4_NL has no zero level; a zero scale still makes every value 0.
     assert.ok(y.every((v) => v === 0), type);

@@ -158,6 +158,33 @@ const encodeQ5_0: BlockEncoder = (x, at, out, o) => {
   new DataView(out.buffer, out.byteOffset).setUint32(o + 2, qh >>> 0, true);
 };
 
+/** Q4_1 / Q5_1 (ggml's reference): d = (max − min)/levels, m = min, q = trunc((x−min)/d + ½). */
+function encodeWithMin(bits: 4 | 5): BlockEncoder {
+  const levels = (1 << bits) - 1;
+  const qs = bits === 4 ? 4 : 8;
+  return (x, at, out, o) => {
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (let i = at; i < at + 32; i++) {
+      lo = Math.min(lo, x[i]);
+      hi = Math.max(hi, x[i]);
+    }
+    const d = (hi - lo) / levels;
+    setF16(out, o, d);
+    setF16(out, o + 2, lo);
+    const id = d === 0 ? 0 : 1 / d;
+    const q = (v: number) => Math.min(levels, Math.trunc((v - lo) * id + 0.5));
+    let qh = 0;
+    for (let j = 0; j < 16; j++) {
+      const a = q(x[at + j]);
+      const b = q(x[at + 16 + j]);
+      out[o + qs + j] = (a & 15) | ((b & 15) << 4);
+      qh |= ((a >> 4) << j) | ((b >> 4) << (j + 16));
+    }
+    if (bits === 5) new DataView(out.buffer, out.byteOffset).setUint32(o + 4, qh >>> 0, true);
+  };
+}
+
 /**
  * Nearest IQ4_NL level index for each scaled value rounded to an integer in −128..128 (the
  * encoder scales a block so its largest magnitude is 127). Rounding first moves a value by at
@@ -306,6 +333,8 @@ const ENCODERS: Readonly<Record<string, BlockEncoder>> = {
   Q8_0: encodeQ8_0,
   Q4_0: encodeQ4_0,
   Q5_0: encodeQ5_0,
+  Q4_1: encodeWithMin(4),
+  Q5_1: encodeWithMin(5),
   IQ4_NL: encodeIq4Nl,
   IQ4_XS: encodeIq4Xs,
   Q4_K: encodeQ4_K,
@@ -318,7 +347,7 @@ export const ENCODABLE_TYPES: readonly string[] = Object.keys(ENCODERS);
 /**
  * Encodes `x` (a whole number of blocks) as `type` blocks.
  *
- * @param type Target type (F32, F16, BF16, Q8_0, Q4_0, Q5_0, IQ4_NL, IQ4_XS, Q4_K, Q6_K).
+ * @param type Target type (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, IQ4_XS, Q4_K, Q6_K).
  * @param x Values; `x.length` must be a multiple of the type's block.
  * @returns The encoded bytes.
  * @throws {RangeError} For a type without an encoder or a partial block.

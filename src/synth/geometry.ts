@@ -22,6 +22,8 @@ export const SYNTH_WEIGHT_TYPES = [
   "IQ4_NL",
   "IQ4_XS",
   "Q4_0",
+  "Q4_1",
+  "Q5_1",
   "Q8_0",
   "Q4_K",
   "Q6_K",

@@ -10,6 +10,8 @@ import type { SynthGeometry, SynthLayout, SynthWeightType } from "./geometry.ts"
 export const FILE_TYPES: Readonly<Record<SynthWeightType, number>> = {
   F16: 1,
   Q4_0: 2,
+  Q4_1: 3,
+  Q5_1: 9,
   Q8_0: 7,
   Q4_K: 14, // MOSTLY_Q4_K_S: every matrix Q4_K
   Q6_K: 18,

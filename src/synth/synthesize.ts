@@ -233,6 +233,8 @@ class BlockPools {
 const FREE_QUANT_BYTE: Readonly<Record<string, number>> = {
   Q4_0: 2,
   Q5_0: 6,
+  Q4_1: 4,
+  Q5_1: 8,
   IQ4_NL: 2,
   IQ4_XS: 8,
   Q8_0: 2,

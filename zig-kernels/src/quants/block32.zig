@@ -35,12 +35,25 @@ pub const DotFn = *const fn (w: [*]const u8, act: [*]const u8, act_stride: usize
 pub const ncols_max = 4;
 
 /// Builds the dot products of a 32-element block type `T`, which declares:
-/// `block_bytes`, `scale(w) f32`, `unsigned_quants: bool` (SIMD decode yields u8 in [0,15] and
+/// `block_bytes`, `scale(w) f32`, `unsigned_quants: bool` (SIMD decode yields u8 codes and
 /// `offset` is added through the activation sum s) or signed (decode yields i8 in [-128,127],
 /// offset 0), `offset: f32`, `decodeSimd(w) U8x32/I8x32`, `decodeScalar(w, *[32]i32)` (values
-/// with the offset already applied).
+/// with the offset already applied). Types with a per-block minimum, x = d·q + m (Q4_1, Q5_1),
+/// also declare `has_min = true` and keep their fp16 m at byte 2 of the block; their offset is
+/// 0 and decodeScalar yields the raw codes.
 pub fn Engine(comptime T: type) type {
+    const has_min = @hasDecl(T, "has_min") and T.has_min;
     return struct {
+        /// The additive term of block w per unit of activation sum s: m, or offset·d.
+        inline fn blockOffset(wb: [*]const u8, dw: f32) f32 {
+            return if (has_min) common.f16At(wb + 2) else T.offset * dw;
+        }
+
+        /// blockOffset of 4 consecutive blocks.
+        inline fn blockOffsets4(wg: [*]const u8, dw4: @Vector(4, f32)) @Vector(4, f32) {
+            return if (has_min) scales4(T.block_bytes, wg + 2) else dw4 * @as(@Vector(4, f32), @splat(T.offset));
+        }
+
         /// The dot products for 1..ncols_max activation rows, indexed by ncols − 1.
         pub const dots: [ncols_max]DotFn = .{ dot(1), dot(2), dot(3), dot(4) };
 
@@ -71,7 +84,7 @@ pub fn Engine(comptime T: type) type {
                         var p: [4]simd.I32x8 = undefined;
                         inline for (0..4) |i| p[i] = simd.mulAddPairs(simd.mulAddBytes(u[i], a.q[32 * i ..][0..32].*), ones);
                         acc[c] = accumulate4(acc[c], p, dw4, a.d);
-                        off[c] += dw4 * @as(@Vector(4, f32), a.s);
+                        off[c] += blockOffsets4(wg, dw4) * @as(@Vector(4, f32), a.s);
                     }
                 } else {
                     var v: [4]I8x32 = undefined;
@@ -91,7 +104,7 @@ pub fn Engine(comptime T: type) type {
             var tail: [ncols]F32x8 = @splat(@splat(0));
             var offset_sum: [ncols]f32 = @splat(0);
             for (n_full..n_blocks) |b| blockSimd(ncols, w, act, act_stride, b, &tail, &offset_sum);
-            inline for (0..ncols) |c| out[c] = @reduce(.Add, acc[c] + tail[c]) + T.offset * (@reduce(.Add, off[c]) + offset_sum[c]);
+            inline for (0..ncols) |c| out[c] = @reduce(.Add, acc[c] + tail[c]) + (@reduce(.Add, off[c]) + offset_sum[c]);
         }
 
         inline fn blockSimd(comptime ncols: usize, w: [*]const u8, act: [*]const u8, act_stride: usize, b: usize, acc: *[ncols]F32x8, offset_sum: *[ncols]f32) void {
@@ -103,7 +116,7 @@ pub fn Engine(comptime T: type) type {
                     const a = common.q8a(act + c * act_stride + b * @sizeOf(common.BlockQ8A));
                     const p = simd.mulAddPairs(simd.mulAddBytes(u, a.q), ones);
                     acc[c] = @mulAdd(F32x8, @floatFromInt(p), @splat(dw * a.d), acc[c]);
-                    offset_sum[c] += dw * a.s;
+                    offset_sum[c] += blockOffset(wb, dw) * a.s;
                 }
             } else {
                 // Sign trick: |w| (unsigned) times a carrying w's sign; |−128| = 128 still fits u8.
@@ -130,6 +143,7 @@ pub fn Engine(comptime T: type) type {
                     var isum: i32 = 0;
                     for (values, a.q) |x, y| isum += x * y;
                     sum[c] += dw * a.d * @as(f32, @floatFromInt(isum));
+                    if (has_min) sum[c] += common.f16At(wb + 2) * a.s;
                 }
             }
             inline for (0..ncols) |c| out[c] = sum[c];
@@ -146,7 +160,7 @@ pub fn Engine(comptime T: type) type {
                 for (q, d, b0..) |*qi, *di, b| {
                     const wb = row + b * T.block_bytes;
                     di.* = T.scale(wb);
-                    off[b - b0] = T.offset * di.*;
+                    off[b - b0] = blockOffset(wb, di.*);
                     if (use_simd) {
                         qi.* = @bitCast(T.decodeSimd(wb));
                     } else {
@@ -170,14 +184,16 @@ pub fn Engine(comptime T: type) type {
                     // Widen the 32 decoded integers 8 at a time; unsigned quants carry the offset.
                     const v = T.decodeSimd(wb);
                     const wide: [32]i32 = if (T.unsigned_quants) @as(@Vector(32, i32), v) + @as(@Vector(32, i32), @splat(@intFromFloat(T.offset))) else @as(@Vector(32, i32), v);
+                    const m: F32x8 = @splat(if (has_min) common.f16At(wb + 2) else 0);
                     inline for (0..4) |i| {
                         const part: @Vector(8, i32) = wide[8 * i ..][0..8].*;
-                        out[8 * i ..][0..8].* = @as(F32x8, @floatFromInt(part)) * @as(F32x8, @splat(d));
+                        out[8 * i ..][0..8].* = @mulAdd(F32x8, @floatFromInt(part), @as(F32x8, @splat(d)), m);
                     }
                 } else {
                     var values: [32]i32 = undefined;
                     T.decodeScalar(wb, &values);
-                    for (values, out) |v, *x| x.* = d * @as(f32, @floatFromInt(v));
+                    const m: f32 = if (has_min) common.f16At(wb + 2) else 0;
+                    for (values, out) |v, *x| x.* = @mulAdd(f32, d, @floatFromInt(v), m);
                 }
             }
         }

@@ -544,7 +544,7 @@ fn expectTilesMatchDots(comptime type_id: u32, comptime k: usize) !void {
 
 test "GEMM tiles match the per-row dots across K slices, row groups and token tails" {
     // 37 blocks cross the 8- and 32-block slices and end in a Q8A tail block.
-    inline for (.{ 8, 2, 6, 20, 1002, 1020 }) |type_id| try expectTilesMatchDots(type_id, 32 * 37);
+    inline for (.{ 8, 2, 3, 6, 7, 20, 1002, 1020 }) |type_id| try expectTilesMatchDots(type_id, 32 * 37);
     // 5 super-blocks = 40 sub-blocks cross the 32-sub-block slice.
     inline for (.{ 12, 13 }) |type_id| try expectTilesMatchDots(type_id, 256 * 5);
 }

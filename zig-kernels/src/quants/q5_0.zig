@@ -19,9 +19,9 @@ pub inline fn scale(w: [*]const u8) f32 {
 }
 
 /// 0x10 in byte j where bit j of the 32-bit `qh` is set, else 0: qh is broadcast so byte j holds
-/// qh's byte j/8, then each byte tests its own bit j mod 8.
-inline fn highBits(w: [*]const u8) simd.U8x32 {
-    const qh: @Vector(4, u8) = w[2..6].*;
+/// qh's byte j/8, then each byte tests its own bit j mod 8. (Q5_1 shares it.)
+pub inline fn highBits(qh_bytes: *const [4]u8) simd.U8x32 {
+    const qh: @Vector(4, u8) = qh_bytes.*;
     const spread = @shuffle(u8, qh, undefined, [32]i32{ 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3 });
     const bit: simd.U8x32 = [8]u8{ 1, 2, 4, 8, 16, 32, 64, 128 } ** 4;
     const zero: simd.U8x32 = @splat(0);
@@ -29,7 +29,7 @@ inline fn highBits(w: [*]const u8) simd.U8x32 {
 }
 
 pub inline fn decodeSimd(w: [*]const u8) simd.U8x32 {
-    return block32.unpackNibbles(w[6..22]) | highBits(w);
+    return block32.unpackNibbles(w[6..22]) | highBits(w[2..6]);
 }
 
 pub inline fn decodeScalar(w: [*]const u8, values: *[32]i32) void {

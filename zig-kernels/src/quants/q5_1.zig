@@ -1,0 +1,62 @@
+//! Q5_1 (ggml type 7): 32 elements in 24 bytes — `d` and `m` fp16, `qh` (32 fifth bits, as in
+//! Q5_0), then 16 bytes of low nibbles; x[j] = d·q_j + m. llama.cpp's fallback for Q5_K rows that
+//! are not whole 256-blocks: every `ffn_down_exps` of a Q5_K_M V2-Lite file.
+const std = @import("std");
+const simd = @import("../simd.zig");
+const common = @import("common.zig");
+const block32 = @import("block32.zig");
+const q5_0 = @import("q5_0.zig");
+
+pub const block_elements = 32;
+pub const block_bytes = 24;
+pub const unsigned_quants = true;
+pub const offset: f32 = 0;
+pub const has_min = true;
+
+pub inline fn scale(w: [*]const u8) f32 {
+    return common.f16At(w);
+}
+
+pub inline fn decodeSimd(w: [*]const u8) simd.U8x32 {
+    return block32.unpackNibbles(w[8..24]) | q5_0.highBits(w[4..8]);
+}
+
+/// Raw 5-bit codes (m is added by the engine).
+pub inline fn decodeScalar(w: [*]const u8, values: *[32]i32) void {
+    const qh = std.mem.readInt(u32, w[4..8], .little);
+    for (0..16) |j| {
+        const hi_lo: i32 = @intCast((qh >> @intCast(j)) & 1);
+        const hi_hi: i32 = @intCast((qh >> @intCast(j + 16)) & 1);
+        values[j] = @as(i32, w[8 + j] & 0x0F) | (hi_lo << 4);
+        values[j + 16] = @as(i32, w[8 + j] >> 4) | (hi_hi << 4);
+    }
+}
+
+const engine = block32.Engine(@This());
+pub const dots = engine.dots;
+pub const dequantizeRow = engine.dequantizeRow;
+
+/// Reference quantization (ggml quantize_row_q5_1_ref): d = (max − min)/31, m = min,
+/// q = trunc((x − min)/d + 0.5).
+pub fn quantizeRow(x: []const f32, dst: [*]u8) void {
+    std.debug.assert(x.len % 32 == 0);
+    for (0..x.len / 32) |b| {
+        const src = x[b * 32 ..][0..32];
+        const out = dst + b * block_bytes;
+        const lo = std.mem.min(f32, src);
+        const hi = std.mem.max(f32, src);
+        const d = (hi - lo) / 31.0;
+        const id: f32 = if (d != 0) 1.0 / d else 0;
+        std.mem.writeInt(u16, out[0..2], common.f16Bits(d), .little);
+        std.mem.writeInt(u16, out[2..4], common.f16Bits(lo), .little);
+        var qh: u32 = 0;
+        for (0..16) |j| {
+            const q0: u8 = @intFromFloat(@min(31.0, (src[j] - lo) * id + 0.5));
+            const q1: u8 = @intFromFloat(@min(31.0, (src[j + 16] - lo) * id + 0.5));
+            out[8 + j] = (q0 & 0x0F) | ((q1 & 0x0F) << 4);
+            qh |= @as(u32, q0 >> 4) << @intCast(j);
+            qh |= @as(u32, q1 >> 4) << @intCast(j + 16);
+        }
+        std.mem.writeInt(u32, out[4..8], qh, .little);
+    }
+}
