@@ -103,6 +103,11 @@ export interface StepProfile {
   readonly overheadMs: number;
   /** Slowest nodes, milliseconds per step. */
   readonly topNodes: readonly { name: string; kind: string; ms: number }[];
+  /**
+   * Milliseconds per step summed over the nodes of every layer by node role, the name without
+   * its `blk.N.` prefix (`attn_k_b`, `flash_mla`, `ffn_moe`, …), slowest first.
+   */
+  readonly byRole: readonly { role: string; kind: string; ms: number }[];
 }
 
 /**
@@ -522,12 +527,20 @@ export class ModelContext implements Disposable {
     for (const n of nodes) msByKind[n.kind] += n.ms;
     const nodeMs = nodes.reduce((s, n) => s + n.ms, 0);
     const wallMs = this.#profileWallMs / steps;
+    const roles = new Map<string, { role: string; kind: string; ms: number }>();
+    for (const n of nodes) {
+      const role = n.name.replace(/^blk\.\d+\./, "");
+      const entry = roles.get(role) ?? { role, kind: n.kind, ms: 0 };
+      entry.ms += n.ms;
+      roles.set(role, entry);
+    }
     return {
       steps,
       msByKind,
       wallMs,
       overheadMs: wallMs - nodeMs,
-      topNodes: nodes.sort((a, b) => b.ms - a.ms).slice(0, 12),
+      topNodes: [...nodes].sort((a, b) => b.ms - a.ms).slice(0, 12),
+      byRole: [...roles.values()].sort((a, b) => b.ms - a.ms),
     };
   }
 

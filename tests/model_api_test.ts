@@ -226,4 +226,10 @@ Deno.test("ModelContext profile splits step time by node kind", async () => {
   const nodeMs = Object.values(p.msByKind).reduce((a, b) => a + b, 0);
   assert.ok(nodeMs <= p.wallMs * 1.01, `${nodeMs} vs ${p.wallMs}`);
   assert.ok(p.topNodes.length > 0);
+  // Roles merge the layers: one flash_mla role, whose time is the sum of every layer's node.
+  const flash = p.byRole.filter((r) => r.role === "flash_mla");
+  assert.equal(flash.length, 1);
+  assert.equal(flash[0].kind, "attention");
+  const roleMs = p.byRole.reduce((a, r) => a + r.ms, 0);
+  assert.ok(Math.abs(roleMs - nodeMs) < 1e-6 * Math.max(1, nodeMs), `${roleMs} vs ${nodeMs}`);
 });
