@@ -5,6 +5,8 @@ import { moeFfn, type MoeShape } from "../src/kernels/moe.ts";
 import { dequantizeReference } from "../src/quants/reference.ts";
 import { ThreadPool } from "../src/thread_pool.ts";
 import { OptionError } from "../src/errors.ts";
+import { repackedTypeId, repackRows } from "../src/kernels/repack.ts";
+import { NativeBuffer } from "../src/deepseek2/native_memory.ts";
 import { normals, randomWeight, rng } from "./quants_helpers.ts";
 
 const U = 2 ** -24;
@@ -64,14 +66,20 @@ function reference(shape: MoeShape, o: {
     return act * (1 + 1e-6) + w.length * U * (mag + act);
   };
   const silu = (v: number) => v / (1 + Math.exp(-v));
+  const experts = new Map<number, { G: Float64Array[]; Up: Float64Array[]; D: Float64Array[] }>();
   for (let tok = 0; tok < t; tok++) {
     const x = o.x.subarray(tok * nEmbd, (tok + 1) * nEmbd);
     for (let j = 0; j < o.kUsed; j++) {
       const e = o.ids[tok * o.kUsed + j];
       const w = o.weights[tok * o.kUsed + j];
-      const G = expertRows(shape.gateType, o.gate, e, nFf, nEmbd);
-      const Up = expertRows(shape.upType, o.up, e, nFf, nEmbd);
-      const D = expertRows(shape.downType, o.down, e, nEmbd, nFf);
+      if (!experts.has(e)) {
+        experts.set(e, {
+          G: expertRows(shape.gateType, o.gate, e, nFf, nEmbd),
+          Up: expertRows(shape.upType, o.up, e, nFf, nEmbd),
+          D: expertRows(shape.downType, o.down, e, nEmbd, nFf),
+        });
+      }
+      const { G, Up, D } = experts.get(e)!;
       const h = new Float64Array(nFf);
       const dh = new Float64Array(nFf);
       for (let r = 0; r < nFf; r++) {
@@ -116,7 +124,7 @@ function reference(shape: MoeShape, o: {
   return { y, bound, magnitude };
 }
 
-const pools = [1, 2, 3].map((threads) => new ThreadPool(threads));
+const pools = [1, 2, 3, 4].map((threads) => new ThreadPool(threads));
 
 const CASES: { name: string; shape: MoeShape; t: number; kUsed: number }[] = [
   {
@@ -161,7 +169,7 @@ const CASES: { name: string; shape: MoeShape; t: number; kUsed: number }[] = [
 ];
 
 for (const { name, shape, t, kUsed } of CASES) {
-  Deno.test(`moeFfn ${name} matches float64 reference over 1..3 threads, SIMD and scalar`, () => {
+  Deno.test(`moeFfn ${name} matches float64 reference over 1..4 threads, SIMD and scalar`, () => {
     const random = rng(shape.nEmbd + shape.nFf + t);
     const gate = randomWeight(shape.gateType, shape.nEmbd, shape.nFf * shape.nExpert, random);
     const up = randomWeight(shape.upType, shape.nEmbd, shape.nFf * shape.nExpert, random);
@@ -201,6 +209,140 @@ for (const { name, shape, t, kUsed } of CASES) {
     }
     setSimd(true);
   });
+}
+
+/** The x4 layout of `rows` file-layout rows, made by the library's load-time repacker. */
+function repackedCopy(type: GgmlTypeId, weight: Uint8Array, k: number, rows: number): Uint8Array {
+  using file = new NativeBuffer(weight.length);
+  using packed = new NativeBuffer(weight.length);
+  file.u8().set(weight);
+  repackRows(type, file.address, packed.address, weightRowBytes(type, k), k, rows);
+  return packed.u8().slice();
+}
+
+// Prefill-sized batches: 40 tokens over 8 experts give each chosen expert 10..35 tokens, so
+// phases 2 and 4 run the GEMM tile kernels (quants/gemm32.zig, float.zig) on (row chunk × all
+// the expert's tokens); expert 7 is chosen by tokens 0..2 only and stays on the dots (< 4
+// tokens) in the same batch. Shapes cross the kernels' boundaries: 5 and 7 blocks per row (a
+// Q8A group of 4 plus singles, 8-block K slices), n_ff = 224 rows is a 128-row chunk plus a
+// partial one, and token counts are not multiples of the 8-token octs. `kernel` marks a repacked
+// (x4) layout, judged against the reference of the file rows it was made from. The bound is the
+// one derived above: the GEMM kernels change only the f32 summation order, which the K·u terms
+// cover.
+const GEMM_CASES: {
+  name: string;
+  shape: MoeShape;
+  kUsed: number[];
+  repack?: boolean;
+}[] = [
+  {
+    name: "IQ4_NL",
+    shape: { ...fileShape(GgmlType.IQ4_NL, GgmlType.IQ4_NL), nEmbd: 160, nFf: 224 },
+    kUsed: [3],
+  },
+  {
+    name: "IQ4_NL_X4",
+    shape: { ...fileShape(GgmlType.IQ4_NL, GgmlType.IQ4_NL), nEmbd: 160, nFf: 224 },
+    kUsed: [2, 6],
+    repack: true,
+  },
+  {
+    name: "Q4_0_X4",
+    shape: { ...fileShape(GgmlType.Q4_0, GgmlType.Q4_0), nEmbd: 160, nFf: 224 },
+    kUsed: [4],
+    repack: true,
+  },
+  {
+    name: "Q4_0",
+    shape: { ...fileShape(GgmlType.Q4_0, GgmlType.Q4_0), nEmbd: 160, nFf: 224 },
+    kUsed: [5],
+  },
+  {
+    name: "Q8_0",
+    shape: { ...fileShape(GgmlType.Q8_0, GgmlType.Q8_0), nEmbd: 160, nFf: 224 },
+    kUsed: [2],
+  },
+  {
+    name: "Q4_K gate/up, Q5_0 down",
+    shape: { ...fileShape(GgmlType.Q4_K, GgmlType.Q5_0), nEmbd: 256, nFf: 256 },
+    kUsed: [6],
+  },
+  {
+    name: "F16",
+    shape: { ...fileShape(GgmlType.F16, GgmlType.F16), nEmbd: 72, nFf: 40 },
+    kUsed: [3],
+  },
+];
+
+function fileShape(gateUp: GgmlTypeId, down: GgmlTypeId) {
+  return { gateType: gateUp, upType: gateUp, downType: down, nExpert: 8 };
+}
+
+for (const { name, shape, kUsed: kUsedList, repack } of GEMM_CASES) {
+  for (const kUsed of kUsedList) {
+    Deno.test(`moeFfn ${name} with 40 tokens and kUsed ${kUsed} (GEMM tiles) matches float64 reference over 1..4 threads, SIMD and scalar`, () => {
+      const t = 40;
+      const random = rng(shape.nEmbd * 7 + shape.nFf + kUsed);
+      const gate = randomWeight(shape.gateType, shape.nEmbd, shape.nFf * shape.nExpert, random);
+      const up = randomWeight(shape.upType, shape.nEmbd, shape.nFf * shape.nExpert, random);
+      const down = randomWeight(shape.downType, shape.nFf, shape.nEmbd * shape.nExpert, random);
+      // Distinct experts per token from 0..6; tokens 0..2 put expert 7 in their last slot.
+      const ids = new Int32Array(t * kUsed);
+      for (let tok = 0; tok < t; tok++) {
+        const pool = [0, 1, 2, 3, 4, 5, 6];
+        for (let j = 0; j < kUsed; j++) {
+          const pick = Math.floor(random.uniform() * pool.length);
+          ids[tok * kUsed + j] = pool.splice(pick, 1)[0];
+        }
+        if (tok < 3) ids[tok * kUsed + kUsed - 1] = 7;
+      }
+      const counts = new Array(shape.nExpert).fill(0);
+      for (const e of ids) counts[e]++;
+      assert.equal(counts[7], 3);
+      assert.ok(Math.min(...counts.slice(0, 7)) >= 4, `experts 0..6 have the GEMM path's 4 tokens`);
+      const weights = Float32Array.from({ length: t * kUsed }, () => 0.1 + random.uniform());
+      const x = normals(random, t * shape.nEmbd);
+      const ref = reference(shape, { gate, up, down, ids, weights, x, kUsed });
+      const kernelShape = repack
+        ? {
+          ...shape,
+          gateType: repackedTypeId(shape.gateType)! as GgmlTypeId,
+          upType: repackedTypeId(shape.upType)! as GgmlTypeId,
+          downType: repackedTypeId(shape.downType)! as GgmlTypeId,
+        }
+        : shape;
+      const options = {
+        ...kernelShape,
+        gate: repack
+          ? repackedCopy(shape.gateType, gate, shape.nEmbd, shape.nFf * shape.nExpert)
+          : gate,
+        up: repack ? repackedCopy(shape.upType, up, shape.nEmbd, shape.nFf * shape.nExpert) : up,
+        down: repack
+          ? repackedCopy(shape.downType, down, shape.nFf, shape.nEmbd * shape.nExpert)
+          : down,
+        ids,
+        weights,
+        x,
+        kUsed,
+      };
+      for (const simd of [true, false]) {
+        setSimd(simd);
+        for (const pool of pools) {
+          const y = moeFfn(pool, options);
+          for (let i = 0; i < y.length; i++) {
+            const err = Math.abs(y[i] - ref.y[i]);
+            assert.ok(
+              err <= ref.bound[i],
+              `simd=${simd} threads=${pool.threads} y[${i}]=${y[i]} ref ${ref.y[i]} err ${err} > ${
+                ref.bound[i]
+              }`,
+            );
+          }
+        }
+      }
+      setSimd(true);
+    });
+  }
 }
 
 Deno.test("moeFfn rejects bad ids, sizes and mixed activation formats", () => {

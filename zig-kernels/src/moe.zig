@@ -24,12 +24,15 @@
 //! 2. chunks of (expert, n_ff rows) from per-thread queues over contiguous ranges of the list of
 //!    all selected experts' row chunks (own range first, in order, then stealing): for one token
 //!    and 2 threads, thread 0 streams experts 1-3 and thread 1 experts 4-6 front to back, which
-//!    streams from DRAM much faster than alternating chunks of one shared counter. For each row,
-//!    the gate and up dot products of up to 4 of the expert's tokens at once (one pass over the
-//!    activations, each weight block decoded once per tile), h = silu(g)·u; barrier.
+//!    streams from DRAM much faster than alternating chunks of one shared counter. An expert
+//!    with ≥ 4 tokens in a batch averaging ≥ 4 tokens per expert (prefill) runs the chunk's rows ×
+//!    all its tokens through the type's GEMM tile kernel (`Traits.gemm_tile`, up to 128 rows per
+//!    chunk): gate products into h, up products into the still unused `out` area, then
+//!    h = silu(g)·u over the tile. Otherwise (token generation) each row gets the gate and up
+//!    dot products of up to 4 of the expert's tokens at once, h = silu(g)·u; barrier.
 //! 3. h rows are quantized for the down projection; barrier.
-//! 4. chunks of (expert, n_embd rows), queued the same way: down dot products into per-pair
-//!    outputs; barrier.
+//! 4. chunks of (expert, n_embd rows), queued the same way: down products (GEMM tiles or dots,
+//!    as in phase 2) into per-pair outputs; barrier.
 //! 5. y[t] (= or +=) Σ_slot w·out[pair] over this thread's share of elements, in slot order
 //!    (deterministic).
 //! Each expert's weights therefore stream once per batch, however many tokens chose it.
@@ -37,6 +40,8 @@ const std = @import("std");
 const ThreadPool = @import("ThreadPool.zig");
 const quants = @import("quants/quants.zig");
 const matmul = @import("matmul.zig");
+const cpu_path = @import("cpu_path.zig");
+const vm = @import("ops/vec_math.zig");
 
 /// One 3-D expert tensor.
 pub const Experts = struct {
@@ -85,7 +90,7 @@ const Layout = struct {
     xq: usize, // [t·k_used] gate/up activation rows
     h: usize, // [t·k_used][n_ff] f32
     hq: usize, // [t·k_used] down activation rows
-    out: usize, // [t·k_used][n_embd] f32
+    out: usize, // [t·k_used][n_embd] f32; in phase 2, [t·k_used][n_ff] f32 up products (GEMM path)
     total: usize,
 
     fn of(gate: *const quants.Traits, down: *const quants.Traits, n_embd: usize, n_ff: usize, n_expert: usize, pairs: usize) Layout {
@@ -104,7 +109,7 @@ const Layout = struct {
         const xq = take(&at, pairs * actRowBytes(gate, n_embd));
         const h = take(&at, pairs * n_ff * 4);
         const hq = take(&at, pairs * actRowBytes(down, n_ff));
-        const out = take(&at, pairs * n_embd * 4);
+        const out = take(&at, pairs * @max(n_embd, n_ff) * 4);
         return .{ .counts = counts, .order = order, .position = position, .active = active, .xq = xq, .h = h, .hq = hq, .out = out, .total = at };
     }
 };
@@ -227,11 +232,18 @@ const PhaseSplit = struct {
     rows_per_chunk: usize,
     chunks_per_expert: usize,
     queues: ThreadPool.ChunkQueues,
+    /// Whether experts with at least matmul.gemm_tokens_min tokens go through the type's GEMM
+    /// kernel. Chosen per phase from the average tokens per active expert, so a token
+    /// generation step (one token per expert) keeps the dots' chunking exactly.
+    gemm: bool,
 
-    fn of(view: View, queue_set: usize, n_active: usize, rows: usize, nth: usize) PhaseSplit {
-        const rpc = rowsPerChunk(n_active * rows, nth);
+    fn of(view: View, queue_set: usize, n_active: usize, pairs: usize, rows: usize, has_gemm: bool, nth: usize) PhaseSplit {
+        const gemm = has_gemm and n_active > 0 and pairs >= matmul.gemm_tokens_min * n_active;
+        // The GEMM kernels decode 4-row panels and build activation panels once per call, so
+        // they want long row chunks (up to 128); the dots want short ones for balance.
+        const rpc = if (gemm) matmul.gemmRowsPerChunk(n_active * rows, nth) else rowsPerChunk(n_active * rows, nth);
         const per_expert = std.math.divCeil(usize, rows, rpc) catch unreachable;
-        return .{ .rows_per_chunk = rpc, .chunks_per_expert = per_expert, .queues = view.queues(queue_set, n_active * per_expert, nth) };
+        return .{ .rows_per_chunk = rpc, .chunks_per_expert = per_expert, .queues = view.queues(queue_set, n_active * per_expert, nth), .gemm = gemm };
     }
 };
 
@@ -242,7 +254,12 @@ const Split = struct {
 
     fn of(args: *const Args, view: View, nth: usize) Split {
         const n_active = view.u32s(view.layout.active)[args.n_expert];
-        return .{ .gate_up = .of(view, 0, n_active, args.n_ff, nth), .down = .of(view, 1, n_active, args.n_embd, nth) };
+        const pairs = args.t * args.k_used;
+        const gate_up_gemm = args.gate.traits.gemm_tile != null and args.up.traits.gemm_tile != null;
+        return .{
+            .gate_up = .of(view, 0, n_active, pairs, args.n_ff, gate_up_gemm, nth),
+            .down = .of(view, 1, n_active, pairs, args.n_embd, args.down.traits.gemm_tile != null, nth),
+        };
     }
 };
 
@@ -250,31 +267,66 @@ fn silu(v: f32) f32 {
     return v / (1.0 + @exp(-v));
 }
 
+/// h[i] = silu(h[i])·u[i]: SIMD with the small ops' polynomial exp (~2 ulp), or scalar.
+fn siluMulInPlace(h: []f32, u: []const f32, simd: bool) void {
+    var i: usize = 0;
+    if (simd) {
+        const one: vm.F32x8 = @splat(1.0);
+        while (i + vm.lanes <= h.len) : (i += vm.lanes) {
+            const g = vm.load(h, i);
+            vm.store(h, i, g / (one + vm.exp(-g)) * vm.load(u, i));
+        }
+    }
+    for (h[i..], u[i..]) |*y, v| y.* = silu(y.*) * v;
+}
+
+/// A chunk of one phase: rows [row_start, row_end) of active expert `e`.
+const Chunk = struct { e: usize, row_start: usize, row_end: usize };
+
+fn chunkOf(split: PhaseSplit, active: [*]const u32, chunk: usize, rows: usize) Chunk {
+    const row_start = (chunk % split.chunks_per_expert) * split.rows_per_chunk;
+    return .{ .e = active[chunk / split.chunks_per_expert], .row_start = row_start, .row_end = @min(rows, row_start + split.rows_per_chunk) };
+}
+
 /// Phase 2: h[p][r] = silu(gate_e[r]·x_p) · (up_e[r]·x_p) for the pairs p of each active expert.
 fn gateUpPhase(args: *const Args, view: View, split: PhaseSplit, ith: usize) void {
     const counts = view.u32s(view.layout.counts);
     const active = view.u32s(view.layout.active);
-    const rpc = split.rows_per_chunk;
-    const chunks_per_expert = split.chunks_per_expert;
     const xq_row = actRowBytes(args.gate.traits, args.n_embd);
     const h = view.f32s(view.layout.h);
+    // The down phase's outputs are not written yet: the GEMM path parks the up products there
+    // (Layout sizes the area for n_ff columns too).
+    const u_area = view.f32s(view.layout.out);
+    const simd = cpu_path.simd();
     var cursor = ThreadPool.ChunkQueues.Cursor.of(ith);
-    while (split.queues.next(&cursor)) |chunk| {
-        const e = active[chunk / chunks_per_expert];
-        const row_start = (chunk % chunks_per_expert) * rpc;
-        const row_end = @min(args.n_ff, row_start + rpc);
-        const gate = args.gate.data + e * args.gate.expert_bytes;
-        const up = args.up.data + e * args.up.expert_bytes;
-        var p: usize = counts[e];
-        while (p < counts[e + 1]) {
-            const ncols = @min(quants.ncols_max, counts[e + 1] - p);
+    while (split.queues.next(&cursor)) |index| {
+        const c = chunkOf(split, active, index, args.n_ff);
+        const gate = args.gate.data + c.e * args.gate.expert_bytes;
+        const up = args.up.data + c.e * args.up.expert_bytes;
+        const p_start: usize = counts[c.e];
+        const p_end: usize = counts[c.e + 1];
+        if (split.gemm and p_end - p_start >= matmul.gemm_tokens_min) {
+            // (rows × tokens) tiles: each weight row decoded once for all of the expert's tokens.
+            const act = view.base + view.layout.xq + p_start * xq_row;
+            const n_rows = c.row_end - c.row_start;
+            const n_tokens = p_end - p_start;
+            const h_tile = h + p_start * args.n_ff + c.row_start;
+            const u_tile = u_area + p_start * args.n_ff + c.row_start;
+            args.gate.traits.gemm_tile.?(gate + c.row_start * args.gate.row_bytes, args.gate.row_bytes, n_rows, act, xq_row, n_tokens, args.n_embd, h_tile, args.n_ff);
+            args.up.traits.gemm_tile.?(up + c.row_start * args.up.row_bytes, args.up.row_bytes, n_rows, act, xq_row, n_tokens, args.n_embd, u_tile, args.n_ff);
+            for (0..n_tokens) |t| siluMulInPlace(h_tile[t * args.n_ff ..][0..n_rows], u_tile[t * args.n_ff ..][0..n_rows], simd);
+            continue;
+        }
+        var p = p_start;
+        while (p < p_end) {
+            const ncols = @min(quants.ncols_max, p_end - p);
             const act = view.base + view.layout.xq + p * xq_row;
-            for (row_start..row_end) |r| {
+            for (c.row_start..c.row_end) |r| {
                 var g: [quants.ncols_max]f32 = undefined;
                 var u: [quants.ncols_max]f32 = undefined;
                 args.gate.traits.dots[ncols - 1](gate + r * args.gate.row_bytes, act, xq_row, args.n_embd, &g);
                 args.up.traits.dots[ncols - 1](up + r * args.up.row_bytes, act, xq_row, args.n_embd, &u);
-                for (0..ncols) |c| h[(p + c) * args.n_ff + r] = silu(g[c]) * u[c];
+                for (0..ncols) |col| h[(p + col) * args.n_ff + r] = silu(g[col]) * u[col];
             }
             p += ncols;
         }
@@ -285,24 +337,27 @@ fn gateUpPhase(args: *const Args, view: View, split: PhaseSplit, ith: usize) voi
 fn downPhase(args: *const Args, view: View, split: PhaseSplit, ith: usize) void {
     const counts = view.u32s(view.layout.counts);
     const active = view.u32s(view.layout.active);
-    const rpc = split.rows_per_chunk;
-    const chunks_per_expert = split.chunks_per_expert;
     const hq_row = actRowBytes(args.down.traits, args.n_ff);
     const out = view.f32s(view.layout.out);
     var cursor = ThreadPool.ChunkQueues.Cursor.of(ith);
-    while (split.queues.next(&cursor)) |chunk| {
-        const e = active[chunk / chunks_per_expert];
-        const row_start = (chunk % chunks_per_expert) * rpc;
-        const row_end = @min(args.n_embd, row_start + rpc);
-        const down = args.down.data + e * args.down.expert_bytes;
-        var p: usize = counts[e];
-        while (p < counts[e + 1]) {
-            const ncols = @min(quants.ncols_max, counts[e + 1] - p);
+    while (split.queues.next(&cursor)) |index| {
+        const c = chunkOf(split, active, index, args.n_embd);
+        const down = args.down.data + c.e * args.down.expert_bytes;
+        const p_start: usize = counts[c.e];
+        const p_end: usize = counts[c.e + 1];
+        if (split.gemm and p_end - p_start >= matmul.gemm_tokens_min) {
+            const act = view.base + view.layout.hq + p_start * hq_row;
+            args.down.traits.gemm_tile.?(down + c.row_start * args.down.row_bytes, args.down.row_bytes, c.row_end - c.row_start, act, hq_row, p_end - p_start, args.n_ff, out + p_start * args.n_embd + c.row_start, args.n_embd);
+            continue;
+        }
+        var p = p_start;
+        while (p < p_end) {
+            const ncols = @min(quants.ncols_max, p_end - p);
             const act = view.base + view.layout.hq + p * hq_row;
-            for (row_start..row_end) |r| {
+            for (c.row_start..c.row_end) |r| {
                 var d: [quants.ncols_max]f32 = undefined;
                 args.down.traits.dots[ncols - 1](down + r * args.down.row_bytes, act, hq_row, args.n_ff, &d);
-                for (0..ncols) |c| out[(p + c) * args.n_embd + r] = d[c];
+                for (0..ncols) |col| out[(p + col) * args.n_embd + r] = d[col];
             }
             p += ncols;
         }
