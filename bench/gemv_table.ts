@@ -4,7 +4,7 @@
  * fraction of the read bandwidth measured in the same run, plus an L3-resident figure.
  *
  *     deno run -A bench/gemv_table.ts [--types IQ4_NL,Q8_0] [--shapes ffn,expert] [--threads 2]
- *       [--no-gemv] [--no-moe] [--no-gemm]
+ *       [--no-gemv] [--no-moe] [--no-moe-prefill] [--no-gemm]
  *
  * --types selects the GEMV and GEMM rows alike.
  * @module
@@ -42,6 +42,7 @@ const { values } = parseArgs({
     threads: { type: "string", default: "2" },
     seconds: { type: "string", default: "0.25" },
     moe: { type: "boolean", default: true },
+    "moe-prefill": { type: "boolean", default: true },
     gemm: { type: "boolean", default: true },
     gemv: { type: "boolean", default: true },
   },
@@ -150,6 +151,7 @@ for (const type of values.gemv ? types : []) {
   }
 }
 if (values.moe) moeSection();
+if (values["moe-prefill"]) moePrefillSection();
 if (values.gemm) gemmSection();
 const after = readBandwidthGBs(pool, threads);
 console.log(`\nRead bandwidth probe again after the runs: ${after.toFixed(2)} GB/s`);
@@ -237,6 +239,66 @@ function moeSection(): void {
       `| ${name} | ${(bytes / 1e6).toFixed(1)} | ${best.toFixed(2)} | ${gbs.toFixed(2)} | ${
         (100 * gbs / bandwidth).toFixed(0)
       }% | ${cpuMs.toFixed(2)} | ${(bytes / cpuMs / 1e6).toFixed(2)} |`,
+    );
+  }
+}
+
+/**
+ * The routed experts of one V2-Lite layer for a 512-token prefill batch: 6 of 64 experts per
+ * token (about 48 tokens per expert), so phases 2 and 4 of moe.zig run the GEMM tile kernels.
+ * GOP/s counts 2 operations per multiply-add of the gate, up and down products, against the
+ * int8 peak measured in the same run.
+ */
+function moePrefillSection(): void {
+  const nEmbd = 2048;
+  const nFf = 1408;
+  const nExpert = 64;
+  const t = 512;
+  const kUsed = 6;
+  const int8 = 2 * int8PeakGmacs(pool, threads);
+  const int8One = 2 * int8PeakGmacs(pool1, 1);
+  console.log(
+    `\n| MoE prefill t=512 (6 of 64 experts) | ms (${threads} thr) | GOP/s | % of int8 peak | 1 thread CPU-ms | % of 1-thread peak |`,
+  );
+  console.log(`|---|---|---|---|---|---|`);
+  for (const type of [1020, 1002, GgmlType.Q8_0] as GgmlTypeId[]) {
+    const random = rng(type + 7);
+    const gate = randomWeight(type, nEmbd, nFf * nExpert, random);
+    const up = randomWeight(type, nEmbd, nFf * nExpert, random);
+    const down = randomWeight(type, nFf, nEmbd * nExpert, random);
+    const shape = { gateType: type, upType: type, downType: type, nEmbd, nFf, nExpert };
+    const ids = new Int32Array(t * kUsed);
+    for (let tok = 0; tok < t; tok++) {
+      const first = Math.floor(random.uniform() * nExpert);
+      for (let j = 0; j < kUsed; j++) ids[tok * kUsed + j] = (first + j * 11) % nExpert;
+    }
+    const weights = new Float32Array(t * kUsed).fill(1 / kUsed);
+    const x = Float32Array.from({ length: t * nEmbd }, (_, i) => Math.sin(i * 0.37));
+    const y = new Float32Array(t * nEmbd);
+    const scratch = new Uint8Array(moeScratchBytes(shape, t, kUsed));
+    const run = (on: ThreadPool) =>
+      moeFfn(on, { ...shape, gate, up, down, ids, weights, x, kUsed, y, scratch });
+    run(pool);
+    let best = Infinity;
+    for (let rep = 0; rep < 3; rep++) {
+      const start = performance.now();
+      run(pool);
+      best = Math.min(best, performance.now() - start);
+    }
+    let cpuMs = Infinity;
+    for (let rep = 0; rep < 2; rep++) {
+      const before = process.cpuUsage();
+      run(pool1);
+      const used = process.cpuUsage(before);
+      cpuMs = Math.min(cpuMs, (used.user + used.system) / 1e3);
+    }
+    const ops = 2 * 3 * nEmbd * nFf * t * kUsed;
+    const gops = ops / best / 1e6;
+    const gopsOne = ops / cpuMs / 1e6;
+    console.log(
+      `| ${kernelTypeName(type)} | ${best.toFixed(1)} | ${gops.toFixed(1)} | ${
+        (100 * gops / int8).toFixed(0)
+      }% | ${cpuMs.toFixed(1)} | ${(100 * gopsOne / int8One).toFixed(0)}% |`,
     );
   }
 }
