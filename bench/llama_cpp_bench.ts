@@ -10,7 +10,7 @@
  * q8_KV cache (those rows are skipped for it). Its attention runs with flash attention on.
  * @module
  */
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { command as benchCommand, parseBenchArgs } from "../cli/commands/bench.ts";
 import { openModel } from "../cli/engine.ts";
@@ -103,7 +103,8 @@ export async function runLlamaCppBench(
   }
   Deno.writeTextFileSync(scriptPath, NODE_SCRIPT);
   const config = {
-    model: modelPath,
+    // The node process runs in .cache/node-llama-cpp: a relative path must be made absolute.
+    model: resolve(modelPath),
     vocabSize,
     threads: plan.threads,
     cacheTypes,
