@@ -172,6 +172,38 @@ pub fn signedAbsMax(values: []const f32) f32 {
     return max;
 }
 
+/// ggml's reference codes of one 32-block of an offset type (Q4_0: 16 levels, Q5_0: 32): the
+/// signed element of largest magnitude maps to code 0, d = max/(−levels/2), and
+/// q = min(levels − 1, trunc(x/d + levels/2 + 0.5)). Returns d.
+pub fn offsetCodes(comptime levels: f32, src: *const [32]f32, codes: *[32]u8) f32 {
+    const d = signedAbsMax(src) / -(levels / 2);
+    const id: f32 = if (d != 0) 1.0 / d else 0;
+    for (src, codes) |x, *q| q.* = @intFromFloat(@min(levels - 1, @max(0.0, x * id + levels / 2 + 0.5)));
+    return d;
+}
+
+/// ggml's reference codes of one 32-block of a min type (Q4_1: 16 levels, Q5_1: 32):
+/// d = (max − min)/(levels − 1), m = min, q = min(levels − 1, trunc((x − min)/d + 0.5)).
+pub fn minCodes(comptime levels: f32, src: *const [32]f32, codes: *[32]u8) struct { d: f32, m: f32 } {
+    const lo = std.mem.min(f32, src);
+    const d = (std.mem.max(f32, src) - lo) / (levels - 1);
+    const id: f32 = if (d != 0) 1.0 / d else 0;
+    for (src, codes) |x, *q| q.* = @intFromFloat(@min(levels - 1, (x - lo) * id + 0.5));
+    return .{ .d = d, .m = lo };
+}
+
+/// Packs 32 codes in element order as ggml's nibbles (qs[j] low = element j, high = element
+/// j + 16) and returns their fifth bits as the 5-bit types' qh (bit j = bit 4 of code j).
+pub fn packNibbles(codes: *const [32]u8, qs: *[16]u8) u32 {
+    var qh: u32 = 0;
+    for (0..16) |j| {
+        qs[j] = (codes[j] & 0x0F) | ((codes[j + 16] & 0x0F) << 4);
+        qh |= @as(u32, codes[j] >> 4) << @intCast(j);
+        qh |= @as(u32, codes[j + 16] >> 4) << @intCast(j + 16);
+    }
+    return qh;
+}
+
 /// Quantizes `x` (a multiple of 256 long) into `x.len/256` BlockQ8K blocks at `dst`.
 /// As ggml: the signed element of largest magnitude maps to −127, so d may be negative.
 pub fn quantizeRowQ8K(x: []const f32, dst: [*]u8) void {

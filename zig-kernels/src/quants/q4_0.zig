@@ -35,16 +35,10 @@ pub const dequantizeRow = engine.dequantizeRow;
 pub fn quantizeRow(x: []const f32, dst: [*]u8) void {
     std.debug.assert(x.len % 32 == 0);
     for (0..x.len / 32) |b| {
-        const src = x[b * 32 ..][0..32];
         const out = dst + b * block_bytes;
-        const max = common.signedAbsMax(src);
-        const d = max / -8.0;
-        const id: f32 = if (d != 0) 1.0 / d else 0;
+        var codes: [32]u8 = undefined;
+        const d = common.offsetCodes(16, x[b * 32 ..][0..32], &codes);
         std.mem.writeInt(u16, out[0..2], common.f16Bits(d), .little);
-        for (0..16) |j| {
-            const lo: u8 = @intFromFloat(@min(15.0, @max(0.0, src[j] * id + 8.5)));
-            const hi: u8 = @intFromFloat(@min(15.0, @max(0.0, src[j + 16] * id + 8.5)));
-            out[2 + j] = lo | (hi << 4);
-        }
+        _ = common.packNibbles(&codes, out[2..18]);
     }
 }

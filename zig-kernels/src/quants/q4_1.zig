@@ -37,18 +37,11 @@ pub const dequantizeRow = engine.dequantizeRow;
 pub fn quantizeRow(x: []const f32, dst: [*]u8) void {
     std.debug.assert(x.len % 32 == 0);
     for (0..x.len / 32) |b| {
-        const src = x[b * 32 ..][0..32];
         const out = dst + b * block_bytes;
-        const lo = std.mem.min(f32, src);
-        const hi = std.mem.max(f32, src);
-        const d = (hi - lo) / 15.0;
-        const id: f32 = if (d != 0) 1.0 / d else 0;
-        std.mem.writeInt(u16, out[0..2], common.f16Bits(d), .little);
-        std.mem.writeInt(u16, out[2..4], common.f16Bits(lo), .little);
-        for (0..16) |j| {
-            const q0: u8 = @intFromFloat(@min(15.0, (src[j] - lo) * id + 0.5));
-            const q1: u8 = @intFromFloat(@min(15.0, (src[j + 16] - lo) * id + 0.5));
-            out[4 + j] = q0 | (q1 << 4);
-        }
+        var codes: [32]u8 = undefined;
+        const dm = common.minCodes(16, x[b * 32 ..][0..32], &codes);
+        std.mem.writeInt(u16, out[0..2], common.f16Bits(dm.d), .little);
+        std.mem.writeInt(u16, out[2..4], common.f16Bits(dm.m), .little);
+        _ = common.packNibbles(&codes, out[4..20]);
     }
 }

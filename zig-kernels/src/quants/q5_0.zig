@@ -51,21 +51,11 @@ pub const dequantizeRow = engine.dequantizeRow;
 pub fn quantizeRow(x: []const f32, dst: [*]u8) void {
     std.debug.assert(x.len % 32 == 0);
     for (0..x.len / 32) |b| {
-        const src = x[b * 32 ..][0..32];
         const out = dst + b * block_bytes;
-        const max = common.signedAbsMax(src);
-        const d = max / -16.0;
-        const id: f32 = if (d != 0) 1.0 / d else 0;
+        var codes: [32]u8 = undefined;
+        const d = common.offsetCodes(32, x[b * 32 ..][0..32], &codes);
         std.mem.writeInt(u16, out[0..2], common.f16Bits(d), .little);
-        var qh: u32 = 0;
-        for (0..16) |j| {
-            const lo: u8 = @intFromFloat(@min(31.0, @max(0.0, src[j] * id + 16.5)));
-            const hi: u8 = @intFromFloat(@min(31.0, @max(0.0, src[j + 16] * id + 16.5)));
-            out[6 + j] = (lo & 0x0F) | ((hi & 0x0F) << 4);
-            qh |= @as(u32, lo >> 4) << @intCast(j);
-            qh |= @as(u32, hi >> 4) << @intCast(j + 16);
-        }
-        std.mem.writeInt(u32, out[2..6], qh, .little);
+        std.mem.writeInt(u32, out[2..6], common.packNibbles(&codes, out[6..22]), .little);
     }
 }
 
