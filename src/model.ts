@@ -181,8 +181,7 @@ export class Model implements Disposable {
         dequantizeReference(typeId as GgmlTypeId, bytes, n);
       const loaded = loadWeights(file, hp, alloc, dequantize);
       checkKernelTypes(loaded);
-      const repack = opts.repack ??
-        (repackableBytes(loaded) < 0.5 * Deno.systemMemoryInfo().available);
+      const repack = opts.repack ?? repackFits(repackableBytes(loaded));
       // Progress: reading the file, then (a similar amount of work) writing the repacked copy.
       const readShare = repack ? 0.5 : 0.95;
       if (opts.prefault ?? true) prefault(file, (f) => opts.onProgress?.(readShare * f));
@@ -250,6 +249,18 @@ export class Model implements Disposable {
   /** Same as `close()`. */
   [Symbol.dispose](): void {
     this.close();
+  }
+}
+
+/**
+ * Whether a repacked copy of `bytes` fits in half of the memory available now. Without
+ * --allow-sys the amount is unknown: repack, as on any machine that can hold the model twice.
+ */
+function repackFits(bytes: number): boolean {
+  try {
+    return bytes < 0.5 * Deno.systemMemoryInfo().available;
+  } catch {
+    return true;
   }
 }
 
