@@ -17,7 +17,7 @@
 //! type with a GEMM kernel (quants/gemm32.zig, quants/float.zig) takes chunks of up to 128 rows × 256 tokens
 //! instead, decoding each weight row once per chunk. compute() calls `pool.barrier()` exactly once on every
 //! thread and allocates nothing; the caller must meet a barrier before reading `y` or reusing the
-//! scratch. Scratch layout: [64-byte aligned counter line][ChunkQueues lines][T activation rows].
+//! scratch. Scratch layout: [64-byte aligned ChunkQueues lines][T activation rows].
 const std = @import("std");
 const ThreadPool = @import("ThreadPool.zig");
 const quants = @import("quants/quants.zig");
@@ -50,20 +50,19 @@ const chunk_tokens = 64;
 /// Scratch bytes a matmul of `t` tokens over rows of `k` elements needs.
 pub fn scratchBytes(traits: *const quants.Traits, k: usize, t: usize) usize {
     const act_bytes = if (traits.activation == .f32) 0 else t * traits.activation.rowBytes(k);
-    return 2 * std.atomic.cache_line + ThreadPool.ChunkQueues.bytes + act_bytes;
+    // One line of slack to align the queue lines.
+    return std.atomic.cache_line + ThreadPool.ChunkQueues.bytes + act_bytes;
 }
 
-/// The chunk counter (one shared counter, for graph.zig's batched products), the per-thread
-/// queue lines and the activation area inside a scratch buffer.
+/// The per-thread queue lines (matmul.compute, and graph.zig's batched per-head products) and
+/// the activation area inside a scratch buffer.
 pub const ScratchView = struct {
-    counter: *std.atomic.Value(usize),
     queue_lines: [*]u8,
     activations: [*]u8,
 
     pub fn of(scratch: []u8) ScratchView {
-        const line = std.atomic.cache_line;
-        const base = std.mem.alignForward(usize, @intFromPtr(scratch.ptr), line);
-        return .{ .counter = @ptrFromInt(base), .queue_lines = @ptrFromInt(base + line), .activations = @ptrFromInt(base + line + ThreadPool.ChunkQueues.bytes) };
+        const base = std.mem.alignForward(usize, @intFromPtr(scratch.ptr), std.atomic.cache_line);
+        return .{ .queue_lines = @ptrFromInt(base), .activations = @ptrFromInt(base + ThreadPool.ChunkQueues.bytes) };
     }
 };
 

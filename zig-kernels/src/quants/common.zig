@@ -192,6 +192,18 @@ pub fn minCodes(comptime levels: f32, src: *const [32]f32, codes: *[32]u8) struc
     return .{ .d = d, .m = lo };
 }
 
+/// The scalar inverse of packNibbles: 32 codes in element order, minus `offset` (the value the
+/// code 0 stands for in the offset types: −8 for Q4_0, −16 for Q5_0; 0 for raw codes); `qh`
+/// holds the 5-bit types' fifth bits (0 for the 4-bit types).
+pub fn unpackCodes(qs: *const [16]u8, qh: u32, comptime offset: i32, values: *[32]i32) void {
+    for (0..16) |j| {
+        const fifth_lo: i32 = @intCast((qh >> @intCast(j)) & 1);
+        const fifth_hi: i32 = @intCast((qh >> @intCast(j + 16)) & 1);
+        values[j] = (@as(i32, qs[j] & 0x0F) | (fifth_lo << 4)) + offset;
+        values[j + 16] = (@as(i32, qs[j] >> 4) | (fifth_hi << 4)) + offset;
+    }
+}
+
 /// Packs 32 codes in element order as ggml's nibbles (qs[j] low = element j, high = element
 /// j + 16) and returns their fifth bits as the 5-bit types' qh (bit j = bit 4 of code j).
 pub fn packNibbles(codes: *const [32]u8, qs: *[16]u8) u32 {

@@ -20,10 +20,7 @@ pub inline fn decodeSimd(w: [*]const u8) simd.U8x32 {
 }
 
 pub inline fn decodeScalar(w: [*]const u8, values: *[32]i32) void {
-    for (0..16) |j| {
-        values[j] = @as(i32, w[2 + j] & 0x0F) - 8;
-        values[j + 16] = @as(i32, w[2 + j] >> 4) - 8;
-    }
+    common.unpackCodes(w[2..18], 0, -8, values);
 }
 
 const engine = block32.Engine(@This());

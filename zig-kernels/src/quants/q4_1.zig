@@ -22,10 +22,7 @@ pub inline fn decodeSimd(w: [*]const u8) simd.U8x32 {
 
 /// Raw codes (m is added by the engine).
 pub inline fn decodeScalar(w: [*]const u8, values: *[32]i32) void {
-    for (0..16) |j| {
-        values[j] = w[4 + j] & 0x0F;
-        values[j + 16] = w[4 + j] >> 4;
-    }
+    common.unpackCodes(w[4..20], 0, 0, values);
 }
 
 const engine = block32.Engine(@This());

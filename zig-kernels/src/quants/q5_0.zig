@@ -33,13 +33,7 @@ pub inline fn decodeSimd(w: [*]const u8) simd.U8x32 {
 }
 
 pub inline fn decodeScalar(w: [*]const u8, values: *[32]i32) void {
-    const qh = std.mem.readInt(u32, w[2..6], .little);
-    for (0..16) |j| {
-        const hi_lo: i32 = @intCast((qh >> @intCast(j)) & 1);
-        const hi_hi: i32 = @intCast((qh >> @intCast(j + 16)) & 1);
-        values[j] = (@as(i32, w[6 + j] & 0x0F) | (hi_lo << 4)) - 16;
-        values[j + 16] = (@as(i32, w[6 + j] >> 4) | (hi_hi << 4)) - 16;
-    }
+    common.unpackCodes(w[6..22], std.mem.readInt(u32, w[2..6], .little), -16, values);
 }
 
 const engine = block32.Engine(@This());

@@ -23,13 +23,7 @@ pub inline fn decodeSimd(w: [*]const u8) simd.U8x32 {
 
 /// Raw 5-bit codes (m is added by the engine).
 pub inline fn decodeScalar(w: [*]const u8, values: *[32]i32) void {
-    const qh = std.mem.readInt(u32, w[4..8], .little);
-    for (0..16) |j| {
-        const hi_lo: i32 = @intCast((qh >> @intCast(j)) & 1);
-        const hi_hi: i32 = @intCast((qh >> @intCast(j + 16)) & 1);
-        values[j] = @as(i32, w[8 + j] & 0x0F) | (hi_lo << 4);
-        values[j + 16] = @as(i32, w[8 + j] >> 4) | (hi_hi << 4);
-    }
+    common.unpackCodes(w[8..24], std.mem.readInt(u32, w[4..8], .little), 0, values);
 }
 
 const engine = block32.Engine(@This());

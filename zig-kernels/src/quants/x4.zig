@@ -68,23 +68,7 @@ pub fn X4(comptime Base: type) type {
         /// x4 layout → file layout (the exact inverse of repackRow).
         pub fn unpackRow(src: [*]const u8, dst: [*]u8, k: usize) void {
             const nb = k / 32;
-            const n_full = nb / 4 * 4;
-            var g: usize = 0;
-            while (g < n_full) : (g += 4) {
-                const in = src + g * 18;
-                const out = dst + g * 18;
-                for (0..4) |i| {
-                    @memcpy(out[i * 18 ..][0..2], in[2 * i ..][0..2]);
-                    const half = in[8 + 32 * (i / 2) ..][0..32];
-                    const shift: u3 = if (i % 2 == 0) 0 else 4;
-                    for (0..16) |j| {
-                        const lo = (half[j] >> shift) & 0x0F;
-                        const hi = (half[j + 16] >> shift) & 0x0F;
-                        out[i * 18 + 2 + j] = lo | (hi << 4);
-                    }
-                }
-            }
-            @memcpy(dst[n_full * 18 .. nb * 18], src[n_full * 18 .. nb * 18]);
+            for (0..nb) |b| blockInFileLayout(src, b, nb / 4 * 4, dst[b * 18 ..][0..18]);
         }
 
         inline fn code(block: [*]const u8, j: usize) u8 {
