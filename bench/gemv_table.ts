@@ -24,6 +24,7 @@ import {
   weightSet,
 } from "./gemv_common.ts";
 import { moeFfn, moeScratchBytes } from "../src/kernels/moe.ts";
+import { measureReadBandwidthOf } from "../src/kernels/probes.ts";
 import {
   activationFormat,
   kernelType,
@@ -62,7 +63,11 @@ const seconds = Number(values.seconds);
 /**
  * GB/s of weight bytes for GEMVs cycling through `copies` matrices for ~`seconds`: the best single
  * call (comparable with the probe, which also keeps its best repetition, and robust to other
- * processes on this shared machine) and the median call.
+ * processes on this shared machine) and the median call. Around the GEMVs, the read probe sums
+ * the very same copies, one matrix per repetition in the same order (`probeBefore`,
+ * `probeAfter`): this VM's bandwidth drifts over minutes (38 to 65 GB/s on 2 threads within one
+ * hour), so a fraction is only meaningful against a probe taken on the same pages at the same
+ * moment.
  */
 function measure(pool: ThreadPool, type: GgmlTypeId, k: number, n: number, setBytes: number) {
   const { buffer, matrixBytes, copies } = weightSet(type, k, n, setBytes);
@@ -80,6 +85,10 @@ function measure(pool: ThreadPool, type: GgmlTypeId, k: number, n: number, setBy
       scratch,
     });
   for (let i = 0; i < copies; i++) run(i); // warm: page in every copy
+  const probe = () =>
+    measureReadBandwidthOf(pool, buffer, { threads, sliceBytes: matrixBytes, reps: 2 * copies })
+      .gbPerSecond;
+  const probeBefore = probe();
   const times: number[] = [];
   const start = performance.now();
   for (let i = 0; performance.now() - start < seconds * 1000 || times.length < 5; i++) {
@@ -87,9 +96,10 @@ function measure(pool: ThreadPool, type: GgmlTypeId, k: number, n: number, setBy
     run(i);
     times.push(performance.now() - t0);
   }
+  const probeAfter = probe();
   times.sort((a, b) => a - b);
   const gbs = (ms: number) => matrixBytes / ms / 1e6;
-  return { best: gbs(times[0]), median: gbs(times[times.length >> 1]) };
+  return { best: gbs(times[0]), median: gbs(times[times.length >> 1]), probeBefore, probeAfter };
 }
 
 /**
@@ -129,9 +139,13 @@ const pool1 = new ThreadPool(1);
 const bandwidth = readBandwidthGBs(pool, threads);
 console.log(`\nRead bandwidth probe, ${threads} thread(s): ${bandwidth.toFixed(2)} GB/s\n`);
 console.log(
-  `| type | shape | MB | DRAM GB/s best call | % of probe | DRAM GB/s median | L3 GB/s best call | 1 thread, GB per CPU-s |`,
+  "The probe columns read the GEMV's own weight copies right before and after it; % of probe is",
 );
-console.log(`|---|---|---|---|---|---|---|---|`);
+console.log("the best GEMV call over the mean of the two (the run-wide probe above is context).\n");
+console.log(
+  `| type | shape | MB | DRAM GB/s best call | probe GB/s before / after | % of probe | DRAM GB/s median | L3 GB/s best call | 1 thread, GB per CPU-s |`,
+);
+console.log(`|---|---|---|---|---|---|---|---|---|`);
 for (const type of values.gemv ? types : []) {
   const info = kernelType(type);
   const name = kernelTypeName(type);
@@ -143,7 +157,9 @@ for (const type of values.gemv ? types : []) {
     const matrixMb = (info.blockBytes / info.blockElements) * shape.k * shape.n / 1e6;
     console.log(
       `| ${name} | ${shape.name} | ${matrixMb.toFixed(1)} | ${dram.best.toFixed(2)} | ${
-        (100 * dram.best / bandwidth).toFixed(0)
+        dram.probeBefore.toFixed(1)
+      } / ${dram.probeAfter.toFixed(1)} | ${
+        (200 * dram.best / (dram.probeBefore + dram.probeAfter)).toFixed(0)
       }% | ${dram.median.toFixed(2)} | ${hot ? hot.best.toFixed(2) : "—"} | ${
         cpu ? cpu.toFixed(2) : "—"
       } |`,

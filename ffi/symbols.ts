@@ -251,6 +251,12 @@ export const symbols = {
     parameters: ["pointer", "usize", "usize", "u32", "u32", "buffer"],
     result: "i32",
   },
+  // (pool, buffer, bytes: usize, slice_bytes: usize, threads_used: u32, reps: u32,
+  //  out_best_ns: *u64) i32
+  fm_probe_read_buffer: {
+    parameters: ["pointer", "buffer", "usize", "usize", "u32", "u32", "buffer"],
+    result: "i32",
+  },
   // (pool, iterations: usize, threads_used: u32, reps: u32, out_best_ns: *u64) i32
   fm_probe_fma_peak: {
     parameters: ["pointer", "usize", "u32", "u32", "buffer"],

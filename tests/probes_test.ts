@@ -6,6 +6,7 @@ import {
   measureFmaPeak,
   measureInt8Peak,
   measureReadBandwidth,
+  measureReadBandwidthOf,
 } from "../src/kernels/probes.ts";
 import { OptionError } from "../src/errors.ts";
 
@@ -47,6 +48,28 @@ Deno.test("measureReadBandwidth times whole slices of a buffer larger than L3", 
     // 16 MiB cannot be summed faster than ~0.1 ms (≥ 1 cycle per 64 bytes per thread at 6 GHz).
     assert.ok(r.bestNs > (16 * MiB) / 64 / threads / GHZ_MAX, `${r.bestNs} ns is impossibly fast`);
   }
+});
+
+Deno.test("measureReadBandwidthOf reads a caller's buffer in whole slices and leaves it as it was", () => {
+  using pool = new ThreadPool(2);
+  const MiB = 1 << 20;
+  // One byte more than 3 slices, and a view starting off alignment: the tail is left out.
+  const storage = new Uint8Array(3 * 4 * MiB + 2);
+  for (let i = 0; i < storage.length; i++) storage[i] = (i * 7) & 255;
+  const buffer = storage.subarray(1);
+  for (const threads of [1, 2]) {
+    const r = measureReadBandwidthOf(pool, buffer, { sliceBytes: 4 * MiB, reps: 6, threads });
+    assert.equal(r.bytes, 4 * MiB);
+    assert.equal(r.bufferBytes, 12 * MiB);
+    assert.equal(r.gbPerSecond, r.bytes / r.bestNs);
+    assert.ok(r.bestNs > (4 * MiB) / 64 / threads / GHZ_MAX, `${r.bestNs} ns is impossibly fast`);
+  }
+  for (let i = 0; i < storage.length; i += 4093) assert.equal(storage[i], (i * 7) & 255);
+  // A slice size that is not a whole number of 256-byte chunks is rounded down.
+  assert.equal(measureReadBandwidthOf(pool, buffer, { sliceBytes: 1000, reps: 1 }).bytes, 768);
+  assert.throws(() => measureReadBandwidthOf(pool, new Uint8Array(100)), /at least 256 bytes/);
+  assert.throws(() => measureReadBandwidthOf(pool, buffer, { sliceBytes: 10 }), /sliceBytes/);
+  assert.throws(() => measureReadBandwidthOf(pool, buffer, { threads: 3 }), OptionError);
 });
 
 Deno.test("probes reject thread counts beyond the pool and tiny buffers", () => {

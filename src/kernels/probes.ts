@@ -119,6 +119,72 @@ export function measureReadBandwidth(
   return { threads, bytes: sliceBytes, bufferBytes, bestNs, gbPerSecond: sliceBytes / bestNs };
 }
 
+/** Options of {@link measureReadBandwidthOf}. */
+export interface BufferReadOptions {
+  /** Threads that read (default: all of the pool's). */
+  threads?: number;
+  /** Bytes read per timed repetition; rounded down to whole 256-byte chunks. Default: all. */
+  sliceBytes?: number;
+  /** Timed slice reads, cycling through the buffer's whole slices; the best counts. Default 16. */
+  reps?: number;
+}
+
+/**
+ * Read bandwidth over a buffer the caller already filled, which is only read: a benchmark probes
+ * the very bytes its kernel streams (same pages, same placement), right before and after the
+ * kernel, so "% of the probe" compares like with like on a machine whose bandwidth drifts.
+ * Repetition r sums slice r mod (whole slices of the buffer).
+ *
+ * @param pool Threads to run on.
+ * @param buffer Bytes to read (at least one 256-byte chunk).
+ * @param options Threads, slice size and repetitions.
+ * @returns The best repetition: bytes of one slice over its nanoseconds.
+ * @example
+ * ```ts
+ * import { ThreadPool } from "../thread_pool.ts";
+ * using pool = new ThreadPool(1);
+ * const weights = new Uint8Array(64 << 20).fill(1);
+ * console.log(measureReadBandwidthOf(pool, weights, { sliceBytes: 16 << 20 }).gbPerSecond);
+ * ```
+ */
+export function measureReadBandwidthOf(
+  pool: ThreadPool,
+  buffer: Uint8Array,
+  options: BufferReadOptions = {},
+): ReadBandwidth {
+  if (buffer.length < READ_CHUNK_BYTES) {
+    throw new OptionError(
+      `The buffer must hold at least ${READ_CHUNK_BYTES} bytes, got ${buffer.length}`,
+    );
+  }
+  const requested = options.sliceBytes ?? buffer.length;
+  if (!Number.isSafeInteger(requested) || requested < READ_CHUNK_BYTES) {
+    throw new OptionError(
+      `Option "sliceBytes" must be an integer ≥ ${READ_CHUNK_BYTES}, got ${requested}`,
+    );
+  }
+  const sliceBytes = Math.floor(Math.min(requested, buffer.length) / READ_CHUNK_BYTES) *
+    READ_CHUNK_BYTES;
+  const bufferBytes = Math.floor(buffer.length / sliceBytes) * sliceBytes;
+  const threads = threadsUsed(pool, options.threads);
+  const reps = repsOf(options.reps, 16);
+  const out = new BigUint64Array(1);
+  unwrap(
+    native().fm_probe_read_buffer(
+      pool.handle,
+      buffer,
+      BigInt(bufferBytes),
+      BigInt(sliceBytes),
+      threads,
+      reps,
+      out,
+    ),
+    `measuring read bandwidth over a ${buffer.length}-byte buffer on ${threads} threads`,
+  );
+  const bestNs = Number(out[0]);
+  return { threads, bytes: sliceBytes, bufferBytes, bestNs, gbPerSecond: sliceBytes / bestNs };
+}
+
 /** Options of the compute peak probes. */
 export interface PeakOptions {
   /** Inner-loop iterations per thread per repetition; default 500,000 (~1-4 ms each). */

@@ -34,9 +34,12 @@ pub const Timing = struct {
 /// read again only after all the others (≥ 7 × 32 MB by default) have pushed it out of L3, and a
 /// repetition is short enough (a few ms) that on a shared machine some run undisturbed.
 pub const ReadArgs = struct {
-    buffer: []align(64) u8,
+    buffer: []u8,
     slice_bytes: usize,
     timing: Timing,
+    /// Whether to fill the buffer first (a fresh allocation); false for a caller's buffer that
+    /// already holds data (the weights a GEMV benchmark streams), which is then only read.
+    fill: bool = true,
 };
 
 /// Runs `work(args, ith, n_used, rep)` `reps` times between barriers on the used threads and keeps
@@ -55,15 +58,17 @@ fn timeReps(comptime Args: type, args: *const Args, pool: *ThreadPool, ith: usiz
     if (ith == 0) t.best_ns.* = best;
 }
 
-/// Fills the buffer (so every page is a real, distinct page, not the shared zero page), then
-/// times `reps` passes of summing it.
+/// Fills the buffer when asked (so every page is a real, distinct page, not the shared zero
+/// page), then times `reps` passes of summing it.
 pub fn computeRead(args: *const ReadArgs, pool: *ThreadPool, ith: usize, nth: usize) void {
     std.debug.assert(args.slice_bytes % read_chunk_bytes == 0 and args.buffer.len % args.slice_bytes == 0);
     std.debug.assert(args.timing.threads_used <= nth);
-    const chunks = args.buffer.len / read_chunk_bytes;
-    const fill = ThreadPool.splitRange(chunks, ith, nth);
-    const words = std.mem.bytesAsSlice(u64, args.buffer[fill.start * read_chunk_bytes .. fill.end * read_chunk_bytes]);
-    for (words, 0..) |*w, i| w.* = (fill.start * read_chunk_bytes / 8 + i) *% 0x9E3779B97F4A7C15;
+    if (args.fill) {
+        const chunks = args.buffer.len / read_chunk_bytes;
+        const fill = ThreadPool.splitRange(chunks, ith, nth);
+        const bytes = args.buffer[fill.start * read_chunk_bytes .. fill.end * read_chunk_bytes];
+        for (0..bytes.len / 8) |i| std.mem.writeInt(u64, bytes[8 * i ..][0..8], (fill.start * read_chunk_bytes / 8 + i) *% 0x9E3779B97F4A7C15, .little);
+    }
     timeReps(ReadArgs, args, pool, ith, sumSlice);
 }
 
@@ -82,8 +87,9 @@ fn sumSlice(args: *const ReadArgs, ith: usize, n_used: usize, rep: usize) u64 {
     var at: usize = 0;
     while (at < half) : (at += read_chunk_bytes / 2) {
         inline for (0..4) |j| {
-            const a: *align(32) const V = @ptrCast(@alignCast(bytes[at + 32 * j ..].ptr));
-            const b: *align(32) const V = @ptrCast(@alignCast(bytes[half + at + 32 * j ..].ptr));
+            // Unaligned loads: a caller's buffer (bench weights) need not be 32-byte aligned.
+            const a: *align(1) const V = @ptrCast(bytes[at + 32 * j ..].ptr);
+            const b: *align(1) const V = @ptrCast(bytes[half + at + 32 * j ..].ptr);
             acc[j] +%= a.*;
             acc[4 + j] +%= b.*;
         }
@@ -91,7 +97,7 @@ fn sumSlice(args: *const ReadArgs, ith: usize, n_used: usize, rep: usize) u64 {
     // The odd chunk of a range with an odd chunk count.
     at = 2 * half;
     while (at < bytes.len) : (at += 32) {
-        const v: *align(32) const V = @ptrCast(@alignCast(bytes[at..].ptr));
+        const v: *align(1) const V = @ptrCast(bytes[at..].ptr);
         acc[0] +%= v.*;
     }
     var total: V = @splat(0);
@@ -240,4 +246,25 @@ test "read probe sums a buffer and reports a time on 1 and 2 threads" {
         try std.testing.expect(best > 0);
         try std.testing.expect(sinks[0][0] != 0);
     }
+}
+
+test "read probe over a caller's unaligned buffer sums exactly its bytes and leaves them" {
+    const pool = try ThreadPool.create(std.testing.allocator, 2);
+    defer pool.destroy();
+    const storage = try std.testing.allocator.alloc(u8, 3 * 4096 + 1);
+    defer std.testing.allocator.free(storage);
+    const buffer = storage[1..]; // deliberately misaligned
+    for (buffer, 0..) |*b, i| b.* = @truncate(i *% 7);
+    // sumSlice adds the buffer as 8 wrapping u32 lanes (word i in lane i mod 8, every load being
+    // 32 bytes from the range start), then adds the lanes as u64.
+    var lanes: [8]u32 = @splat(0);
+    for (0..buffer.len / 4) |i| lanes[i % 8] +%= std.mem.readInt(u32, buffer[4 * i ..][0..4], .little);
+    var want: u64 = 0;
+    for (lanes) |lane| want += lane;
+    var sinks: Sinks = std.mem.zeroes(Sinks);
+    var best: u64 = 0;
+    const args: ReadArgs = .{ .buffer = buffer, .slice_bytes = buffer.len, .fill = false, .timing = .{ .threads_used = 1, .reps = 1, .best_ns = &best, .sinks = &sinks } };
+    runRead(pool, &args);
+    try std.testing.expectEqual(want, sinks[0][0]);
+    for (buffer, 0..) |b, i| try std.testing.expectEqual(@as(u8, @truncate(i *% 7)), b);
 }

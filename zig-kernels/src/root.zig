@@ -285,6 +285,20 @@ export fn fm_probe_read_bandwidth(pool: ?*ThreadPool, bytes: usize, slice_bytes:
     return status.code(.ok);
 }
 
+/// Read bandwidth over a caller's `bytes` (left unchanged; e.g. the weights a GEMV benchmark
+/// streams, so probe and kernel read the same pages): sums `reps` slices of `slice_bytes` in
+/// turn on `threads_used` threads; writes the best slice's ns.
+export fn fm_probe_read_buffer(pool: ?*ThreadPool, buffer: ?[*]u8, bytes: usize, slice_bytes: usize, threads_used: u32, reps: u32, out_best_ns: ?*u64) i32 {
+    const p = pool orelse return status.code(.invalid_argument);
+    const data = buffer orelse return status.code(.invalid_argument);
+    if (out_best_ns == null or threads_used == 0 or threads_used > p.n_threads or reps == 0) return status.code(.invalid_argument);
+    if (slice_bytes == 0 or slice_bytes % probes.read_chunk_bytes != 0 or bytes % slice_bytes != 0) return status.code(.shape_mismatch);
+    var sinks = std.mem.zeroes(probes.Sinks);
+    const args: probes.ReadArgs = .{ .buffer = data[0..bytes], .slice_bytes = slice_bytes, .fill = false, .timing = .{ .threads_used = threads_used, .reps = reps, .best_ns = out_best_ns.?, .sinks = &sinks } };
+    probes.runRead(p, &args);
+    return status.code(.ok);
+}
+
 /// f32 FMA peak: `iterations` × probes.fma_macs_per_iteration multiply-adds per used thread per rep.
 export fn fm_probe_fma_peak(pool: ?*ThreadPool, iterations: usize, threads_used: u32, reps: u32, out_best_ns: ?*u64) i32 {
     const p = pool orelse return status.code(.invalid_argument);

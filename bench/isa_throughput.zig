@@ -1,0 +1,73 @@
+//! Throughput of the AVX2 instructions the int8 kernels are built from, alone and in pairs, on
+//! this machine: which ones share execution pipes, and so what bounds a kernel's inner loop.
+//! Each line times 10^8 iterations of a block of independent instructions (no dependency
+//! chains, inputs in registers) and prints picoseconds per iteration; "cycles" uses the clock
+//! derived from the 8-vpmaddwd block, assuming 2 per cycle (what the FMA and int8 probes show).
+//!
+//!     python3 -m ziglang run -O ReleaseFast -mcpu=x86_64_v3 bench/isa_throughput.zig
+//!
+//! Not part of the library or the tests: it is the evidence behind the kernel notes in
+//! bench/results/kernel_limits.md.
+const std = @import("std");
+
+/// 8 copies of `op` writing ymm0..ymm7 from ymm14/ymm15 (no instruction reads another's result).
+fn eight(comptime op: []const u8) []const u8 {
+    comptime var text: []const u8 = "";
+    inline for (0..8) |i| text = text ++ std.fmt.comptimePrint("{s}, %ymm{d}\n", .{ op, i });
+    return text;
+}
+
+/// 8 accumulations `op src, acc, acc` into ymm8..ymm13, ymm0, ymm1 (8 independent chains,
+/// enough to hide the latency).
+fn eightAcc(comptime op: []const u8) []const u8 {
+    const regs = [_]u8{ 8, 9, 10, 11, 12, 13, 0, 1 };
+    comptime var text: []const u8 = "";
+    inline for (regs) |r| text = text ++ std.fmt.comptimePrint("{s}, %ymm{d}, %ymm{d}\n", .{ op, r, r });
+    return text;
+}
+
+const wd = eight("vpmaddwd %ymm14, %ymm15");
+const ub = eight("vpmaddubsw %ymm14, %ymm15");
+const sign = eight("vpsignb %ymm14, %ymm15");
+const abs = eight("vpabsb %ymm14");
+const shufb = eight("vpshufb %ymm14, %ymm15");
+const unpck = eight("vpunpckldq %ymm14, %ymm15");
+const srl = eight("vpsrlw $4, %ymm14");
+const and_ = eight("vpand %ymm14, %ymm15");
+const cvt = eight("vcvtdq2ps %ymm14");
+const phadd = eight("vphaddd %ymm14, %ymm15");
+const add = eightAcc("vpaddd %ymm14");
+const fma = eightAcc("vfmadd231ps %ymm14");
+
+fn time(comptime body: []const u8) f64 {
+    const iterations: usize = 100_000_000;
+    const start = std.time.nanoTimestamp();
+    for (0..iterations) |_| {
+        asm volatile (body ::: .{ .ymm0 = true, .ymm1 = true, .ymm2 = true, .ymm3 = true, .ymm4 = true, .ymm5 = true, .ymm6 = true, .ymm7 = true, .ymm8 = true, .ymm9 = true, .ymm10 = true, .ymm11 = true, .ymm12 = true, .ymm13 = true });
+    }
+    const ns: f64 = @floatFromInt(std.time.nanoTimestamp() - start);
+    return ns * 1000 / @as(f64, @floatFromInt(iterations));
+}
+
+pub fn main() void {
+    const cycle_ps = time(wd) / 4; // 8 vpmaddwd at 2 per cycle
+    std.debug.print("clock ≈ {d:.2} GHz (from 8 vpmaddwd = 4 cycles)\n\n", .{1000 / cycle_ps});
+    std.debug.print("| block | ps / iteration | cycles |\n|---|---:|---:|\n", .{});
+    const blocks = .{
+        .{ "8 vpmaddwd", wd },                        .{ "8 vpmaddubsw", ub },
+        .{ "8 vpsignb", sign },                       .{ "8 vpabsb", abs },
+        .{ "8 vpshufb", shufb },                      .{ "8 vpunpckldq", unpck },
+        .{ "8 vpsrlw", srl },                         .{ "8 vpand", and_ },
+        .{ "8 vpaddd", add },                         .{ "8 vcvtdq2ps", cvt },
+        .{ "8 vfmadd231ps", fma },                    .{ "8 vphaddd", phadd },
+        .{ "8 vpmaddubsw + 8 vpmaddwd", ub ++ wd },   .{ "8 vpmaddwd + 8 vpsignb", wd ++ sign },
+        .{ "8 vpmaddwd + 8 vpabsb", wd ++ abs },      .{ "8 vpmaddwd + 8 vfmadd231ps", wd ++ fma },
+        .{ "8 vpmaddwd + 8 vpaddd", wd ++ add },      .{ "8 vpmaddwd + 8 vpshufb", wd ++ shufb },
+        .{ "8 vpmaddwd + 8 vcvtdq2ps", wd ++ cvt },   .{ "8 vpmaddwd + 8 vphaddd", wd ++ phadd },
+        .{ "8 vpshufb + 8 vpunpckldq", shufb ++ unpck },
+    };
+    inline for (blocks) |b| {
+        const ps = time(b[1]);
+        std.debug.print("| {s} | {d:.0} | {d:.1} |\n", .{ b[0], ps, ps / cycle_ps });
+    }
+}
