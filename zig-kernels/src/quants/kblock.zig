@@ -65,7 +65,7 @@ pub fn Gemm(comptime T: type) type {
                     const dec = T.decodeSimd(w);
                     inline for (0..8) |j| {
                         q[i + j] = dec.u[j];
-                        d[i + j] = dec.d * @as(f32, @floatFromInt(dec.sc[j]));
+                        d[i + j] = dec.d * @as(f32, @floatFromInt(dec.sc[j][0]));
                         off[i + j] = -dec.dmin * @as(f32, @floatFromInt(dec.mins[2 * j]));
                     }
                 } else {

@@ -13,26 +13,72 @@ pub const block_bytes = 144;
 /// One decoded super-block: the nibbles of sub-block j in u[j], its scale and min.
 pub const Decoded = struct {
     u: [8]simd.U8x32,
-    sc: [8]i16,
+    /// Sub-block j's 6-bit scale in all 16 lanes: the vpmaddwd multiplier of its byte products.
+    sc: [8]simd.I16x16,
     /// Each sub-block's min twice: pairs with the Q8_K 16-element sums in one vpmaddwd.
     mins: simd.I16x16,
     d: f32,
     dmin: f32,
 };
 
+/// Byte indices for vpshufb over the 16 bytes [sc0..sc7, m0..m7] (in both 128-bit lanes): word
+/// lanes holding sc_j (j = 0..7), and the mins each twice (m0 m0 .. m3 m3 | m4 m4 .. m7 m7).
+const zero_byte: i8 = -128; // top bit set: vpshufb writes 0
+const scale_splat_index: [8]simd.I8x32 = blk: {
+    var out: [8]simd.I8x32 = undefined;
+    for (0..8) |j| {
+        var idx: [32]i8 = undefined;
+        for (0..16) |w| {
+            idx[2 * w] = @intCast(j);
+            idx[2 * w + 1] = zero_byte;
+        }
+        out[j] = idx;
+    }
+    break :blk out;
+};
+const mins_pair_index: simd.I8x32 = blk: {
+    var idx: [32]i8 = undefined;
+    for (0..2) |lane| {
+        for (0..8) |w| {
+            idx[16 * lane + 2 * w] = @intCast(8 + 4 * lane + w / 2);
+            idx[16 * lane + 2 * w + 1] = zero_byte;
+        }
+    }
+    break :blk idx;
+};
+
+/// The 8 scales and 8 mins of the packed 12 bytes (§3.5) as [sc0..sc7, m0..m7], unpacked with
+/// 32-bit word operations on the integer side: for j < 4 the low 6 bits of bytes j and j+4;
+/// for j ≥ 4 a nibble of byte j+4 plus the top 2 bits of byte j−4 (scale) or j (min).
+pub inline fn scalesAndMins(scales: *const [12]u8) @Vector(16, u8) {
+    const a0 = std.mem.readInt(u32, scales[0..4], .little);
+    const a1 = std.mem.readInt(u32, scales[4..8], .little);
+    const a2 = std.mem.readInt(u32, scales[8..12], .little);
+    const low6: u32 = 0x3F3F3F3F;
+    const low4: u32 = 0x0F0F0F0F;
+    const low2: u32 = 0x03030303;
+    const words: @Vector(4, u32) = .{
+        a0 & low6,
+        (a2 & low4) | (((a0 >> 6) & low2) << 4),
+        a1 & low6,
+        ((a2 >> 4) & low4) | (((a1 >> 6) & low2) << 4),
+    };
+    return @bitCast(words);
+}
+
+/// Fills `out.sc` and `out.mins` from the packed scales with one vpshufb each (Q4_K and Q5_K).
+pub inline fn decodeScales(scales: *const [12]u8, out: *Decoded) void {
+    const bytes = scalesAndMins(scales);
+    const both: simd.I8x32 = @bitCast(@shuffle(u8, bytes, undefined, [32]i32{ 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 }));
+    inline for (0..8) |j| out.sc[j] = @bitCast(simd.shuffleBytes(both, scale_splat_index[j]));
+    out.mins = @bitCast(simd.shuffleBytes(both, mins_pair_index));
+}
+
 pub inline fn decodeSimd(w: [*]const u8) Decoded {
     var out: Decoded = undefined;
     out.d = common.f16At(w);
     out.dmin = common.f16At(w + 2);
-    const scales = w[4..16];
-    var mins: [16]i16 = undefined;
-    inline for (0..8) |j| {
-        const sm = kblock.scaleMin(scales, j);
-        out.sc[j] = sm.sc;
-        mins[2 * j] = sm.m;
-        mins[2 * j + 1] = sm.m;
-    }
-    out.mins = mins;
+    decodeScales(w[4..16], &out);
     inline for (0..4) |c| {
         const bytes: simd.U8x32 = w[16 + 32 * c ..][0..32].*;
         out.u[2 * c] = bytes & @as(simd.U8x32, @splat(0x0F));
@@ -45,7 +91,7 @@ pub inline fn dotDecoded(dw: *const Decoded, a: *align(1) const common.BlockQ8K)
     var isum: simd.I32x8 = @splat(0);
     inline for (0..8) |j| {
         const qa: simd.I8x32 = a.q[32 * j ..][0..32].*;
-        isum += simd.mulAddPairs(simd.mulAddBytes(dw.u[j], qa), @splat(dw.sc[j]));
+        isum += simd.mulAddPairs(simd.mulAddBytes(dw.u[j], qa), dw.sc[j]);
     }
     const bsums: simd.I16x16 = a.bsums;
     const msum = simd.mulAddPairs(bsums, dw.mins);
@@ -111,7 +157,7 @@ pub fn dequantizeRow(src: [*]const u8, dst: []f32) void {
 /// dequantization Q4_K and Q5_K share once their quants are unpacked by `decodeSimd`.
 pub fn writeDecoded(dec: anytype, out: *[256]f32) void {
     inline for (0..8) |j| {
-        const scale: simd.F32x8 = @splat(dec.d * @as(f32, @floatFromInt(dec.sc[j])));
+        const scale: simd.F32x8 = @splat(dec.d * @as(f32, @floatFromInt(dec.sc[j][0])));
         const min: simd.F32x8 = @splat(dec.dmin * @as(f32, @floatFromInt(dec.mins[2 * j])));
         const wide: [32]i32 = @as(@Vector(32, i32), dec.u[j]);
         inline for (0..4) |i| {
@@ -180,6 +226,26 @@ pub fn quantizeRowLevels(x: []const f32, dst: [*]u8, comptime levels: u8, compti
                 byte.* |= if (j % 2 == 0) (q & 0x0F) else ((q & 0x0F) << 4);
                 if (levels > 16) w[16 + l] |= @as(u8, q >> 4) << @intCast(j);
             }
+        }
+    }
+}
+
+test "scalesAndMins and decodeScales agree with scaleMin for every packed pattern" {
+    var prng = std.Random.DefaultPrng.init(3);
+    const random = prng.random();
+    for (0..500) |_| {
+        var scales: [12]u8 = undefined;
+        random.bytes(&scales);
+        const bytes = scalesAndMins(&scales);
+        var dec: Decoded = undefined;
+        decodeScales(&scales, &dec);
+        for (0..8) |j| {
+            const sm = kblock.scaleMin(&scales, j);
+            try std.testing.expectEqual(sm.sc, bytes[j]);
+            try std.testing.expectEqual(sm.m, bytes[8 + j]);
+            for (0..16) |lane| try std.testing.expectEqual(@as(i16, sm.sc), dec.sc[j][lane]);
+            try std.testing.expectEqual(@as(i16, sm.m), dec.mins[2 * j]);
+            try std.testing.expectEqual(@as(i16, sm.m), dec.mins[2 * j + 1]);
         }
     }
 }

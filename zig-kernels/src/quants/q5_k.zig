@@ -16,14 +16,7 @@ pub inline fn decodeSimd(w: [*]const u8) Decoded {
     var out: Decoded = undefined;
     out.d = common.f16At(w);
     out.dmin = common.f16At(w + 2);
-    var mins: [16]i16 = undefined;
-    inline for (0..8) |j| {
-        const sm = kblock.scaleMin(w[4..16], j);
-        out.sc[j] = sm.sc;
-        mins[2 * j] = sm.m;
-        mins[2 * j + 1] = sm.m;
-    }
-    out.mins = mins;
+    q4_k.decodeScales(w[4..16], &out);
     const qh: simd.U8x32 = w[16..48].*;
     const one: simd.U8x32 = @splat(1);
     inline for (0..4) |c| {
