@@ -50,14 +50,6 @@ pub fn Gemm(comptime Decoder: type) type {
     return if (Decoder.unsigned_quants) Unsigned(Decoder, Q8aLayout) else Signed(Decoder);
 }
 
-/// The GEMM tile kernel of the K-quants with unsigned codes and a scale and min per 32-element
-/// sub-block (Q4_K, Q5_K) against Q8_K activations: the unsigned-code kernel, with each
-/// sub-block's min applied through its activation sum (from the Q8_K 16-element sums).
-/// `Decoder.decodeBlocks` as for Gemm, with `off[i]` = −dmin·m of sub-block i.
-pub fn GemmQ8K(comptime Decoder: type) type {
-    return Unsigned(Decoder, Q8kLayout);
-}
-
 inline fn readF32(p: [*]const u8) f32 {
     return @bitCast(std.mem.readInt(u32, p[0..4], .little));
 }
@@ -96,39 +88,10 @@ const Q8aLayout = struct {
     }
 };
 
-/// Sub-block m of a Q8_K block (256 elements): its 32 quants, the block's scale, and the sum
-/// d·Σq from the two 16-element sums.
-const Q8kLayout = struct {
-    const group_blocks = 8;
-    const group_bytes = @sizeOf(common.BlockQ8K);
-    const has_singles = false;
-    inline fn q(group: [*]const u8, comptime m: usize) [*]const u8 {
-        return group + 4 + 32 * m;
-    }
-    inline fn d(group: [*]const u8, comptime _: usize) f32 {
-        return readF32(group);
-    }
-    inline fn s(group: [*]const u8, comptime m: usize) f32 {
-        const bsums = group + 4 + 256;
-        const sum = @as(i32, std.mem.readInt(i16, bsums[4 * m ..][0..2], .little)) + std.mem.readInt(i16, bsums[4 * m + 2 ..][0..2], .little);
-        return readF32(group) * @as(f32, @floatFromInt(sum));
-    }
-    const Single = Q8aLayout.Single; // unused: rows are whole Q8_K blocks
-    /// Sub-block b of a row (scalar paths); the sum is recomputed from the quants.
-    fn block(row: [*]const u8, b: usize, n_blocks: usize) Block {
-        _ = n_blocks;
-        const a = common.q8k(row + b / 8 * @sizeOf(common.BlockQ8K));
-        const quants: *align(1) const [32]i8 = a.q[32 * (b % 8) ..][0..32];
-        var sum: i32 = 0;
-        for (quants) |v| sum += v;
-        return .{ .d = a.d, .s = a.d * @as(f32, @floatFromInt(sum)), .q = quants };
-    }
-};
-
 const Block = struct { d: f32, s: f32, q: *align(1) const [32]i8 };
 
 /// The unsigned-code kernel: 4 rows interleaved 8 bytes at a time, 4 tokens per register tile;
-/// activations in `Layout` (Q8aLayout or Q8kLayout).
+/// activations in `Layout` (Q8aLayout; the K-quants have their own kernel in gemm_k.zig).
 fn Unsigned(comptime Decoder: type, comptime Layout: type) type {
     return struct {
         /// Rows interleaved in one panel register.
@@ -486,6 +449,12 @@ test "transpose8 transposes" {
     }
 }
 
+/// Sub-block b (32 elements) of a Q8_K activation row, for the test's dequantization.
+fn q8kSubBlock(row: [*]const u8, b: usize) Block {
+    const a = common.q8k(row + b / 8 * @sizeOf(common.BlockQ8K));
+    return .{ .d = a.d, .s = 0, .q = a.q[32 * (b % 8) ..][0..32] };
+}
+
 /// Checks a type's GEMM tile against its per-row dots on n = 70 rows (crossing the 64-row group,
 /// ending in a partial 4-row panel) and t = 37 tokens (ending in partial octs and quads).
 fn expectTilesMatchDots(comptime type_id: u32, comptime k: usize) !void {
@@ -513,7 +482,7 @@ fn expectTilesMatchDots(comptime type_id: u32, comptime k: usize) !void {
         for (&x) |*v| v.* = random.floatNorm(f32);
         traits.activation.quantizeRow(&x, act.ptr + c * act_bytes);
         for (0..k / 32) |b| {
-            const a = if (traits.activation == .q8k) Q8kLayout.block(act.ptr + c * act_bytes, b, k / 32) else Q8aLayout.block(act.ptr + c * act_bytes, b, k / 32);
+            const a = if (traits.activation == .q8k) q8kSubBlock(act.ptr + c * act_bytes, b) else Q8aLayout.block(act.ptr + c * act_bytes, b, k / 32);
             for (0..32) |e| act_deq[c * k + 32 * b + e] = a.d * @as(f32, @floatFromInt(a.q[e]));
         }
     }
@@ -545,6 +514,6 @@ fn expectTilesMatchDots(comptime type_id: u32, comptime k: usize) !void {
 test "GEMM tiles match the per-row dots across K slices, row groups and token tails" {
     // 37 blocks cross the 8- and 32-block slices and end in a Q8A tail block.
     inline for (.{ 8, 2, 3, 6, 7, 20, 1002, 1020 }) |type_id| try expectTilesMatchDots(type_id, 32 * 37);
-    // 5 super-blocks = 40 sub-blocks cross the 32-sub-block slice.
+    // 5 super-blocks cross gemm_k's 4-super-block slice.
     inline for (.{ 12, 13 }) |type_id| try expectTilesMatchDots(type_id, 256 * 5);
 }

@@ -7,7 +7,7 @@ const cpu_path = @import("../cpu_path.zig");
 const simd = @import("../simd.zig");
 const common = @import("common.zig");
 const block32 = @import("block32.zig");
-const gemm32 = @import("gemm32.zig");
+const gemm_k = @import("gemm_k.zig");
 
 const DotFn = block32.DotFn;
 
@@ -45,39 +45,32 @@ pub fn Engine(comptime T: type) type {
     };
 }
 
-/// The GEMM tile kernel (gemm32.GemmQ8K) of a type with unsigned codes and a 6-bit scale and
-/// min per 32-element sub-block (Q4_K, Q5_K): `T.decodeSimd` as for the dots, `T.code(w, j, l)`
+/// The GEMM tile kernel (gemm_k.zig) of a type with unsigned codes and a 6-bit scale and min
+/// per 32-element sub-block (Q4_K, Q5_K): `T.decodeSimd` as for the dots, `T.code(w, j, l)`
 /// the scalar code of element l of sub-block j.
 pub fn Gemm(comptime T: type) type {
-    return gemm32.GemmQ8K(struct {
-        pub const unsigned_quants = true;
-        pub const offset: f32 = 0;
+    return gemm_k.GemmK(struct {
+        pub const block_bytes = T.block_bytes;
 
-        /// Sub-blocks b0..b0+q.len (whole super-blocks: slices are multiples of 8 sub-blocks).
-        pub fn decodeBlocks(row: [*]const u8, n_blocks: usize, b0: usize, q: [][32]u8, d: []f32, off: []f32) void {
-            std.debug.assert(b0 % 8 == 0 and q.len % 8 == 0 and b0 + q.len <= n_blocks);
-            std.debug.assert(d.len == q.len and off.len == q.len);
-            const use_simd = cpu_path.simd();
-            var i: usize = 0;
-            while (i < q.len) : (i += 8) {
-                const w = row + (b0 + i) / 8 * T.block_bytes;
-                if (use_simd) {
-                    const dec = T.decodeSimd(w);
-                    inline for (0..8) |j| {
-                        q[i + j] = dec.u[j];
-                        d[i + j] = dec.d * @as(f32, @floatFromInt(dec.sc[j][0]));
-                        off[i + j] = -dec.dmin * @as(f32, @floatFromInt(dec.mins[2 * j]));
-                    }
-                } else {
-                    const dw = common.f16At(w);
-                    const dmin = common.f16At(w + 2);
-                    for (0..8) |j| {
-                        const sm = scaleMin(w[4..16], j);
-                        for (&q[i + j], 0..) |*code, l| code.* = T.code(w, j, l);
-                        d[i + j] = dw * @as(f32, @floatFromInt(sm.sc));
-                        off[i + j] = -dmin * @as(f32, @floatFromInt(sm.m));
-                    }
+        pub fn decodeSuper(w: [*]const u8, out: *gemm_k.Super) void {
+            if (cpu_path.simd()) {
+                const dec = T.decodeSimd(w);
+                inline for (0..8) |j| {
+                    out.u[j] = dec.u[j];
+                    out.sc[j] = @intCast(dec.sc[j][0]);
+                    out.m[j] = @intCast(dec.mins[2 * j]);
                 }
+                out.d = dec.d;
+                out.dmin = dec.dmin;
+            } else {
+                for (0..8) |j| {
+                    const sm = scaleMin(w[4..16], j);
+                    for (&out.u[j], 0..) |*code, l| code.* = T.code(w, j, l);
+                    out.sc[j] = sm.sc;
+                    out.m[j] = sm.m;
+                }
+                out.d = common.f16At(w);
+                out.dmin = common.f16At(w + 2);
             }
         }
     });
