@@ -269,11 +269,13 @@ fn Signed(comptime Decoder: type) type {
         /// multiplies instead of ~15% with 128 × 64.
         const row_group = 128;
 
-        /// One row's slice: register j of block i holds weights 2j and 2j+1 as int16, repeated
-        /// for the 8 tokens of an activation register, so vpmaddwd leaves token t's sum of
-        /// elements 2j, 2j+1 in lane t.
+        /// One row's slice: pair j of block i is weights 2j and 2j+1 as int16 (one 32-bit word).
+        /// The kernel broadcasts a pair to the 8 tokens of an activation register as it loads it
+        /// (vpbroadcastd from memory costs a load, like the memory operand it replaces), so
+        /// vpmaddwd leaves token t's sum of elements 2j, 2j+1 in lane t; storing the pairs
+        /// pre-broadcast made the panel build cost as much as the products at 8 tokens.
         const WeightSlice = struct {
-            w: [slice_blocks][16]I16x16 align(32),
+            w: [slice_blocks][16]u32 align(32),
             d: [slice_blocks]f32,
         };
 
@@ -333,7 +335,7 @@ fn Signed(comptime Decoder: type) type {
             }
         }
 
-        /// Decodes blocks b0..b0+count of one row to int16 pairs, each repeated 8 times.
+        /// Decodes blocks b0..b0+count of one row to int16 pairs.
         fn buildWeights(slice: *WeightSlice, row: [*]const u8, n_blocks: usize, b0: usize, count: usize) void {
             var q: [slice_blocks][32]u8 align(32) = undefined;
             var off: [slice_blocks]f32 = undefined; // 0 for signed types
@@ -341,7 +343,7 @@ fn Signed(comptime Decoder: type) type {
             for (0..count) |i| {
                 const wide: @Vector(32, i16) = @as(I8x32, @bitCast(q[i]));
                 const pairs: [16]u32 = @bitCast(wide);
-                inline for (0..16) |j| slice.w[i][j] = @bitCast(@as(U32x8, @splat(pairs[j])));
+                slice.w[i] = pairs;
             }
         }
 
@@ -383,7 +385,7 @@ fn Signed(comptime Decoder: type) type {
                 inline for (0..16) |j| {
                     const a = acts.q[i][j];
                     inline for (0..rows) |r| {
-                        const prod = simd.mulAddPairs(a, weights[r].w[i][j]);
+                        const prod = simd.mulAddPairs(a, @bitCast(@as(U32x8, @splat(weights[r].w[i][j]))));
                         p[r] = if (j == 0) prod else p[r] + prod;
                     }
                 }
@@ -403,7 +405,8 @@ fn Signed(comptime Decoder: type) type {
                     for (0..oct) |t| {
                         var isum: i32 = 0;
                         for (0..32) |e| {
-                            const wv: i32 = weights[r].w[i][e / 2][e % 2];
+                            const pair: [2]i16 = @bitCast(weights[r].w[i][e / 2]);
+                            const wv: i32 = pair[e % 2];
                             const av: i32 = acts.q[i][e / 2][2 * t + e % 2];
                             isum += wv * av;
                         }
