@@ -47,8 +47,24 @@ pub fn storeCodes(values: [32]i32, comptime offset: f32, out: *[32]u8) void {
 /// of the activation block sum (offset·d), SIMD or scalar according to cpu_path (both give the
 /// same bytes). b0 is a multiple of 4.
 pub fn Gemm(comptime Decoder: type) type {
-    return if (Decoder.unsigned_quants) Unsigned(Decoder, Q8aLayout) else Signed(Decoder);
+    return if (Decoder.unsigned_quants) Unsigned(Decoder, Q8aLayout) else Signed(Decoder, Q8aLayout);
 }
+
+/// The signed-weight GEMM tile kernel over 32-element sub-blocks of Q8_K activations (IQ4_XS:
+/// codebook values with a float scale d·(ls − 32) per sub-block). `Decoder` as for Gemm, with
+/// n_blocks counting sub-blocks and b0 a multiple of 8.
+pub fn GemmSignedQ8K(comptime Decoder: type) type {
+    return Signed(Decoder, Q8kSubBlocks);
+}
+
+/// Sub-block b (32 elements) of a Q8_K activation row: its quants and the row block's scale.
+const Q8kSubBlocks = struct {
+    fn block(row: [*]const u8, b: usize, n_blocks: usize) Block {
+        _ = n_blocks;
+        const a = common.q8k(row + b / 8 * @sizeOf(common.BlockQ8K));
+        return .{ .d = a.d, .s = 0, .q = a.q[32 * (b % 8) ..][0..32] };
+    }
+};
 
 inline fn readF32(p: [*]const u8) f32 {
     return @bitCast(std.mem.readInt(u32, p[0..4], .little));
@@ -252,7 +268,7 @@ fn Unsigned(comptime Decoder: type, comptime Layout: type) type {
 
 /// The signed-weight kernel: int16 weights and activations, 8 tokens per register, 4 rows per
 /// register tile.
-fn Signed(comptime Decoder: type) type {
+fn Signed(comptime Decoder: type, comptime Activations: type) type {
     return struct {
         const rows = 4;
         /// Tokens side by side in one activation register (8 × 2 int16 elements).
@@ -352,13 +368,12 @@ fn Signed(comptime Decoder: type) type {
         /// widened to 2 registers of 8 int16 pairs; an 8×8 transpose of 32-bit pairs then puts
         /// pair j of the 8 tokens side by side.
         fn buildActivations(slice: *ActivationSlice, act: [*]const u8, act_stride: usize, n_tokens: usize, n_blocks: usize, b0: usize, count: usize) void {
-            const n_full = n_blocks / 4 * 4;
             for (0..count) |i| {
                 var lo: [oct]U32x8 = @splat(@splat(0));
                 var hi: [oct]U32x8 = @splat(@splat(0));
                 var d: [oct]f32 = @splat(0);
                 for (0..n_tokens) |t| {
-                    const a = common.activationBlock(act + t * act_stride, b0 + i, n_full);
+                    const a = Activations.block(act + t * act_stride, b0 + i, n_blocks);
                     const q: I8x32 = a.q.*;
                     const wide: [2]U32x8 = @bitCast(@as(@Vector(32, i16), q));
                     lo[t] = wide[0];
@@ -452,12 +467,6 @@ test "transpose8 transposes" {
     }
 }
 
-/// Sub-block b (32 elements) of a Q8_K activation row, for the test's dequantization.
-fn q8kSubBlock(row: [*]const u8, b: usize) Block {
-    const a = common.q8k(row + b / 8 * @sizeOf(common.BlockQ8K));
-    return .{ .d = a.d, .s = 0, .q = a.q[32 * (b % 8) ..][0..32] };
-}
-
 /// Checks a type's GEMM tile against its per-row dots on n = 70 rows (crossing the 64-row group,
 /// ending in a partial 4-row panel) and t = 37 tokens (ending in partial octs and quads).
 fn expectTilesMatchDots(comptime type_id: u32, comptime k: usize) !void {
@@ -485,7 +494,7 @@ fn expectTilesMatchDots(comptime type_id: u32, comptime k: usize) !void {
         for (&x) |*v| v.* = random.floatNorm(f32);
         traits.activation.quantizeRow(&x, act.ptr + c * act_bytes);
         for (0..k / 32) |b| {
-            const a = if (traits.activation == .q8k) q8kSubBlock(act.ptr + c * act_bytes, b) else Q8aLayout.block(act.ptr + c * act_bytes, b, k / 32);
+            const a = if (traits.activation == .q8k) Q8kSubBlocks.block(act.ptr + c * act_bytes, b, k / 32) else Q8aLayout.block(act.ptr + c * act_bytes, b, k / 32);
             for (0..32) |e| act_deq[c * k + 32 * b + e] = a.d * @as(f32, @floatFromInt(a.q[e]));
         }
     }
@@ -517,6 +526,6 @@ fn expectTilesMatchDots(comptime type_id: u32, comptime k: usize) !void {
 test "GEMM tiles match the per-row dots across K slices, row groups and token tails" {
     // 37 blocks cross the 8- and 32-block slices and end in a Q8A tail block.
     inline for (.{ 8, 2, 3, 6, 7, 20, 1002, 1020 }) |type_id| try expectTilesMatchDots(type_id, 32 * 37);
-    // 5 super-blocks cross gemm_k's 4-super-block slice.
-    inline for (.{ 12, 13 }) |type_id| try expectTilesMatchDots(type_id, 256 * 5);
+    // 5 super-blocks cross gemm_k's 4-super-block slice and the signed kernel's 8-sub-block one.
+    inline for (.{ 12, 13, 23 }) |type_id| try expectTilesMatchDots(type_id, 256 * 5);
 }

@@ -13,6 +13,7 @@ const common = @import("common.zig");
 const kblock = @import("kblock.zig");
 const block32 = @import("block32.zig");
 const iq4_nl = @import("iq4_nl.zig");
+const gemm32 = @import("gemm32.zig");
 
 pub const block_elements = 256;
 pub const block_bytes = 136;
@@ -73,6 +74,29 @@ pub fn dotScalar(w: [*]const u8, a: *align(1) const common.BlockQ8K) f32 {
 }
 
 pub const dots = kblock.Engine(@This()).dots;
+
+/// The GEMM tile kernel: gemm32's signed kernel over sub-blocks, each a block of codebook values
+/// with the float scale d·(ls − 32).
+pub const gemmTile: gemm32.GemmTileFn = gemm32.GemmSignedQ8K(struct {
+    pub const unsigned_quants = false;
+    pub const offset: f32 = 0;
+
+    pub fn decodeBlocks(row: [*]const u8, n_blocks: usize, b0: usize, q: [][32]u8, d: []f32, off: []f32) void {
+        std.debug.assert(b0 % 8 == 0 and b0 + q.len <= n_blocks and d.len == q.len and off.len == q.len);
+        const use_simd = cpu_path.simd();
+        for (q, d, off, b0..) |*qi, *di, *oi, b| {
+            const w = row + b / 8 * block_bytes;
+            const j = b % 8;
+            di.* = common.f16At(w) * @as(f32, @floatFromInt(subScale(w, j)));
+            oi.* = 0;
+            if (use_simd) {
+                qi.* = @bitCast(simd.shuffleBytes(table, @bitCast(block32.unpackNibbles(w[8 + 16 * j ..][0..16]))));
+            } else {
+                for (qi, 0..) |*v, i| v.* = @bitCast(@as(i8, @intCast(value(w, 32 * j + i))));
+            }
+        }
+    }
+}).tile;
 
 pub fn dequantizeRow(src: [*]const u8, dst: []f32) void {
     std.debug.assert(dst.len % 256 == 0);
