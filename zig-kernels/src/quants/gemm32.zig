@@ -527,5 +527,5 @@ test "GEMM tiles match the per-row dots across K slices, row groups and token ta
     // 37 blocks cross the 8- and 32-block slices and end in a Q8A tail block.
     inline for (.{ 8, 2, 3, 6, 7, 20, 1002, 1020 }) |type_id| try expectTilesMatchDots(type_id, 32 * 37);
     // 5 super-blocks cross gemm_k's 4-super-block slice and the signed kernel's 8-sub-block one.
-    inline for (.{ 12, 13, 23 }) |type_id| try expectTilesMatchDots(type_id, 256 * 5);
+    inline for (.{ 12, 13, 14, 23 }) |type_id| try expectTilesMatchDots(type_id, 256 * 5);
 }

@@ -1,14 +1,17 @@
-//! GEMM tile kernel of the K-quants whose super-blocks carry integer 6-bit scales and mins per
-//! 32-element sub-block (Q4_K, Q5_K), against Q8_K activations (one f32 scale per 256).
+//! GEMM tile kernel of the K-quants whose super-blocks carry unsigned codes with integer scales
+//! (Q4_K, Q5_K: a 6-bit scale and min per 32 elements; Q6_K: an 8-bit scale per 16 and a fixed
+//! offset of 32), against Q8_K activations (one f32 scale per 256). With g the 16-element group:
 //!
-//!     Σ_k W[r][k]·a[k] = da · Σ_s ( d_r,s · Σ_i sc_r,s,i · Σ_e u·q  −  dmin_r,s · Σ_h m_r,s,h/2 · bsum_h )
+//!     Σ_k W[r][k]·a[k] = da · Σ_s ( d_r,s · Σ_g sc_r,s,g · Σ_e u·q  −  dmin_r,s · Σ_g m_r,s,g · bsum_g )
 //!
+//! (Q4_K/Q5_K: sc and m repeat per pair of groups; Q6_K: m_g = 32·sc_g and dmin = d.)
 //! Both inner sums stay in integers: a sub-block's byte products (vpmaddubsw, summed in 16 bits)
 //! are weighted by its scale in the same vpmaddwd that widens them, so a super-block needs one
 //! conversion and one FMA per token instead of one per sub-block (gemm32's float-scaled kernel
 //! did the latter: 96 GOP/s per core on Q4_K t=512, ~53% of the int8 peak, against 127 here). The mins meet the Q8_K 16-element sums in
-//! four vpmaddwd per super-block. Bounds: |Σ_j u·q| ≤ 4·2·31·127 = 31496 < 2^15 for 5-bit codes;
-//! then ≤ 8 · 2 · 31496 · 63 < 2^25 per 32-bit lane.
+//! four vpmaddwd per super-block. Bounds (|q| ≤ 127): 5-bit codes sum 4 registers in 16 bits,
+//! 4·2·31·127 = 31496 < 2^15; 6-bit codes sum 2 (one 16-element group), 2·2·63·127 = 32004; then
+//! ≤ 16 · 2 · 32004 · 128 < 2^27 per 32-bit lane; m·bsum pairs ≤ 2 · 4096 · 2032 < 2^25.
 const std = @import("std");
 const simd = @import("../simd.zig");
 const cpu_path = @import("../cpu_path.zig");
@@ -21,16 +24,20 @@ const I32x8 = simd.I32x8;
 
 /// One super-block of one row as the kernel consumes it.
 pub const Super = struct {
-    /// Codes (unsigned, without the min) of sub-block i, elements 0..31.
+    /// Codes (unsigned, without the min or offset) of sub-block i, elements 0..31.
     u: [8][32]u8,
-    sc: [8]u8,
-    m: [8]u8,
+    /// Scale of 16-element group g (sub-block g/2).
+    sc: [16]i16,
+    /// Multiplier of group g's activation sum in the subtracted term.
+    m: [16]i16,
     d: f32,
     dmin: f32,
 };
 
 /// `Decoder.decodeSuper(w, *Super)` fills a Super from one super-block at `w` (SIMD or scalar
-/// according to cpu_path; both give the same values); `Decoder.block_bytes` is its size.
+/// according to cpu_path; both give the same values); `Decoder.block_bytes` is its size;
+/// `Decoder.group_scales` is true when the two groups of a sub-block have their own scales
+/// (Q6_K: two vpmaddwd per sub-block instead of one).
 pub fn GemmK(comptime Decoder: type) type {
     return struct {
         /// Rows interleaved in one panel register.
@@ -48,9 +55,10 @@ pub fn GemmK(comptime Decoder: type) type {
             /// Register j of sub-block b (8·s + i) holds codes 8j..8j+7 of rows 0..3 (8 bytes
             /// per row): vpmaddubsw leaves row r's pair sums in 16-bit lanes 4r..4r+3.
             w: [slice_supers * 8][4]U8x32 align(32),
-            /// Row r's scale of sub-block b in 16-bit lanes 4r..4r+3.
-            sc: [slice_supers * 8]I16x16 align(32),
-            /// Row r's mins of super-block s, lane h = m[h/2]: pairs with the 16 bsums.
+            /// Row r's scale of sub-block b's group h (elements 16h..16h+15) in sc[b][h], 16-bit
+            /// lanes 4r..4r+3 (one register when the groups share their scale).
+            sc: [slice_supers * 8][if (Decoder.group_scales) 2 else 1]I16x16 align(32),
+            /// Row r's group multipliers m of super-block s, lane g: pairs with the 16 bsums.
             mins: [slice_supers][rows]I16x16 align(32),
             /// Row r's d in lanes 2r and 2r+1 (the layout vpmaddwd leaves the code sums in).
             d: [slice_supers]F32x8 align(32),
@@ -108,9 +116,11 @@ pub fn GemmK(comptime Decoder: type) type {
                             const dst: *[32]u8 = @ptrCast(&panel.w[b][j]);
                             dst[8 * r ..][0..8].* = sup.u[i][8 * j ..][0..8].*;
                         }
-                        inline for (0..4) |lane| panel.sc[b][4 * r + lane] = sup.sc[i];
+                        inline for (0..panel.sc[b].len) |h| {
+                            inline for (0..4) |lane| panel.sc[b][h][4 * r + lane] = sup.sc[2 * i + h];
+                        }
                     }
-                    for (0..16) |h| panel.mins[s][r][h] = sup.m[h / 2];
+                    for (0..16) |g| panel.mins[s][r][g] = sup.m[g];
                     panel.d[s][2 * r] = sup.d;
                     panel.d[s][2 * r + 1] = sup.d;
                     panel.neg_dmin[s][r] = -sup.dmin;
@@ -139,16 +149,21 @@ pub fn GemmK(comptime Decoder: type) type {
                 var isum: [ncols]I32x8 = @splat(@splat(0));
                 inline for (0..8) |i| {
                     const b = 8 * s + i;
-                    var p16: [ncols]I16x16 = undefined;
-                    inline for (0..4) |j| {
-                        const wv = panel.w[b][j];
-                        inline for (0..ncols) |c| {
-                            const a8: u64 = @bitCast(blocks[c].q[32 * i + 8 * j ..][0..8].*);
-                            const prod = simd.mulAddBytes(wv, @bitCast(@as(@Vector(4, u64), @splat(a8))));
-                            p16[c] = if (j == 0) prod else p16[c] + prod;
+                    // One 16-bit sum per scale: registers 0..3, or 0..1 and 2..3 per group.
+                    const per_sum = 4 / panel.sc[b].len;
+                    inline for (0..panel.sc[b].len) |h| {
+                        var p16: [ncols]I16x16 = undefined;
+                        inline for (0..per_sum) |jj| {
+                            const j = h * per_sum + jj;
+                            const wv = panel.w[b][j];
+                            inline for (0..ncols) |c| {
+                                const a8: u64 = @bitCast(blocks[c].q[32 * i + 8 * j ..][0..8].*);
+                                const prod = simd.mulAddBytes(wv, @bitCast(@as(@Vector(4, u64), @splat(a8))));
+                                p16[c] = if (jj == 0) prod else p16[c] + prod;
+                            }
                         }
+                        inline for (0..ncols) |c| isum[c] += simd.mulAddPairs(p16[c], panel.sc[b][h]);
                     }
-                    inline for (0..ncols) |c| isum[c] += simd.mulAddPairs(p16[c], panel.sc[b]);
                 }
                 inline for (0..ncols) |c| {
                     const da: F32x8 = @splat(blocks[c].d);
@@ -175,17 +190,18 @@ pub fn GemmK(comptime Decoder: type) type {
                     for (0..rows) |r| {
                         var isum: i32 = 0;
                         var msum: i32 = 0;
-                        for (0..8) |i| {
-                            const b = 8 * s + i;
+                        for (0..16) |g| {
+                            const b = 8 * s + g / 2;
                             var qsum: i32 = 0;
                             var asum: i32 = 0;
-                            for (0..32) |e| {
+                            for (16 * (g % 2)..16 * (g % 2) + 16) |e| {
                                 const code: i32 = panel.w[b][e / 8][8 * r + e % 8];
-                                qsum += code * a.q[32 * i + e];
-                                asum += a.q[32 * i + e];
+                                qsum += code * a.q[32 * (g / 2) + e];
+                                asum += a.q[32 * (g / 2) + e];
                             }
-                            isum += panel.sc[b][4 * r] * qsum;
-                            msum += panel.mins[s][r][2 * i] * asum;
+                            const sc = panel.sc[b][if (panel.sc[b].len == 2) g % 2 else 0];
+                            isum += @as(i32, sc[4 * r]) * qsum;
+                            msum += @as(i32, panel.mins[s][r][g]) * asum;
                         }
                         acc[t].codes[2 * r] += panel.d[s][2 * r] * a.d * @as(f32, @floatFromInt(isum));
                         acc[t].mins[r] += panel.neg_dmin[s][r] * a.d * @as(f32, @floatFromInt(msum));

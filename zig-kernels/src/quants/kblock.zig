@@ -51,23 +51,27 @@ pub fn Engine(comptime T: type) type {
 pub fn Gemm(comptime T: type) type {
     return gemm_k.GemmK(struct {
         pub const block_bytes = T.block_bytes;
+        pub const group_scales = false;
 
         pub fn decodeSuper(w: [*]const u8, out: *gemm_k.Super) void {
             if (cpu_path.simd()) {
                 const dec = T.decodeSimd(w);
                 inline for (0..8) |j| {
                     out.u[j] = dec.u[j];
-                    out.sc[j] = @intCast(dec.sc[j][0]);
-                    out.m[j] = @intCast(dec.mins[2 * j]);
+                    out.sc[2 * j] = dec.sc[j][0];
+                    out.sc[2 * j + 1] = dec.sc[j][0];
                 }
+                out.m = dec.mins;
                 out.d = dec.d;
                 out.dmin = dec.dmin;
             } else {
                 for (0..8) |j| {
                     const sm = scaleMin(w[4..16], j);
                     for (&out.u[j], 0..) |*code, l| code.* = T.code(w, j, l);
-                    out.sc[j] = sm.sc;
-                    out.m[j] = sm.m;
+                    out.sc[2 * j] = sm.sc;
+                    out.sc[2 * j + 1] = sm.sc;
+                    out.m[2 * j] = sm.m;
+                    out.m[2 * j + 1] = sm.m;
                 }
                 out.d = common.f16At(w);
                 out.dmin = common.f16At(w + 2);

@@ -7,6 +7,7 @@ const simd = @import("../simd.zig");
 const cpu_path = @import("../cpu_path.zig");
 const common = @import("common.zig");
 const kblock = @import("kblock.zig");
+const gemm_k = @import("gemm_k.zig");
 
 pub const block_elements = 256;
 pub const block_bytes = 210;
@@ -76,6 +77,31 @@ pub fn dotScalar(w: [*]const u8, a: *align(1) const common.BlockQ8K) f32 {
 }
 
 pub const dots = kblock.Engine(@This()).dots;
+
+/// The GEMM tile kernel (gemm_k.zig): unsigned 6-bit codes, a scale per 16-element group, and
+/// the −32 offset as the subtracted term with multiplier 32·scale and dmin = d.
+pub const gemmTile = gemm_k.GemmK(struct {
+    pub const block_bytes = 210;
+    pub const group_scales = true;
+
+    pub fn decodeSuper(w: [*]const u8, out: *gemm_k.Super) void {
+        const scales: [16]i8 = @bitCast(w[192..208].*);
+        for (0..16) |g| {
+            out.sc[g] = scales[g];
+            out.m[g] = 32 * @as(i16, scales[g]);
+        }
+        out.d = common.f16At(w + 208);
+        out.dmin = out.d;
+        if (cpu_path.simd()) {
+            const dec = decodeSimd(w);
+            inline for (0..8) |j| out.u[j] = dec.u[j];
+        } else {
+            for (0..8) |j| {
+                for (&out.u[j], 0..) |*code, l| code.* = @intCast(quant(w, 32 * j + l) + 32);
+            }
+        }
+    }
+}).tile;
 
 pub fn dequantizeRow(src: [*]const u8, dst: []f32) void {
     std.debug.assert(dst.len % 256 == 0);
