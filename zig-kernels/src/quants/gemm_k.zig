@@ -5,13 +5,14 @@
 //!     Σ_k W[r][k]·a[k] = da · Σ_s ( d_r,s · Σ_g sc_r,s,g · Σ_e u·q  −  dmin_r,s · Σ_g m_r,s,g · bsum_g )
 //!
 //! (Q4_K/Q5_K: sc and m repeat per pair of groups; Q6_K: m_g = 32·sc_g and dmin = d.)
-//! Both inner sums stay in integers: a sub-block's byte products (vpmaddubsw, summed in 16 bits)
-//! are weighted by its scale in the same vpmaddwd that widens them, so a super-block needs one
+//! Both inner sums stay in integers: a group's byte products (vpmaddubsw, summed in 16 bits) are
+//! weighted by its scale in the same vpmaddwd that widens them, so a super-block needs one
 //! conversion and one FMA per token instead of one per sub-block (gemm32's float-scaled kernel
-//! did the latter: 96 GOP/s per core on Q4_K t=512, ~53% of the int8 peak, against 127 here). The mins meet the Q8_K 16-element sums in
-//! four vpmaddwd per super-block. Bounds (|q| ≤ 127): 5-bit codes sum 4 registers in 16 bits,
-//! 4·2·31·127 = 31496 < 2^15; 6-bit codes sum 2 (one 16-element group), 2·2·63·127 = 32004; then
-//! ≤ 16 · 2 · 32004 · 128 < 2^27 per 32-bit lane; m·bsum pairs ≤ 2 · 4096 · 2032 < 2^25.
+//! did the latter: 96 GOP/s per core on Q4_K t=512, ~53% of the int8 peak, against 127 here).
+//! The subtracted term meets the Q8_K 16-element sums in four vpmaddwd per super-block.
+//! Bounds (|q| ≤ 127): 5-bit codes sum 4 registers in 16 bits, 4·2·31·127 = 31496 < 2^15; 6-bit
+//! codes sum 2 (one 16-element group), 2·2·63·127 = 32004; a 32-bit lane then holds at most
+//! 16·2·32004·128 < 2^27; m·bsum pairs are at most 2·4096·2032 < 2^25.
 const std = @import("std");
 const simd = @import("../simd.zig");
 const cpu_path = @import("../cpu_path.zig");
@@ -46,7 +47,7 @@ pub fn GemmK(comptime Decoder: type) type {
         /// accumulators and the shared weight, scale and activation registers within the 16 ymm
         /// registers (Q4_K t=512: 127 GOP/s per core with 2, 105 with 3 or 4, which spill).
         const tile_tokens = 2;
-        /// Super-blocks per panel: 4 × (8 × 4 + 8 + 4) registers ≈ 22 KiB, kept in L1.
+        /// Super-blocks per panel: codes 4 KiB, scales 1-2 KiB, the rest < 1 KiB; kept in L1.
         const slice_supers = 4;
         /// Tokens whose accumulators are kept across K slices.
         const token_group = 128;
