@@ -69,7 +69,14 @@ const seconds = Number(values.seconds);
  * hour), so a fraction is only meaningful against a probe taken on the same pages at the same
  * moment.
  */
-function measure(pool: ThreadPool, type: GgmlTypeId, k: number, n: number, setBytes: number) {
+function measure(
+  pool: ThreadPool,
+  type: GgmlTypeId,
+  k: number,
+  n: number,
+  setBytes: number,
+  withProbes = true,
+) {
   const { buffer, matrixBytes, copies } = weightSet(type, k, n, setBytes);
   const x = Float32Array.from({ length: k }, (_, i) => Math.sin(i));
   const y = new Float32Array(n);
@@ -88,7 +95,7 @@ function measure(pool: ThreadPool, type: GgmlTypeId, k: number, n: number, setBy
   const probe = () =>
     measureReadBandwidthOf(pool, buffer, { threads, sliceBytes: matrixBytes, reps: 2 * copies })
       .gbPerSecond;
-  const probeBefore = probe();
+  const probeBefore = withProbes ? probe() : NaN;
   const times: number[] = [];
   const start = performance.now();
   for (let i = 0; performance.now() - start < seconds * 1000 || times.length < 5; i++) {
@@ -96,7 +103,7 @@ function measure(pool: ThreadPool, type: GgmlTypeId, k: number, n: number, setBy
     run(i);
     times.push(performance.now() - t0);
   }
-  const probeAfter = probe();
+  const probeAfter = withProbes ? probe() : NaN;
   times.sort((a, b) => a - b);
   const gbs = (ms: number) => matrixBytes / ms / 1e6;
   return { best: gbs(times[0]), median: gbs(times[times.length >> 1]), probeBefore, probeAfter };
@@ -152,7 +159,9 @@ for (const type of values.gemv ? types : []) {
   for (const shape of shapes) {
     if (!fits(type, shape.k)) continue;
     const dram = measure(pool, type, shape.k, shape.n, DRAM_SET_BYTES);
-    const hot = shape.n > 20000 ? undefined : measure(pool, type, shape.k, shape.n, 8 * 2 ** 20);
+    const hot = shape.n > 20000
+      ? undefined
+      : measure(pool, type, shape.k, shape.n, 8 * 2 ** 20, false);
     const cpu = shape.n > 20000 ? undefined : cpuTimeGBs(type, shape.k, shape.n);
     const matrixMb = (info.blockBytes / info.blockElements) * shape.k * shape.n / 1e6;
     console.log(
