@@ -274,8 +274,9 @@ fn Signed(comptime Decoder: type, comptime Activations: type) type {
         /// Tokens side by side in one activation register (8 × 2 int16 elements).
         const oct = 8;
         /// Blocks per slice: a 4-row weight panel (2 KiB) stays in L1 while every token oct of
-        /// the group streams past it (4 KiB each). 8 measured best: 4 and 16 were slower, and 16
-        /// would double the activation panels on the stack.
+        /// the group streams past it (4 KiB each). Against 8: 4 was slower at every token count;
+        /// 16 matched it at 48 and 512 tokens (faster at 8) but doubles the stack's activation
+        /// panels.
         const slice_blocks = 8;
         /// Tokens per group: each weight panel is decoded once per group and slice.
         const token_group = 256;
