@@ -66,6 +66,16 @@ const Q8kSubBlocks = struct {
     }
 };
 
+/// Puts one row's 32 codes of a block into the 4 panel registers the unsigned kernels share
+/// (here and in gemm_k.zig): register j holds codes 8j..8j+7 of rows 0..3, 8 bytes per row, so
+/// one 8-byte broadcast of a token's activations meets all 4 rows in one vpmaddubsw.
+pub inline fn interleaveRowCodes(regs: *[4]U8x32, r: usize, codes: *const [32]u8) void {
+    inline for (0..4) |j| {
+        const dst: *[32]u8 = @ptrCast(&regs[j]);
+        dst[8 * r ..][0..8].* = codes[8 * j ..][0..8].*;
+    }
+}
+
 inline fn readF32(p: [*]const u8) f32 {
     return @bitCast(std.mem.readInt(u32, p[0..4], .little));
 }
@@ -173,10 +183,7 @@ fn Unsigned(comptime Decoder: type, comptime Layout: type) type {
                 const src_row = if (r < rows_here) r else 0;
                 Decoder.decodeBlocks(w + src_row * w_row_bytes, n_blocks, b0, q[0..count], d[0..count], off[0..count]);
                 for (0..count) |i| {
-                    inline for (0..4) |j| {
-                        const dst: *[32]u8 = @ptrCast(&panel.w[i][j]);
-                        dst[8 * r ..][0..8].* = q[i][8 * j ..][0..8].*;
-                    }
+                    interleaveRowCodes(&panel.w[i], r, &q[i]);
                     panel.d[i][2 * r] = d[i];
                     panel.d[i][2 * r + 1] = d[i];
                     panel.d_offset[i][2 * r] = off[i];

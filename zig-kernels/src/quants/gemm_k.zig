@@ -17,6 +17,7 @@ const std = @import("std");
 const simd = @import("../simd.zig");
 const cpu_path = @import("../cpu_path.zig");
 const common = @import("common.zig");
+const gemm32 = @import("gemm32.zig");
 
 const F32x8 = simd.F32x8;
 const U8x32 = simd.U8x32;
@@ -113,10 +114,7 @@ pub fn GemmK(comptime Decoder: type) type {
                     Decoder.decodeSuper(src_row + (s0 + s) * Decoder.block_bytes, &sup);
                     for (0..8) |i| {
                         const b = 8 * s + i;
-                        inline for (0..4) |j| {
-                            const dst: *[32]u8 = @ptrCast(&panel.w[b][j]);
-                            dst[8 * r ..][0..8].* = sup.u[i][8 * j ..][0..8].*;
-                        }
+                        gemm32.interleaveRowCodes(&panel.w[b], r, &sup.u[i]);
                         inline for (0..panel.sc[b].len) |h| {
                             inline for (0..4) |lane| panel.sc[b][h][4 * r + lane] = sup.sc[2 * i + h];
                         }

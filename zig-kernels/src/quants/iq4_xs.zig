@@ -35,11 +35,16 @@ pub const Decoded = struct {
     d: f32,
 };
 
+/// Sub-block j's 32 codebook values in element order (SIMD).
+inline fn subBlockValues(w: [*]const u8, j: usize) simd.I8x32 {
+    return simd.shuffleBytes(table, @bitCast(block32.unpackNibbles(w[8 + 16 * j ..][0..16])));
+}
+
 pub inline fn decodeSimd(w: [*]const u8) Decoded {
     var out: Decoded = undefined;
     out.d = common.f16At(w);
     inline for (0..8) |j| {
-        out.v[j] = simd.shuffleBytes(table, @bitCast(block32.unpackNibbles(w[8 + 16 * j ..][0..16])));
+        out.v[j] = subBlockValues(w, j);
         out.scales[j] = @intCast(subScale(w, j));
     }
     return out;
@@ -90,7 +95,7 @@ pub const gemmTile: gemm32.GemmTileFn = gemm32.GemmSignedQ8K(struct {
             di.* = common.f16At(w) * @as(f32, @floatFromInt(subScale(w, j)));
             oi.* = 0;
             if (use_simd) {
-                qi.* = @bitCast(simd.shuffleBytes(table, @bitCast(block32.unpackNibbles(w[8 + 16 * j ..][0..16]))));
+                qi.* = @bitCast(subBlockValues(w, j));
             } else {
                 for (qi, 0..) |*v, i| v.* = @bitCast(@as(i8, @intCast(value(w, 32 * j + i))));
             }
