@@ -73,26 +73,38 @@ for (const type of KERNEL_TYPES) {
   const blockK = info.blockElements === 256 ? 256 : 32;
   // One block, several blocks; odd float lengths exercise the SIMD tails.
   const ks = info.blockElements === 1 ? [5, 32 * 7 + 3] : [blockK, blockK * 5];
-  for (const k of ks) {
-    Deno.test(`matmul ${info.name} k=${k} matches float64 reference over 1..4 threads, SIMD and scalar`, () => {
+  const layouts = REPACKABLE_TYPES.includes(type) ? [false, true] : [false];
+  for (const [k, repack] of ks.flatMap((k) => layouts.map((r) => [k, r] as const))) {
+    const name = `${info.name}${repack ? "_R8" : ""}`;
+    Deno.test(`matmul ${name} k=${k} matches float64 reference over 1..4 threads, SIMD and scalar`, () => {
       const random = rng(1000 + type * 7 + k);
-      const n = 13; // not a multiple of 2, 3 or 4 threads
+      // Not a multiple of 2, 3 or 4 threads; repacked: two groups of 8 rows and 5 x4 rows.
+      const n = repack ? 21 : 13;
       const t = 6; // one 4-token tile plus a 2-token tail
       const weight = randomWeight(type, k, n, random);
       const x = normals(random, t * k);
       const ref = reference(type, weight, k, n, x, t);
+      const kernelType = (repack ? repackedTypeId(type)! : type) as GgmlTypeId;
+      const kernelWeight = repack ? repackedCopy(type, weight, k, n) : weight;
       for (const simd of [true, false]) {
         setSimd(simd);
         for (const pool of pools) {
           for (const tokens of [1, t]) {
-            const y = matmul(pool, { type, weight, k, n, x: x.subarray(0, tokens * k), t: tokens });
+            const y = matmul(pool, {
+              type: kernelType,
+              weight: kernelWeight,
+              k,
+              n,
+              x: x.subarray(0, tokens * k),
+              t: tokens,
+            });
             for (let i = 0; i < tokens * n; i++) {
               const err = Math.abs(y[i] - ref.y[i]);
               assert.ok(
                 err <= ref.bound[i],
-                `${info.name} simd=${simd} threads=${pool.threads} t=${tokens} y[${i}]=${
-                  y[i]
-                } ref ${ref.y[i]} err ${err} > ${ref.bound[i]}`,
+                `${name} simd=${simd} threads=${pool.threads} t=${tokens} y[${i}]=${y[i]} ref ${
+                  ref.y[i]
+                } err ${err} > ${ref.bound[i]}`,
               );
             }
           }
@@ -103,7 +115,7 @@ for (const type of KERNEL_TYPES) {
   }
 }
 
-/** The x4 layout of `n` file-layout rows, made by the library's load-time repacker. */
+/** The repacked (r8) layout of an `n`-row file-layout matrix, made by the load-time repacker. */
 function repackedCopy(type: GgmlTypeId, weight: Uint8Array, k: number, n: number): Uint8Array {
   using file = new NativeBuffer(weight.length);
   using packed = new NativeBuffer(weight.length);
@@ -115,7 +127,7 @@ function repackedCopy(type: GgmlTypeId, weight: Uint8Array, k: number, n: number
 // The GEMM tile kernels (zig-kernels/src/quants/gemm32.zig, float.zig) over shapes that cross
 // their internal boundaries: k of 37 blocks crosses the 8- and 32-block K slices and ends in a
 // Q8A tail block; n = 70 crosses the 64-row group and ends in a partial 4-row panel; t = 37 is 4 token
-// octs plus 5 and 9 token quads plus 1. Repacked (x4) layouts are judged against the reference
+// octs plus 5 and 9 token quads plus 1. Repacked (r8) layouts are judged against the reference
 // of the file rows they were made from. Same bound as above: only the summation order differs.
 for (
   const type of [
@@ -132,7 +144,7 @@ for (
 ) {
   const repacked = REPACKABLE_TYPES.includes(type) ? [false, true] : [false];
   for (const repack of repacked) {
-    const name = `${ggmlTypeInfo(type)!.name}${repack ? "_X4" : ""}`;
+    const name = `${ggmlTypeInfo(type)!.name}${repack ? "_R8" : ""}`;
     Deno.test(`matmul ${name} GEMM tiles match float64 reference across slices, row groups and token tails`, () => {
       const blockK = ggmlTypeInfo(type)!.blockElements;
       // K-quants: 5 super-blocks = 40 sub-blocks cross the 32-sub-block slice; F16: 37·32 + 3

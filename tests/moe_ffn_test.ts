@@ -211,12 +211,25 @@ for (const { name, shape, t, kUsed } of CASES) {
   });
 }
 
-/** The x4 layout of `rows` file-layout rows, made by the library's load-time repacker. */
-function repackedCopy(type: GgmlTypeId, weight: Uint8Array, k: number, rows: number): Uint8Array {
+/**
+ * The repacked (r8) layout of `matrices` stacked file-layout matrices of `rows` rows each, made
+ * by the load-time repacker one matrix at a time (its row groups start at each matrix's row 0).
+ */
+function repackedCopy(
+  type: GgmlTypeId,
+  weight: Uint8Array,
+  k: number,
+  rows: number,
+  matrices: number,
+): Uint8Array {
   using file = new NativeBuffer(weight.length);
   using packed = new NativeBuffer(weight.length);
   file.u8().set(weight);
-  repackRows(type, file.address, packed.address, weightRowBytes(type, k), k, rows);
+  const rowBytes = weightRowBytes(type, k);
+  for (let m = 0; m < matrices; m++) {
+    const offset = BigInt(m * rows * rowBytes);
+    repackRows(type, file.address + offset, packed.address + offset, rowBytes, k, rows);
+  }
   return packed.u8().slice();
 }
 
@@ -226,7 +239,7 @@ function repackedCopy(type: GgmlTypeId, weight: Uint8Array, k: number, rows: num
 // tokens) in the same batch. Shapes cross the kernels' boundaries: 5 and 7 blocks per row (a
 // Q8A group of 4 plus singles, 8-block K slices), n_ff = 224 rows is a 128-row chunk plus a
 // partial one, and token counts are not multiples of the 8-token octs. `kernel` marks a repacked
-// (x4) layout, judged against the reference of the file rows it was made from. The bound is the
+// (r8) layout, judged against the reference of the file rows it was made from. The bound is the
 // one derived above: the GEMM kernels change only the f32 summation order, which the K·u terms
 // cover.
 const GEMM_CASES: {
@@ -241,13 +254,13 @@ const GEMM_CASES: {
     kUsed: [3],
   },
   {
-    name: "IQ4_NL_X4",
+    name: "IQ4_NL_R8",
     shape: { ...fileShape(GgmlType.IQ4_NL, GgmlType.IQ4_NL), nEmbd: 160, nFf: 224 },
     kUsed: [2, 6],
     repack: true,
   },
   {
-    name: "Q4_0_X4",
+    name: "Q4_0_R8",
     shape: { ...fileShape(GgmlType.Q4_0, GgmlType.Q4_0), nEmbd: 160, nFf: 224 },
     kUsed: [4],
     repack: true,
@@ -314,11 +327,11 @@ for (const { name, shape, kUsed: kUsedList, repack } of GEMM_CASES) {
       const options = {
         ...kernelShape,
         gate: repack
-          ? repackedCopy(shape.gateType, gate, shape.nEmbd, shape.nFf * shape.nExpert)
+          ? repackedCopy(shape.gateType, gate, shape.nEmbd, shape.nFf, shape.nExpert)
           : gate,
-        up: repack ? repackedCopy(shape.upType, up, shape.nEmbd, shape.nFf * shape.nExpert) : up,
+        up: repack ? repackedCopy(shape.upType, up, shape.nEmbd, shape.nFf, shape.nExpert) : up,
         down: repack
-          ? repackedCopy(shape.downType, down, shape.nFf, shape.nEmbd * shape.nExpert)
+          ? repackedCopy(shape.downType, down, shape.nFf, shape.nEmbd, shape.nExpert)
           : down,
         ids,
         weights,

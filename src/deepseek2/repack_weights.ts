@@ -48,10 +48,20 @@ export function repackWeights(
     if (kernelTypeId === undefined || w.kernelTypeId !== undefined) return w;
     const bytes = bytesOf(w);
     const { address } = alloc(bytes);
-    repackRows(w.type.id as GgmlTypeId, w.address, address, w.rowBytes, w.cols, rowCount(w));
+    // One matrix at a time (the layout groups rows from each matrix's first row), packed
+    // densely: a source stride may skip rows (attn_kv_b's W_UV slices sit between W_UK rows).
+    const matrixBytes = w.rows * w.rowBytes;
+    const slices = isStacked(w) ? w.slices : 1;
+    for (let s = 0; s < slices; s++) {
+      const src = w.address + BigInt(isStacked(w) ? s * w.sliceStride : 0);
+      const dst = address + BigInt(s * matrixBytes);
+      repackRows(w.type.id as GgmlTypeId, src, dst, w.rowBytes, w.cols, w.rows);
+    }
     done += bytes;
     onProgress?.(done / total);
-    return { ...w, address, kernelTypeId };
+    return isStacked(w)
+      ? { ...w, address, kernelTypeId, sliceStride: matrixBytes }
+      : { ...w, address, kernelTypeId };
   };
   return mapMatmulWeights(weights, repack);
 }

@@ -38,7 +38,7 @@ export interface WeightRef {
  * @returns The kernel type id.
  * @example
  * ```ts ignore
- * kernelTypeOf(weights.output); // 1020 once IQ4_NL rows are repacked, else 20
+ * kernelTypeOf(weights.output); // 2020 once IQ4_NL rows are repacked, else 20
  * ```
  */
 export function kernelTypeOf(weight: WeightRef): number {

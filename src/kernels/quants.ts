@@ -34,40 +34,67 @@ export const KERNEL_TYPES: readonly GgmlTypeId[] = [
 /** File types that also have a repacked kernel layout (see src/kernels/repack.ts). */
 export const REPACKABLE_TYPES: readonly GgmlTypeId[] = [GgmlType.Q4_0, GgmlType.IQ4_NL];
 
-/** A repacked layout's internal kernel type id is its file type's id plus this. */
-export const REPACKED_TYPE_OFFSET = 1000;
+/**
+ * Internal kernel ids of the repacked layouts are the file type's id plus these: the per-row
+ * x4 layout (zig-kernels/src/quants/x4.zig, kept for comparisons and for the tail rows of r8)
+ * and the r8 layout of 8 interleaved rows (quants/r8.zig) that load-time repacking makes.
+ */
+export const LAYOUT_OFFSETS = { X4: 1000, R8: 2000 } as const;
+
+/** The layout suffix of a kernel type id ("" for a file type), and its file type's id. */
+function splitLayout(type: number): { suffix: "" | "X4" | "R8"; base: number } {
+  if (type >= LAYOUT_OFFSETS.R8) return { suffix: "R8", base: type - LAYOUT_OFFSETS.R8 };
+  if (type >= LAYOUT_OFFSETS.X4) return { suffix: "X4", base: type - LAYOUT_OFFSETS.X4 };
+  return { suffix: "", base: type };
+}
 
 /**
- * A kernel type's display name: the ggml name, with `_X4` for a repacked layout.
+ * Whether a kernel type interleaves rows in groups (r8): its single rows cannot be quantized,
+ * dequantized or multiplied on their own, only whole matrices through `matmul` and `moeFfn`.
  *
- * @param type A kernel type id (ggml id, or repacked id).
- * @returns e.g. `"IQ4_NL"` or `"IQ4_NL_X4"`.
+ * @param type A kernel type id.
+ * @returns True for the r8 layouts.
  * @example
  * ```ts
- * kernelTypeName(1020); // "IQ4_NL_X4"
+ * isRowGrouped(2020); // true (IQ4_NL_R8)
+ * ```
+ */
+export function isRowGrouped(type: number): boolean {
+  return splitLayout(type).suffix === "R8";
+}
+
+/**
+ * A kernel type's display name: the ggml name, with `_X4` or `_R8` for a repacked layout.
+ *
+ * @param type A kernel type id (ggml id, or repacked id).
+ * @returns e.g. `"IQ4_NL"` or `"IQ4_NL_R8"`.
+ * @example
+ * ```ts
+ * kernelTypeName(2020); // "IQ4_NL_R8"
  * ```
  */
 export function kernelTypeName(type: number): string {
   const info = kernelType(type);
-  return type >= REPACKED_TYPE_OFFSET ? `${info.name}_X4` : info.name;
+  const { suffix } = splitLayout(type);
+  return suffix ? `${info.name}_${suffix}` : info.name;
 }
 
 /**
  * The kernel type id of a display name from `kernelTypeName`, or undefined.
  *
- * @param name e.g. `"Q4_0"` or `"Q4_0_X4"`.
+ * @param name e.g. `"Q4_0"`, `"Q4_0_X4"` or `"Q4_0_R8"`.
  * @returns The id.
  * @example
  * ```ts
- * kernelTypeByName("IQ4_NL_X4"); // 1020
+ * kernelTypeByName("IQ4_NL_R8"); // 2020
  * ```
  */
 export function kernelTypeByName(name: string): number | undefined {
-  const repacked = name.endsWith("_X4");
-  const info = ggmlTypeByName(repacked ? name.slice(0, -3) : name);
+  const layout = (["X4", "R8"] as const).find((s) => name.endsWith(`_${s}`));
+  const info = ggmlTypeByName(layout ? name.slice(0, -3) : name);
   if (info === undefined) return undefined;
-  const id = repacked ? info.id + REPACKED_TYPE_OFFSET : info.id;
-  return (repacked ? REPACKABLE_TYPES : KERNEL_TYPES).includes(info.id) ? id : undefined;
+  const id = layout ? info.id + LAYOUT_OFFSETS[layout] : info.id;
+  return (layout ? REPACKABLE_TYPES : KERNEL_TYPES).includes(info.id) ? id : undefined;
 }
 
 /** What a weight type's dot product multiplies with: the f32 row, Q8A or Q8_K blocks. */
@@ -120,10 +147,9 @@ export function activationRowBytes(type: GgmlTypeId, k: number): number {
  */
 export function kernelType(type: number): GgmlTypeInfo {
   // A repacked layout has its file type's geometry (same blocks, same bytes per row).
-  const repacked = type >= REPACKED_TYPE_OFFSET;
-  const base = repacked ? type - REPACKED_TYPE_OFFSET : type;
+  const { suffix, base } = splitLayout(type);
   const info = ggmlTypeInfo(base);
-  if (!info || !(repacked ? REPACKABLE_TYPES : KERNEL_TYPES).includes(info.id)) {
+  if (!info || !(suffix ? REPACKABLE_TYPES : KERNEL_TYPES).includes(info.id)) {
     throw new OptionError(`Type ${info?.name ?? type} has no matmul kernels`);
   }
   return info;
@@ -179,6 +205,7 @@ export function weightRowBytes(type: GgmlTypeId, k: number): number {
  * ```
  */
 export function dequantizeRow(type: GgmlTypeId, bytes: Uint8Array, k: number): Float32Array {
+  refuseGrouped(type);
   const rowBytes = weightRowBytes(type, k);
   if (bytes.byteLength < rowBytes) {
     throw new OptionError(`A ${k}-element row needs ${rowBytes} bytes, got ${bytes.byteLength}`);
@@ -200,9 +227,20 @@ export function dequantizeRow(type: GgmlTypeId, bytes: Uint8Array, k: number): F
  * ```
  */
 export function quantizeRow(type: GgmlTypeId, values: Float32Array): Uint8Array {
+  refuseGrouped(type);
   const out = new Uint8Array(weightRowBytes(type, values.length));
   unwrap(native().fm_quantize_row(type, values, BigInt(values.length), out), "quantizing a row");
   return out;
+}
+
+function refuseGrouped(type: GgmlTypeId): void {
+  if (isRowGrouped(type)) {
+    throw new OptionError(
+      `${
+        kernelTypeName(type)
+      } interleaves rows in groups of 8: a single row has no bytes of its own`,
+    );
+  }
 }
 
 /**

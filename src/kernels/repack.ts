@@ -1,9 +1,10 @@
 /**
- * Load-time repacking of weight rows into faster kernel layouts. IQ4_NL and Q4_0 rows are
- * rearranged per group of 4 blocks (scales together, two blocks' codes per 32-byte load; see
- * zig-kernels/src/quants/x4.zig): the same bytes per row, about a quarter faster to multiply.
- * Repacked layouts have internal type ids (file type id + 1000) that only the kernels know; a
- * GGUF file never contains them.
+ * Load-time repacking of weight matrices into faster kernel layouts. IQ4_NL and Q4_0 matrices
+ * get the r8 layout (zig-kernels/src/quants/r8.zig): rows interleaved in groups of 8 so one
+ * vpmaddubsw meets 8 rows and no horizontal sums remain; the n mod 8 last rows keep the per-row
+ * x4 layout (quants/x4.zig). Same bytes per matrix, ~1.6× faster to multiply per core than x4.
+ * Repacked layouts have internal type ids (file type id + 2000 for r8, + 1000 for x4) that only
+ * the kernels know; a GGUF file never contains them.
  * @module
  */
 import { native } from "../../ffi/library.ts";
@@ -21,7 +22,7 @@ export { REPACKABLE_TYPES };
  * @returns The id to pass to the kernels for repacked rows.
  * @example
  * ```ts
- * repackedTypeId(GgmlType.IQ4_NL); // 1020
+ * repackedTypeId(GgmlType.IQ4_NL); // 2020 (IQ4_NL_R8)
  * repackedTypeId(GgmlType.Q4_K); // undefined
  * ```
  */
@@ -33,8 +34,9 @@ export function repackedTypeId(type: number): number | undefined {
 }
 
 /**
- * Copies `nRows` rows of `k` elements of `type` from native memory at `src` into native memory
- * at `dst` in the repacked layout (rows `rowBytes` apart in both).
+ * Copies one matrix of `nRows` rows of `k` elements of `type` from native memory at `src` into
+ * native memory at `dst` in the repacked layout (rows `rowBytes` apart in both). Rows are grouped
+ * from the first one, so a stack of matrices (experts, heads) is repacked one matrix per call.
  *
  * @param type A repackable file type.
  * @param src Address of the first source row.

@@ -373,7 +373,7 @@ fn matmulNode(a: [n_args]u64, rows: usize, pool: *ThreadPool, ith: usize, nth: u
     // one shared counter dealt the 32-row chunks of the 16 short per-head products alternately,
     // so each 2 KB chunk paid a contended atomic and broke both threads' streaming (attn_k_b ran
     // at ~5 GB/s against ~20 for ordinary GEMVs).
-    const rows_per_chunk = matmul.rowsPerChunk(base.n * n_batch, nth);
+    const rows_per_chunk = quants.alignRows(traits, matmul.rowsPerChunk(base.n * n_batch, nth));
     const chunks_per_slice = std.math.divCeil(usize, base.n, rows_per_chunk) catch unreachable;
     const queues = ThreadPool.ChunkQueues{ .lines = view.queue_lines, .total = chunks_per_slice * n_batch, .nth = nth };
     queues.reset(ith);

@@ -79,8 +79,11 @@ const gemm_chunk_tokens = 256;
 /// Rows per chunk for the GEMM kernel: a multiple of 4 (its row panel), at most 128 (the rows
 /// one activation panel serves), and small enough that each thread gets about 4 row ranges.
 pub fn gemmRowsPerChunk(n: usize, nth: usize) usize {
-    return std.math.clamp(n / (nth * 4) / 4 * 4, 4, 128);
+    return std.math.clamp(n / (nth * 4) / 4 * 4, 4, gemm_rows_max);
 }
+
+/// Most rows in a GEMM chunk (a multiple of 8, so the r8 layouts' alignment keeps it).
+pub const gemm_rows_max = 128;
 
 /// Phase 1: quantize this thread's share of the activation rows into `activations`.
 pub fn quantizeActivations(traits: *const quants.Traits, x: [*]const f32, x_row_stride: usize, k: usize, t: usize, activations: [*]u8, ith: usize, nth: usize) void {
@@ -99,7 +102,7 @@ pub fn compute(args: *const Args, pool: *ThreadPool, ith: usize, nth: usize) voi
     const view = ScratchView.of(args.scratch);
     quantizeActivations(args.traits, args.x, args.x_row_stride, args.k, args.t, view.activations, ith, nth);
     const gemm = args.traits.gemm_tile != null and args.t >= gemm_tokens_min;
-    const rows_per_chunk = if (gemm) gemmRowsPerChunk(args.n, nth) else rowsPerChunk(args.n, nth);
+    const rows_per_chunk = quants.alignRows(args.traits, if (gemm) gemmRowsPerChunk(args.n, nth) else rowsPerChunk(args.n, nth));
     const tokens_per_chunk: usize = if (gemm) gemm_chunk_tokens else chunk_tokens;
     const row_chunks = std.math.divCeil(usize, args.n, rows_per_chunk) catch unreachable;
     const token_chunks = std.math.divCeil(usize, args.t, tokens_per_chunk) catch unreachable;
@@ -154,12 +157,8 @@ pub fn computeTile(args: *const Args, act: [*]const u8, act_stride: usize, tile:
     var token = tile.token_start;
     while (token < tile.token_end) {
         const ncols = @min(tile_tokens, tile.token_end - token);
-        const dot = args.traits.dots[ncols - 1];
-        for (tile.row_start..tile.row_end) |row| {
-            var out: [tile_tokens]f32 = undefined;
-            dot(args.weight + row * args.weight_row_bytes, act + token * act_stride, act_stride, args.k, &out);
-            for (0..ncols) |c| args.y[(token + c) * args.y_row_stride + row] = out[c];
-        }
+        const y = args.y + token * args.y_row_stride + tile.row_start;
+        quants.rowsDot(args.traits, ncols, args.weight, args.weight_row_bytes, args.n, tile.row_start, tile.row_end, act + token * act_stride, act_stride, args.k, y, args.y_row_stride);
         token += ncols;
     }
 }

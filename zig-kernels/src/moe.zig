@@ -228,6 +228,10 @@ fn rowsPerChunk(rows_total: usize, nth: usize) usize {
     return std.math.clamp(rows_total / (nth * 8), 1, 32);
 }
 
+/// Most rows in any chunk: a GEMM phase's chunks also serve its experts with too few tokens for
+/// the GEMM kernel, through the dots.
+const max_chunk_rows = matmul.gemm_rows_max;
+
 /// How one phase's rows (`rows` per active expert) are cut into chunks and queued.
 const PhaseSplit = struct {
     rows_per_chunk: usize,
@@ -238,15 +242,21 @@ const PhaseSplit = struct {
     /// generation step (one token per expert) keeps the dots' chunking exactly.
     gemm: bool,
 
-    fn of(view: View, queue_set: usize, n_active: usize, pairs: usize, rows: usize, has_gemm: bool, nth: usize) PhaseSplit {
+    /// `group`: the traits whose row groups chunks must respect (the phase's weights).
+    fn of(view: View, queue_set: usize, n_active: usize, pairs: usize, rows: usize, has_gemm: bool, group: *const quants.Traits, nth: usize) PhaseSplit {
         const gemm = has_gemm and n_active > 0 and pairs >= matmul.gemm_tokens_min * n_active;
         // The GEMM kernels decode 4-row panels and build activation panels once per call, so
         // they want long row chunks (up to 128); the dots want short ones for balance.
-        const rpc = if (gemm) matmul.gemmRowsPerChunk(n_active * rows, nth) else rowsPerChunk(n_active * rows, nth);
+        const rpc = quants.alignRows(group, if (gemm) matmul.gemmRowsPerChunk(n_active * rows, nth) else rowsPerChunk(n_active * rows, nth));
         const per_expert = std.math.divCeil(usize, rows, rpc) catch unreachable;
         return .{ .rows_per_chunk = rpc, .chunks_per_expert = per_expert, .queues = view.queues(queue_set, n_active * per_expert, nth), .gemm = gemm };
     }
 };
+
+/// Of gate and up (which share chunks), the one with the larger row groups (both are 1 or 8).
+fn coarserGroups(a: *const quants.Traits, b: *const quants.Traits) *const quants.Traits {
+    return if (a.group_rows >= b.group_rows) a else b;
+}
 
 /// Both phases' splits; valid once phase 0 has listed the active experts.
 const Split = struct {
@@ -258,8 +268,8 @@ const Split = struct {
         const pairs = args.t * args.k_used;
         const gate_up_gemm = args.gate.traits.gemm_tile != null and args.up.traits.gemm_tile != null;
         return .{
-            .gate_up = .of(view, 0, n_active, pairs, args.n_ff, gate_up_gemm, nth),
-            .down = .of(view, 1, n_active, pairs, args.n_embd, args.down.traits.gemm_tile != null, nth),
+            .gate_up = .of(view, 0, n_active, pairs, args.n_ff, gate_up_gemm, coarserGroups(args.gate.traits, args.up.traits), nth),
+            .down = .of(view, 1, n_active, pairs, args.n_embd, args.down.traits.gemm_tile != null, args.down.traits, nth),
         };
     }
 };
@@ -322,13 +332,13 @@ fn gateUpPhase(args: *const Args, view: View, split: PhaseSplit, ith: usize) voi
         while (p < p_end) {
             const ncols = @min(quants.ncols_max, p_end - p);
             const act = view.base + view.layout.xq + p * xq_row;
-            for (c.row_start..c.row_end) |r| {
-                var g: [quants.ncols_max]f32 = undefined;
-                var u: [quants.ncols_max]f32 = undefined;
-                args.gate.traits.dots[ncols - 1](gate + r * args.gate.row_bytes, act, xq_row, args.n_embd, &g);
-                args.up.traits.dots[ncols - 1](up + r * args.up.row_bytes, act, xq_row, args.n_embd, &u);
-                for (0..ncols) |col| h[(p + col) * args.n_ff + r] = silu(g[col]) * u[col];
-            }
+            const n_rows = c.row_end - c.row_start;
+            // Gate products into h, up products beside them, then h = silu(gate)·up in place.
+            var u: [quants.ncols_max * max_chunk_rows]f32 = undefined;
+            const h_rows = h + p * args.n_ff + c.row_start;
+            quants.rowsDot(args.gate.traits, ncols, gate, args.gate.row_bytes, args.n_ff, c.row_start, c.row_end, act, xq_row, args.n_embd, h_rows, args.n_ff);
+            quants.rowsDot(args.up.traits, ncols, up, args.up.row_bytes, args.n_ff, c.row_start, c.row_end, act, xq_row, args.n_embd, &u, n_rows);
+            for (0..ncols) |col| siluMulInPlace(h_rows[col * args.n_ff ..][0..n_rows], u[col * n_rows ..][0..n_rows], simd);
             p += ncols;
         }
     }
@@ -355,11 +365,7 @@ fn downPhase(args: *const Args, view: View, split: PhaseSplit, ith: usize) void 
         while (p < p_end) {
             const ncols = @min(quants.ncols_max, p_end - p);
             const act = view.base + view.layout.hq + p * hq_row;
-            for (c.row_start..c.row_end) |r| {
-                var d: [quants.ncols_max]f32 = undefined;
-                args.down.traits.dots[ncols - 1](down + r * args.down.row_bytes, act, hq_row, args.n_ff, &d);
-                for (0..ncols) |col| out[(p + col) * args.n_embd + r] = d[col];
-            }
+            quants.rowsDot(args.down.traits, ncols, down, args.down.row_bytes, args.n_embd, c.row_start, c.row_end, act, hq_row, args.n_ff, out + p * args.n_embd + c.row_start, args.n_embd);
             p += ncols;
         }
     }

@@ -98,6 +98,8 @@ export fn fm_matmul(pool: ?*ThreadPool, type_id: u32, weight: ?[*]const u8, weig
 /// Dequantizes one row of `k` elements of type `type_id` from `src` into f32 `dst`.
 export fn fm_dequantize_row(type_id: u32, src: ?[*]const u8, k: usize, dst: ?[*]f32) i32 {
     const traits = quants.traits(type_id) orelse return status.code(.unsupported_type);
+    // Rows of an interleaved layout exist only inside their matrix.
+    if (traits.group_rows > 1) return status.code(.unsupported_type);
     if (src == null or dst == null) return status.code(.invalid_argument);
     if (k == 0 or k % traits.block_elements != 0) return status.code(.shape_mismatch);
     traits.dequantizeRow(src.?, dst.?[0..k]);
@@ -107,6 +109,8 @@ export fn fm_dequantize_row(type_id: u32, src: ?[*]const u8, k: usize, dst: ?[*]
 /// Quantizes one f32 row of `k` elements into type `type_id` (reference quality) at `dst`.
 export fn fm_quantize_row(type_id: u32, src: ?[*]const f32, k: usize, dst: ?[*]u8) i32 {
     const traits = quants.traits(type_id) orelse return status.code(.unsupported_type);
+    // Rows of an interleaved layout exist only inside their matrix.
+    if (traits.group_rows > 1) return status.code(.unsupported_type);
     if (src == null or dst == null) return status.code(.invalid_argument);
     if (k == 0 or k % traits.block_elements != 0) return status.code(.shape_mismatch);
     traits.quantizeRow(src.?[0..k], dst.?);
@@ -130,8 +134,9 @@ export fn fm_repacked_type(type_id: u32, out_id: *u32) i32 {
     return status.code(.ok);
 }
 
-/// Copies `n_rows` rows of `k` elements of file type `type_id` from `src` into `dst` (rows
-/// `row_bytes` apart in both) in the layout of fm_repacked_type: the same bytes per row.
+/// Copies one matrix of `n_rows` rows of `k` elements of file type `type_id` from `src` into
+/// `dst` (rows `row_bytes` apart in both) in the layout of fm_repacked_type: the same bytes per
+/// row, rows interleaved in groups of 8 from row 0 (so stacked tensors go one matrix at a time).
 export fn fm_repack_rows(type_id: u32, src: ?[*]const u8, dst: ?[*]u8, row_bytes: usize, k: usize, n_rows: usize) i32 {
     const traits = quants.traits(type_id) orelse return status.code(.unsupported_type);
     if (src == null or dst == null or n_rows == 0) return status.code(.invalid_argument);

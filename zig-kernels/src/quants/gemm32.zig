@@ -45,7 +45,9 @@ pub fn storeCodes(values: [32]i32, comptime offset: f32, out: *[32]u8) void {
 /// `decodeBlocks(row, n_blocks_row, b0, q, d, off)`: blocks b0..b0+q.len of a row as 32 bytes
 /// each (signed values, or unsigned codes without the offset), f32 scales, and the multiplier
 /// of the activation block sum (offset·d), SIMD or scalar according to cpu_path (both give the
-/// same bytes). b0 is a multiple of 4.
+/// same bytes). b0 is a multiple of 4. A decoder of a layout whose rows are not separately
+/// addressable (r8.zig) declares `decodeRowBlocks(w, w_row_bytes, n_rows, r, …)` instead: row r
+/// of the tile's n_rows rows at w.
 pub fn Gemm(comptime Decoder: type) type {
     return if (Decoder.unsigned_quants) Unsigned(Decoder, Q8aLayout) else Signed(Decoder, Q8aLayout);
 }
@@ -65,6 +67,15 @@ const Q8kSubBlocks = struct {
         return .{ .d = a.d, .s = 0, .q = a.q[32 * (b % 8) ..][0..32] };
     }
 };
+
+/// Blocks b0..b0+q.len of row r of the `n_rows` rows at `w` through the decoder's entry point.
+inline fn decodeRow(comptime Decoder: type, w: [*]const u8, w_row_bytes: usize, n_rows: usize, r: usize, n_blocks: usize, b0: usize, q: [][32]u8, d: []f32, off: []f32) void {
+    if (@hasDecl(Decoder, "decodeRowBlocks")) {
+        Decoder.decodeRowBlocks(w, w_row_bytes, n_rows, r, n_blocks, b0, q, d, off);
+    } else {
+        Decoder.decodeBlocks(w + r * w_row_bytes, n_blocks, b0, q, d, off);
+    }
+}
 
 /// Puts one row's 32 codes of a block into the 4 panel registers the unsigned kernels share
 /// (here and in gemm_k.zig): register j holds codes 8j..8j+7 of rows 0..3, 8 bytes per row, so
@@ -158,7 +169,7 @@ fn Unsigned(comptime Decoder: type, comptime Layout: type) type {
                     var b0: usize = 0;
                     while (b0 < n_blocks) : (b0 += slice_blocks) {
                         const count = @min(slice_blocks, n_blocks - b0);
-                        buildPanel(&panel, w + row * w_row_bytes, w_row_bytes, rows_here, n_blocks, b0, count);
+                        buildPanel(&panel, w, w_row_bytes, n_rows, row, rows_here, n_blocks, b0, count);
                         const act_group = act + token * act_stride;
                         if (use_simd) {
                             sliceSimd(&panel, act_group, act_stride, tokens_here, n_blocks, b0, count, &acc);
@@ -175,13 +186,13 @@ fn Unsigned(comptime Decoder: type, comptime Layout: type) type {
         }
 
         /// Missing rows of a last partial group repeat row 0 (their outputs are never written).
-        fn buildPanel(panel: *Panel, w: [*]const u8, w_row_bytes: usize, rows_here: usize, n_blocks: usize, b0: usize, count: usize) void {
+        fn buildPanel(panel: *Panel, w: [*]const u8, w_row_bytes: usize, n_rows: usize, row: usize, rows_here: usize, n_blocks: usize, b0: usize, count: usize) void {
             var q: [slice_blocks][32]u8 align(32) = undefined;
             var d: [slice_blocks]f32 = undefined;
             var off: [slice_blocks]f32 = undefined;
             for (0..rows) |r| {
                 const src_row = if (r < rows_here) r else 0;
-                Decoder.decodeBlocks(w + src_row * w_row_bytes, n_blocks, b0, q[0..count], d[0..count], off[0..count]);
+                decodeRow(Decoder, w, w_row_bytes, n_rows, row + src_row, n_blocks, b0, q[0..count], d[0..count], off[0..count]);
                 for (0..count) |i| {
                     interleaveRowCodes(&panel.w[i], r, &q[i]);
                     panel.d[i][2 * r] = d[i];
@@ -339,7 +350,7 @@ fn Signed(comptime Decoder: type, comptime Activations: type) type {
                             const row = row_start + f * rows;
                             for (0..rows) |r| {
                                 if (row + r < n_rows) {
-                                    buildWeights(&weights[r], w + (row + r) * w_row_bytes, n_blocks, b0, count);
+                                    buildWeights(&weights[r], w, w_row_bytes, n_rows, row + r, n_blocks, b0, count);
                                 } else {
                                     weights[r] = std.mem.zeroes(WeightSlice);
                                 }
@@ -361,10 +372,10 @@ fn Signed(comptime Decoder: type, comptime Activations: type) type {
         }
 
         /// Decodes blocks b0..b0+count of one row to int16 pairs.
-        fn buildWeights(slice: *WeightSlice, row: [*]const u8, n_blocks: usize, b0: usize, count: usize) void {
+        fn buildWeights(slice: *WeightSlice, w: [*]const u8, w_row_bytes: usize, n_rows: usize, r: usize, n_blocks: usize, b0: usize, count: usize) void {
             var q: [slice_blocks][32]u8 align(32) = undefined;
             var off: [slice_blocks]f32 = undefined; // 0 for signed types
-            Decoder.decodeBlocks(row, n_blocks, b0, q[0..count], slice.d[0..count], off[0..count]);
+            decodeRow(Decoder, w, w_row_bytes, n_rows, r, n_blocks, b0, q[0..count], slice.d[0..count], off[0..count]);
             for (0..count) |i| {
                 const wide: @Vector(32, i16) = @as(I8x32, @bitCast(q[i]));
                 const pairs: [16]u32 = @bitCast(wide);

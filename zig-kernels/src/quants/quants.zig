@@ -29,12 +29,18 @@ pub const Type = enum(u32) {
     bf16 = 30,
     /// Internal (never in files): Q4_0 rows repacked by `repackRows` (quants/x4.zig).
     q4_0_x4 = repacked_offset + 2,
-    /// Internal (never in files): IQ4_NL rows repacked by `repackRows` (quants/x4.zig).
+    /// Internal (never in files): IQ4_NL rows in the x4 layout (quants/x4.zig).
     iq4_nl_x4 = repacked_offset + 20,
+    /// Internal: Q4_0 matrices repacked by `repackRows` (quants/r8.zig, 8 rows interleaved).
+    q4_0_r8 = grouped_offset + 2,
+    /// Internal: IQ4_NL matrices repacked by `repackRows` (quants/r8.zig).
+    iq4_nl_r8 = grouped_offset + 20,
 };
 
-/// Internal ids of repacked layouts are the file type's id plus this.
+/// Internal ids of the per-row x4 layouts are the file type's id plus this.
 pub const repacked_offset: u32 = 1000;
+/// Internal ids of the 8-row interleaved r8 layouts are the file type's id plus this.
+pub const grouped_offset: u32 = 2000;
 
 /// What a type's dot product multiplies its weights with.
 pub const Activation = enum {
@@ -85,6 +91,12 @@ pub const Traits = struct {
     /// The GEMM tile kernel for many tokens (gemm32.GemmTileFn), or null: matmul then tiles
     /// the dots.
     gemm_tile: ?gemm32.GemmTileFn = null,
+    /// Rows interleaved together (r8 layouts: 8). Above 1, single rows are not addressable:
+    /// `dots`, `dequantizeRow` and `quantizeRow` do not apply, callers go through `rowsDot`
+    /// and GEMM tiles with row ranges starting at multiples of group_rows.
+    group_rows: usize = 1,
+    /// The layout's own row-range dot products (null: `rowsDot` loops over `dots`).
+    rows_dots: ?[ncols_max]RowsDotFn = null,
 
     /// Bytes of a row of `k` elements.
     pub fn rowBytes(self: *const Traits, k: usize) usize {
@@ -97,6 +109,25 @@ pub const Traits = struct {
         return k > 0 and k % self.block_elements == 0 and k % self.activation.blockElements() == 0;
     }
 };
+
+/// `y[c·y_stride + (r − r0)] = row r · activation row c` for rows [r0, r1) of a matrix of
+/// `n_rows` rows at `w` and c < ncols (1..ncols_max): the way matmul and moe multiply a chunk of
+/// rows, whatever the layout. r0 must be a multiple of traits.group_rows.
+pub inline fn rowsDot(type_traits: *const Traits, ncols: usize, w: [*]const u8, row_bytes: usize, n_rows: usize, r0: usize, r1: usize, act: [*]const u8, act_stride: usize, k: usize, y: [*]f32, y_stride: usize) void {
+    std.debug.assert(r0 % type_traits.group_rows == 0);
+    if (type_traits.rows_dots) |fns| return fns[ncols - 1](w, row_bytes, n_rows, r0, r1, act, act_stride, k, y, y_stride);
+    const dot = type_traits.dots[ncols - 1];
+    for (r0..r1) |r| {
+        var out: [ncols_max]f32 = undefined;
+        dot(w + r * row_bytes, act, act_stride, k, &out);
+        for (0..ncols) |c| y[c * y_stride + r - r0] = out[c];
+    }
+}
+
+/// Rows per work chunk, rounded up to whole groups of the type's interleaved rows.
+pub fn alignRows(type_traits: *const Traits, rows: usize) usize {
+    return std.mem.alignForward(usize, rows, type_traits.group_rows);
+}
 
 fn traitsOf(comptime Module: type, activation: Activation) Traits {
     return .{
@@ -135,6 +166,22 @@ const Q4_0X4 = x4.X4(@import("q4_0.zig"));
 const IQ4_NLX4 = x4.X4(@import("iq4_nl.zig"));
 const table_q4_0_x4 = traitsOf(Q4_0X4, .q8a);
 const table_iq4_nl_x4 = traitsOf(IQ4_NLX4, .q8a);
+const r8 = @import("r8.zig");
+pub const RowsDotFn = r8.RowsDotFn;
+const Q4_0R8 = r8.R8(@import("q4_0.zig"));
+const IQ4_NLR8 = r8.R8(@import("iq4_nl.zig"));
+
+/// An r8 layout: grouped rows; the per-row entries are those of its x4 tail rows, which callers
+/// never reach for grouped rows (group_rows > 1 tells them).
+fn groupedTraitsOf(comptime Module: type, comptime X4: type) Traits {
+    var t = traitsOf(X4, .q8a);
+    t.gemm_tile = Module.gemmTile;
+    t.group_rows = r8.group_rows;
+    t.rows_dots = Module.rows_dots;
+    return t;
+}
+const table_q4_0_r8 = groupedTraitsOf(Q4_0R8, Q4_0X4);
+const table_iq4_nl_r8 = groupedTraitsOf(IQ4_NLR8, IQ4_NLX4);
 
 /// The traits of a ggml type id, or null when this library has no kernels for it.
 pub fn traits(type_id: u32) ?*const Traits {
@@ -155,20 +202,35 @@ pub fn traits(type_id: u32) ?*const Traits {
         .iq4_xs => &table_iq4_xs,
         .q4_0_x4 => &table_q4_0_x4,
         .iq4_nl_x4 => &table_iq4_nl_x4,
+        .q4_0_r8 => &table_q4_0_r8,
+        .iq4_nl_r8 => &table_iq4_nl_r8,
     };
 }
 
 /// The internal id of the faster repacked layout of file type `type_id`, or null if it has none.
 pub fn repackedType(type_id: u32) ?u32 {
     return switch (std.meta.intToEnum(Type, type_id) catch return null) {
-        .q4_0, .iq4_nl => type_id + repacked_offset,
+        .q4_0, .iq4_nl => type_id + grouped_offset,
         else => null,
     };
 }
 
-/// Repacks `n_rows` rows of `k` elements of file type `type_id` (rows `row_bytes` apart in both
-/// buffers) into the layout of repackedType(type_id). Returns false if the type has none.
+/// Repacks one matrix of `n_rows` rows of `k` elements of file type `type_id` (rows `row_bytes`
+/// apart in both buffers) into the layout of repackedType(type_id): groups of 8 rows from row
+/// 0, so a stacked tensor is repacked one matrix (expert) at a time. Returns false if the type
+/// has none.
 pub fn repackRows(type_id: u32, src: [*]const u8, dst: [*]u8, row_bytes: usize, k: usize, n_rows: usize) bool {
+    switch (std.meta.intToEnum(Type, type_id) catch return false) {
+        .q4_0 => Q4_0R8.repackMatrix(src, dst, row_bytes, k, n_rows),
+        .iq4_nl => IQ4_NLR8.repackMatrix(src, dst, row_bytes, k, n_rows),
+        else => return false,
+    }
+    return true;
+}
+
+/// Repacks rows of file type `type_id` one by one into the per-row x4 layout (benches compare
+/// it with r8). Returns false if the type has none.
+pub fn repackRowsX4(type_id: u32, src: [*]const u8, dst: [*]u8, row_bytes: usize, k: usize, n_rows: usize) bool {
     const repack: *const fn ([*]const u8, [*]u8, usize) void = switch (std.meta.intToEnum(Type, type_id) catch return false) {
         .q4_0 => Q4_0X4.repackRow,
         .iq4_nl => IQ4_NLX4.repackRow,
@@ -182,11 +244,11 @@ test {
     _ = common;
     _ = @import("kblock.zig");
     _ = @import("x4.zig");
+    _ = r8;
     _ = gemm32;
 }
 
 test "every type: SIMD and scalar dots match the dequantized weights times dequantized activations" {
-    const cpu_path = @import("../cpu_path.zig");
     const k = 512;
     var prng = std.Random.DefaultPrng.init(11);
     const random = prng.random();
@@ -198,8 +260,17 @@ test "every type: SIMD and scalar dots match the dequantized weights times dequa
     };
     inline for (std.meta.fields(Type)) |field| {
         const t = traits(field.value).?;
+        // Grouped layouts have no single rows (r8.zig tests them against x4 rows).
+        if (t.group_rows == 1) try expectRowKernelsMatch(field.name, t, &w_f32, &x);
+    }
+}
+
+fn expectRowKernelsMatch(name: []const u8, t: *const Traits, w_f32: *const [512]f32, x: *const [4][512]f32) !void {
+    const cpu_path = @import("../cpu_path.zig");
+    const k = 512;
+    {
         var weight: [k * 4]u8 = undefined;
-        t.quantizeRow(&w_f32, &weight);
+        t.quantizeRow(w_f32, &weight);
         var w_deq: [k]f32 = undefined;
         t.dequantizeRow(&weight, &w_deq);
         // Round trip: 4-bit types are coarse, but every element must land near its source.
@@ -234,7 +305,7 @@ test "every type: SIMD and scalar dots match the dequantized weights times dequa
                         magnitude += @abs(@as(f64, a) * b);
                     }
                     std.testing.expect(@abs(out[c] - expected) <= 1e-5 * magnitude + 1e-6) catch |err| {
-                        std.debug.print("type {s} ncols {} simd {} col {}: got {} expected {}\n", .{ field.name, ncols, use_simd, c, out[c], expected });
+                        std.debug.print("type {s} ncols {} simd {} col {}: got {} expected {}\n", .{ name, ncols, use_simd, c, out[c], expected });
                         return err;
                     };
                 }

@@ -180,7 +180,10 @@ pub fn X4(comptime Base: type) type {
         }
 
         /// The GEMM tile kernel over panels decoded from x4 rows (gemm32.zig).
-        pub const gemmTile: gemm32.GemmTileFn = gemm32.Gemm(struct {
+        pub const gemmTile: gemm32.GemmTileFn = gemm32.Gemm(gemmDecoder).tile;
+
+        /// x4 rows as gemm32 panels (r8.zig decodes its trailing x4 rows with it too).
+        pub const gemmDecoder = struct {
             pub const unsigned_quants = Base.unsigned_quants;
             pub const offset = Base.offset;
 
@@ -220,7 +223,7 @@ pub fn X4(comptime Base: type) type {
                     }
                 }
             }
-        }).tile;
+        };
 
         /// Dequantizes `dst.len` elements (a multiple of 32) of an x4 row.
         pub fn dequantizeRow(src: [*]const u8, dst: []f32) void {

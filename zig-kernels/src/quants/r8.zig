@@ -1,0 +1,351 @@
+//! The "r8" repacked layout of the 4-bit 32-element block types (IQ4_NL, Q4_0): 8 rows
+//! interleaved, made once at load so the GEMV needs no horizontal sums. A matrix of n rows keeps
+//! its byte count; its first n − n mod 8 rows form groups of 8 (8 × row_bytes bytes each) and the
+//! n mod 8 trailing rows keep the per-row x4 layout (x4.zig). Block b of a group (144 bytes):
+//!
+//!     [d(row 0) … d(row 7): 8 × fp16]
+//!     [piece p = 0..3, 32 bytes: byte 4r + j = code(r, 8p + j) | code(r, 8p + 4 + j) << 4]
+//!
+//! where code(r, e) is the 4-bit code of element e of row r's block b. So the low nibbles of
+//! piece p are elements 8p..8p+3 of all 8 rows (4 bytes per row) and the high nibbles elements
+//! 8p+4..8p+7: after one table lookup, each 32-bit lane holds 4 weights of one row, and one
+//! 4-byte broadcast of the activations meets all 8 rows in one vpmaddubsw. vpmaddwd then leaves
+//! row r's partial sum in lane r, the block's 8 sums need no reduction, and one FMA with the 8
+//! row scales accumulates them. Against x4 (one row at a time, three vphaddd per 4 blocks) the
+//! IQ4_NL loop is ~1.6× faster per core (bench/results/kernel_limits.md).
+//!
+//! Rows of a group are not separately addressable, so the kernels take a matrix and a row range
+//! starting at a multiple of 8 (`RowsDotFn`); callers cut their work on 8-row boundaries.
+const std = @import("std");
+const simd = @import("../simd.zig");
+const cpu_path = @import("../cpu_path.zig");
+const common = @import("common.zig");
+const block32 = @import("block32.zig");
+const gemm32 = @import("gemm32.zig");
+const x4 = @import("x4.zig");
+
+const F32x8 = simd.F32x8;
+const I8x32 = simd.I8x32;
+const U8x32 = simd.U8x32;
+const I16x16 = simd.I16x16;
+const I32x8 = simd.I32x8;
+const ones: I16x16 = @splat(1);
+
+/// Rows per interleaved group.
+pub const group_rows = 8;
+/// Bytes of one block of a group.
+const group_block_bytes = group_rows * 18;
+
+/// `y[c·y_stride + (r − r0)] = row r · activation row c` for rows r0 ≤ r < r1 of a matrix of
+/// `n_rows` rows (`row_bytes` apart from `w`) and c < ncols; r0 is a multiple of group_rows.
+pub const RowsDotFn = *const fn (w: [*]const u8, row_bytes: usize, n_rows: usize, r0: usize, r1: usize, act: [*]const u8, act_stride: usize, k: usize, y: [*]f32, y_stride: usize) void;
+
+/// Builds the r8 layout's kernels for `Base` (iq4_nl.zig or q4_0.zig).
+pub fn R8(comptime Base: type) type {
+    comptime std.debug.assert(Base.block_bytes == 18 and Base.block_elements == 32);
+    const X4 = x4.X4(Base);
+    return struct {
+        pub const block_elements = 32;
+        pub const block_bytes = 18;
+
+        /// Rows in whole groups; the rest keep the x4 layout.
+        inline fn groupedRows(n_rows: usize) usize {
+            return n_rows / group_rows * group_rows;
+        }
+
+        /// File layout → r8 layout for a whole matrix of `n_rows` rows of `k` elements (rows
+        /// `row_bytes` apart in both buffers).
+        pub fn repackMatrix(src: [*]const u8, dst: [*]u8, row_bytes: usize, k: usize, n_rows: usize) void {
+            const nb = k / 32;
+            var r: usize = 0;
+            while (r < groupedRows(n_rows)) : (r += group_rows) {
+                const group = dst + r * row_bytes;
+                for (0..nb) |b| {
+                    const out = group + b * group_block_bytes;
+                    for (0..group_rows) |lane| {
+                        const block = src + (r + lane) * row_bytes + b * 18;
+                        @memcpy(out[2 * lane ..][0..2], block[0..2]);
+                        for (0..4) |p| for (0..4) |j| {
+                            out[16 + 32 * p + 4 * lane + j] = fileCode(block, 8 * p + j) | (fileCode(block, 8 * p + 4 + j) << 4);
+                        };
+                    }
+                }
+            }
+            while (r < n_rows) : (r += 1) X4.repackRow(src + r * row_bytes, dst + r * row_bytes, k);
+        }
+
+        /// r8 layout → file layout (the exact inverse of repackMatrix; tests).
+        pub fn unpackMatrix(src: [*]const u8, dst: [*]u8, row_bytes: usize, k: usize, n_rows: usize) void {
+            const nb = k / 32;
+            for (0..n_rows) |r| {
+                if (r >= groupedRows(n_rows)) {
+                    X4.unpackRow(src + r * row_bytes, dst + r * row_bytes, k);
+                    continue;
+                }
+                for (0..nb) |b| blockInFileLayout(src + (r / group_rows) * group_rows * row_bytes, r % group_rows, b, dst[r * row_bytes + b * 18 ..][0..18]);
+            }
+        }
+
+        /// Code of element e (0..31) of a file-layout block.
+        inline fn fileCode(block: [*]const u8, e: usize) u8 {
+            return if (e < 16) block[2 + e] & 0x0F else block[2 + e - 16] >> 4;
+        }
+
+        /// Block b of row `lane` of the group at `group`, rebuilt in the file layout.
+        fn blockInFileLayout(group: [*]const u8, lane: usize, b: usize, block: *[18]u8) void {
+            const src = group + b * group_block_bytes;
+            @memcpy(block[0..2], src[2 * lane ..][0..2]);
+            var codes: [32]u8 = undefined;
+            for (0..4) |p| for (0..4) |j| {
+                const byte = src[16 + 32 * p + 4 * lane + j];
+                codes[8 * p + j] = byte & 0x0F;
+                codes[8 * p + 4 + j] = byte >> 4;
+            };
+            for (0..16) |j| block[2 + j] = codes[j] | (codes[j + 16] << 4);
+        }
+
+        /// Dot products of a row range for 1..ncols_max activation rows, indexed by ncols − 1.
+        pub const rows_dots: [block32.ncols_max]RowsDotFn = .{ rowsDot(1), rowsDot(2), rowsDot(3), rowsDot(4) };
+
+        fn rowsDot(comptime ncols: usize) RowsDotFn {
+            return struct {
+                fn call(w: [*]const u8, row_bytes: usize, n_rows: usize, r0: usize, r1: usize, act: [*]const u8, act_stride: usize, k: usize, y: [*]f32, y_stride: usize) void {
+                    std.debug.assert(k % 32 == 0 and r0 % group_rows == 0 and r0 <= r1 and r1 <= n_rows);
+                    const grouped_end = @min(r1, groupedRows(n_rows));
+                    const use_simd = cpu_path.simd();
+                    var r = r0;
+                    while (r < grouped_end) : (r += group_rows) {
+                        const group = w + r * row_bytes;
+                        const out = y + (r - r0);
+                        if (use_simd) groupSimd(ncols, group, act, act_stride, k / 32, out, y_stride) else groupScalar(ncols, group, act, act_stride, k / 32, out, y_stride);
+                    }
+                    while (r < r1) : (r += 1) {
+                        var part: [block32.ncols_max]f32 = undefined;
+                        X4.dots[ncols - 1](w + r * row_bytes, act, act_stride, k, &part);
+                        inline for (0..ncols) |c| y[c * y_stride + r - r0] = part[c];
+                    }
+                }
+            }.call;
+        }
+
+        const table: I8x32 = if (Base.unsigned_quants) undefined else Base.values ++ Base.values;
+        /// |codebook value| per code: vpshufb runs on the shuffle pipes, vpabsb would compete
+        /// with the multiplies.
+        const abs_table: I8x32 = if (Base.unsigned_quants) undefined else blk: {
+            var t: [32]i8 = undefined;
+            for (&t, 0..) |*v, j| v.* = @intCast(@abs(@as(i16, Base.values[j % 16])));
+            break :blk t;
+        };
+
+        inline fn scales8(src: [*]const u8) F32x8 {
+            const bits: @Vector(8, u16) = @as(*align(1) const [8]u16, @ptrCast(src)).*;
+            return asm ("vcvtph2ps %[in], %[out]"
+                : [out] "=x" (-> F32x8),
+                : [in] "x" (bits),
+            );
+        }
+
+        /// The 4 activation bytes of elements 4m..4m+3 in every 32-bit lane.
+        inline fn broadcast4(q: [*]const u8, comptime m: usize) I8x32 {
+            const word: @Vector(8, u32) = @splat(std.mem.readInt(u32, q[4 * m ..][0..4], .little));
+            return @bitCast(word);
+        }
+
+        /// One block of a group against `ncols` activation blocks (quants at q[c], scales da[c],
+        /// sums sa[c]): acc[c] lane r += d_r·da_c·Σ w_r·q_c, off[c] lane r += d_r·sa_c.
+        inline fn blockSimd(comptime ncols: usize, src: [*]const u8, q: [ncols][*]const u8, da: [ncols]f32, sa: [ncols]f32, acc: *[ncols]F32x8, off: *[ncols]F32x8) void {
+            const d8 = scales8(src);
+            const mask: U8x32 = @splat(0x0F);
+            var isum: [ncols]I32x8 = @splat(@splat(0));
+            var sum16: [ncols]I16x16 = @splat(@splat(0));
+            inline for (0..4) |p| {
+                const bytes: U8x32 = src[16 + 32 * p ..][0..32].*;
+                const codes = [2]U8x32{ bytes & mask, @as(U8x32, @bitCast(@as(@Vector(16, u16), @bitCast(bytes)) >> @splat(4))) & mask };
+                inline for (0..2) |h| {
+                    const m = 2 * p + h;
+                    if (Base.unsigned_quants) {
+                        // Codes ≤ 15: eight vpmaddubsw sums stay below 8·2·15·127 < 2^15.
+                        inline for (0..ncols) |c| sum16[c] += simd.mulAddBytes(codes[h], broadcast4(q[c], m));
+                    } else {
+                        const v = simd.shuffleBytes(table, @bitCast(codes[h]));
+                        const abs_v: U8x32 = @bitCast(simd.shuffleBytes(abs_table, @bitCast(codes[h])));
+                        inline for (0..ncols) |c| isum[c] += simd.mulAddPairs(simd.mulAddBytes(abs_v, block32.signBytes(broadcast4(q[c], m), v)), ones);
+                    }
+                }
+            }
+            inline for (0..ncols) |c| {
+                const sums = if (Base.unsigned_quants) simd.mulAddPairs(sum16[c], ones) else isum[c];
+                acc[c] = @mulAdd(F32x8, @floatFromInt(sums), d8 * @as(F32x8, @splat(da[c])), acc[c]);
+                if (Base.unsigned_quants) off[c] = @mulAdd(F32x8, d8, @splat(sa[c]), off[c]);
+            }
+        }
+
+        inline fn groupSimd(comptime ncols: usize, group: [*]const u8, act: [*]const u8, act_stride: usize, n_blocks: usize, y: [*]f32, y_stride: usize) void {
+            @setEvalBranchQuota(20000); // 5 unrolled blocks × 8 registers × ncols
+            const n_full = n_blocks / 4 * 4;
+            var acc: [ncols]F32x8 = @splat(@splat(0));
+            var off: [ncols]F32x8 = @splat(@splat(0));
+            var b: usize = 0;
+            while (b < n_full) : (b += 4) {
+                inline for (0..4) |m| {
+                    var q: [ncols][*]const u8 = undefined;
+                    var da: [ncols]f32 = undefined;
+                    var sa: [ncols]f32 = undefined;
+                    inline for (0..ncols) |c| {
+                        const a = common.q8aGroup(act + c * act_stride + b * @sizeOf(common.BlockQ8A));
+                        q[c] = @ptrCast(a.q[32 * m ..]);
+                        da[c] = a.d[m];
+                        sa[c] = a.s[m];
+                    }
+                    blockSimd(ncols, group + (b + m) * group_block_bytes, q, da, sa, &acc, &off);
+                }
+            }
+            while (b < n_blocks) : (b += 1) {
+                var q: [ncols][*]const u8 = undefined;
+                var da: [ncols]f32 = undefined;
+                var sa: [ncols]f32 = undefined;
+                inline for (0..ncols) |c| {
+                    const a = common.q8a(act + c * act_stride + b * @sizeOf(common.BlockQ8A));
+                    q[c] = @ptrCast(&a.q);
+                    da[c] = a.d;
+                    sa[c] = a.s;
+                }
+                blockSimd(ncols, group + b * group_block_bytes, q, da, sa, &acc, &off);
+            }
+            inline for (0..ncols) |c| {
+                const out: [group_rows]f32 = acc[c] + @as(F32x8, @splat(Base.offset)) * off[c];
+                y[c * y_stride ..][0..group_rows].* = out;
+            }
+        }
+
+        /// Scalar twin of groupSimd: each row's blocks rebuilt in the file layout, exact integer
+        /// block sums, the same scaling.
+        fn groupScalar(comptime ncols: usize, group: [*]const u8, act: [*]const u8, act_stride: usize, n_blocks: usize, y: [*]f32, y_stride: usize) void {
+            const n_full = n_blocks / 4 * 4;
+            for (0..group_rows) |lane| {
+                var sum: [ncols]f32 = @splat(0);
+                for (0..n_blocks) |b| {
+                    var block: [18]u8 = undefined;
+                    blockInFileLayout(group, lane, b, &block);
+                    var values: [32]i32 = undefined;
+                    Base.decodeScalar(&block, &values);
+                    const dw = common.f16At(&block);
+                    inline for (0..ncols) |c| {
+                        const a = common.activationBlock(act + c * act_stride, b, n_full);
+                        var isum: i32 = 0;
+                        for (values, a.q) |x, v| isum += x * v;
+                        sum[c] += dw * a.d * @as(f32, @floatFromInt(isum));
+                    }
+                }
+                inline for (0..ncols) |c| y[c * y_stride + lane] = sum[c];
+            }
+        }
+
+        /// Row r's 32 codes of block b in element order, from the 4 bytes it has in each piece.
+        inline fn rowCodesSimd(group: [*]const u8, lane: usize, b: usize) U8x32 {
+            const src = group + b * group_block_bytes + 16 + 4 * lane;
+            const words: @Vector(4, u32) = .{
+                std.mem.readInt(u32, src[0..4], .little),
+                std.mem.readInt(u32, src[32..36], .little),
+                std.mem.readInt(u32, src[64..68], .little),
+                std.mem.readInt(u32, src[96..100], .little),
+            };
+            const bytes: @Vector(16, u8) = @bitCast(words);
+            const mask: @Vector(16, u8) = @splat(0x0F);
+            const lo: @Vector(4, u32) = @bitCast(bytes & mask);
+            const hi: @Vector(4, u32) = @bitCast((bytes >> @splat(4)) & mask);
+            // Pieces p: low nibbles are elements 8p..8p+3, high nibbles 8p+4..8p+7.
+            const ordered = @shuffle(u32, lo, hi, [8]i32{ 0, -1, 1, -2, 2, -3, 3, -4 });
+            return @bitCast(ordered);
+        }
+
+        /// The GEMM tile kernel (gemm32.zig) over panels decoded from r8 groups and x4 rows.
+        pub const gemmTile: gemm32.GemmTileFn = gemm32.Gemm(struct {
+            pub const unsigned_quants = Base.unsigned_quants;
+            pub const offset = Base.offset;
+
+            /// Blocks b0..b0+q.len of row r of the matrix at w (n_rows rows `row_bytes` apart).
+            pub fn decodeRowBlocks(w: [*]const u8, row_bytes: usize, n_rows: usize, r: usize, n_blocks: usize, b0: usize, q: [][32]u8, d: []f32, off: []f32) void {
+                if (r >= groupedRows(n_rows)) {
+                    return X4.gemmDecoder.decodeBlocks(w + r * row_bytes, n_blocks, b0, q, d, off);
+                }
+                const group = w + (r / group_rows) * group_rows * row_bytes;
+                const lane = r % group_rows;
+                const use_simd = cpu_path.simd();
+                for (q, d, off, b0..) |*out, *scale, *offset_mult, b| {
+                    scale.* = common.f16At(group + b * group_block_bytes + 2 * lane);
+                    offset_mult.* = Base.offset * scale.*;
+                    if (use_simd) {
+                        const codes = rowCodesSimd(group, lane, b);
+                        out.* = if (Base.unsigned_quants) codes else @bitCast(simd.shuffleBytes(table, @bitCast(codes)));
+                    } else {
+                        var block: [18]u8 = undefined;
+                        blockInFileLayout(group, lane, b, &block);
+                        var values: [32]i32 = undefined;
+                        Base.decodeScalar(&block, &values);
+                        gemm32.storeCodes(values, Base.offset, out);
+                    }
+                }
+            }
+        }).tile;
+    };
+}
+
+test "r8 repack round-trips; its row-range dots and GEMM match the x4 rows'" {
+    const iq4_nl = @import("iq4_nl.zig");
+    const q4_0 = @import("q4_0.zig");
+    inline for (.{ iq4_nl, q4_0 }) |Base| {
+        const L = R8(Base);
+        const X = x4.X4(Base);
+        // 11 blocks (two whole Q8A groups and 3 single blocks); 19 rows: 2 groups and 3 x4 rows.
+        const k = 352;
+        const n = 19;
+        const nb = k / 32;
+        const row_bytes = nb * 18 + 4; // padded rows: groups are 8 × row_bytes long
+        var prng = std.Random.DefaultPrng.init(23);
+        const random = prng.random();
+        var file: [n * row_bytes]u8 = @splat(0);
+        var x: [k]f32 = undefined;
+        for (0..n) |r| {
+            for (&x) |*v| v.* = random.floatNorm(f32);
+            Base.quantizeRow(&x, file[r * row_bytes ..].ptr);
+        }
+        var packed_m: [file.len]u8 = @splat(0);
+        L.repackMatrix(&file, &packed_m, row_bytes, k, n);
+        var back: [file.len]u8 = @splat(0);
+        L.unpackMatrix(&packed_m, &back, row_bytes, k, n);
+        for (0..n) |r| try std.testing.expectEqualSlices(u8, file[r * row_bytes ..][0 .. nb * 18], back[r * row_bytes ..][0 .. nb * 18]);
+        // x4 rows as the per-row reference.
+        var rows_x4: [file.len]u8 = @splat(0);
+        for (0..n) |r| X.repackRow(file[r * row_bytes ..].ptr, rows_x4[r * row_bytes ..].ptr, k);
+        const t = 9;
+        const act_row = nb * @sizeOf(common.BlockQ8A);
+        var acts: [t * act_row]u8 = undefined;
+        for (0..t) |c| {
+            var xa: [k]f32 = undefined;
+            for (&xa) |*v| v.* = random.floatNorm(f32);
+            common.quantizeRowQ8A(&xa, acts[c * act_row ..].ptr);
+        }
+        for ([_]bool{ true, false }) |use_simd| {
+            cpu_path.use_simd.store(use_simd, .monotonic);
+            defer cpu_path.use_simd.store(true, .monotonic);
+            inline for (1..5) |ncols| {
+                // Every range start a multiple of 8, ends anywhere up to n.
+                for ([_][2]usize{ .{ 0, n }, .{ 8, 16 }, .{ 8, 19 }, .{ 16, 18 }, .{ 0, 8 } }) |range| {
+                    var got: [4 * n]f32 = undefined;
+                    L.rows_dots[ncols - 1](&packed_m, row_bytes, n, range[0], range[1], &acts, act_row, k, &got, n);
+                    for (range[0]..range[1]) |r| {
+                        var want: [4]f32 = undefined;
+                        X.dots[ncols - 1](rows_x4[r * row_bytes ..].ptr, &acts, act_row, k, &want);
+                        for (0..ncols) |c| try std.testing.expectApproxEqAbs(want[c], got[c * n + r - range[0]], 1e-4 * (1 + @abs(want[c])));
+                    }
+                }
+            }
+            var y_r8: [t * n]f32 = undefined;
+            var y_x4: [t * n]f32 = undefined;
+            L.gemmTile(&packed_m, row_bytes, n, &acts, act_row, t, k, &y_r8, n);
+            X.gemmTile(&rows_x4, row_bytes, n, &acts, act_row, t, k, &y_x4, n);
+            for (y_x4, y_r8) |want, got| try std.testing.expectApproxEqAbs(want, got, 1e-4 * (1 + @abs(want)));
+        }
+    }
+}
