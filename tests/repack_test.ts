@@ -133,9 +133,13 @@ Deno.test("repackRows refuses types without a layout and impossible shapes", () 
 // (a wrong layout, stride or slice) gives: garbage of the order of the range itself. One layer,
 // whose FFN is dense: in a MoE layer a top-k flip where two router logits of this random model
 // nearly tie would swap a whole expert; moe_ffn_test judges repacked experts against float64.
-for (const wtype of ["IQ4_NL", "Q4_0"] as const) {
-  Deno.test(`a ${wtype} model gives the same logits with and without repacking`, async () => {
-    const path = await tinyModelPath({ wtype, vocab: "builtin", layers: 1 });
+// Both attention layouts: with attn_kv_b, the W_UV slices sit between W_UK rows (stride N + V
+// rows) and are repacked into a dense stack.
+for (
+  const [wtype, layout] of [["IQ4_NL", "kb-vb"], ["Q4_0", "kb-vb"], ["IQ4_NL", "kvb"]] as const
+) {
+  Deno.test(`a ${wtype} ${layout} model gives the same logits with and without repacking`, async () => {
+    const path = await tinyModelPath({ wtype, layout, vocab: "builtin", layers: 1 });
     const tokens = Array.from({ length: 24 }, (_, i) => 1 + ((i * 37) % 250));
     const run = async (repack: boolean) => {
       using model = await Model.load(path, { repack });
