@@ -38,7 +38,10 @@ const { values } = parseArgs({
   args: Deno.args,
   allowNegative: true,
   options: {
-    types: { type: "string", default: "IQ4_NL,IQ4_NL_X4,Q4_0,Q4_0_X4,Q4_K,Q8_0,F16" },
+    types: {
+      type: "string",
+      default: "IQ4_NL,IQ4_NL_X4,IQ4_NL_R8,Q4_0,Q4_0_X4,Q4_0_R8,Q4_K,Q8_0,F16",
+    },
     shapes: { type: "string", default: "" },
     threads: { type: "string", default: "2" },
     seconds: { type: "string", default: "0.25" },
@@ -198,7 +201,9 @@ function moeSection(): void {
     `\n| MoE step (1 token, 6+2 experts) | weights MB/token | ms/token | GB/s | % of probe | 1 thread CPU-ms | GB per CPU-s |`,
   );
   console.log(`|---|---|---|---|---|---|---|`);
-  for (const type of [GgmlType.IQ4_NL, 1020, GgmlType.Q4_K, GgmlType.Q4_0, 1002] as GgmlTypeId[]) {
+  // Repacked layouts by name: random bytes are as valid for timing in any layout.
+  const moeTypes = ["IQ4_NL", "IQ4_NL_X4", "IQ4_NL_R8", "Q4_K", "Q4_0", "Q4_0_R8"];
+  for (const type of moeTypes.map((n) => kernelTypeByName(n)!) as GgmlTypeId[]) {
     const name = kernelTypeName(type);
     const expertBytes = weightRowBytes(type, nEmbd) * nFf;
     const one = randomWeight(type, nEmbd, nFf, rng(type));
@@ -286,7 +291,9 @@ function moePrefillSection(): void {
     `\n| MoE prefill t=512 (6 of 64 experts) | ms (${threads} thr) | GOP/s | % of int8 peak | 1 thread CPU-ms | % of 1-thread peak |`,
   );
   console.log(`|---|---|---|---|---|---|`);
-  for (const type of [1020, 1002, GgmlType.Q8_0] as GgmlTypeId[]) {
+  for (
+    const type of ["IQ4_NL_R8", "Q4_0_R8", "Q8_0"].map((n) => kernelTypeByName(n)!) as GgmlTypeId[]
+  ) {
     const random = rng(type + 7);
     const gate = randomWeight(type, nEmbd, nFf * nExpert, random);
     const up = randomWeight(type, nEmbd, nFf * nExpert, random);

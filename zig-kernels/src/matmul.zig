@@ -13,9 +13,10 @@
 //! rewinds its chunk queue), barrier; (2) threads take chunks of (rows × tokens) from per-thread
 //! queues over contiguous row ranges (ThreadPool.ChunkQueues: own range first, so each thread
 //! streams its weights in order, then stealing) and compute them with the type's ncols-wide dot
-//! products, so each weight block is decoded once per tile of up to 4 tokens; with ≥ 4 tokens, a
-//! type with a GEMM kernel (quants/gemm32.zig, quants/float.zig) takes chunks of up to 128 rows × 256 tokens
-//! instead, decoding each weight row once per chunk. compute() calls `pool.barrier()` exactly once on every
+//! products (quants.rowsDot), so each weight block is decoded once per tile of up to 4 tokens;
+//! with ≥ 8 tokens, a type with a GEMM kernel (quants/gemm32.zig, quants/float.zig) takes chunks
+//! of up to 128 rows × 256 tokens instead, decoding each weight row once per chunk. Row chunks of
+//! an interleaved layout (r8) start at multiples of its row group. compute() calls `pool.barrier()` exactly once on every
 //! thread and allocates nothing; the caller must meet a barrier before reading `y` or reusing the
 //! scratch. Scratch layout: [64-byte aligned ChunkQueues lines][T activation rows].
 const std = @import("std");

@@ -1,4 +1,4 @@
-//! GEMM tile kernels of the 32-element block types (Q8_0, Q4_0, Q5_0, IQ4_NL and the x4
+//! GEMM tile kernels of the 32-element block types (Q8_0, Q4_0, Q5_0, IQ4_NL and the x4 and r8
 //! layouts) for many tokens at once. A tile's weight rows are decoded once per K slice into a
 //! small panel laid out for the kernel, so the decode cost is shared by every token of the tile;
 //! the GEMV keeps the per-row dots of block32.zig.

@@ -1,6 +1,7 @@
-//! The "x4" repacked row layout of the 4-bit 32-element block types (IQ4_NL, Q4_0), made once at
-//! load so the GEMV decodes faster. The bytes of a row are the same count as the file's layout
-//! (18 per block), rearranged per group of 4 blocks (72 bytes):
+//! The "x4" repacked row layout of the 4-bit 32-element block types (IQ4_NL, Q4_0): each row on
+//! its own, so it serves the n mod 8 trailing rows of an r8 matrix (r8.zig, the layout made at
+//! load) and stands as the per-row baseline r8 is measured against. The bytes of a row are the
+//! same count as the file's layout (18 per block), rearranged per group of 4 blocks (72 bytes):
 //!
 //!     [d0 d1 d2 d3: 4 × fp16] [32 bytes: code(b0, j) | code(b1, j) << 4, j = 0..31]
 //!                             [32 bytes: code(b2, j) | code(b3, j) << 4, j = 0..31]
