@@ -40,7 +40,7 @@ const { values } = parseArgs({
   options: {
     types: {
       type: "string",
-      default: "IQ4_NL,IQ4_NL_X4,IQ4_NL_R8,Q4_0,Q4_0_X4,Q4_0_R8,Q4_K,Q8_0,F16",
+      default: "IQ4_NL,IQ4_NL_X4,IQ4_NL_R8,Q4_0,Q4_0_X4,Q4_0_R8,Q4_K,Q4_K_R8,Q8_0,F16",
     },
     shapes: { type: "string", default: "" },
     threads: { type: "string", default: "2" },
@@ -202,7 +202,7 @@ function moeSection(): void {
   );
   console.log(`|---|---|---|---|---|---|---|`);
   // Repacked layouts by name: random bytes are as valid for timing in any layout.
-  const moeTypes = ["IQ4_NL", "IQ4_NL_X4", "IQ4_NL_R8", "Q4_K", "Q4_0", "Q4_0_R8"];
+  const moeTypes = ["IQ4_NL", "IQ4_NL_X4", "IQ4_NL_R8", "Q4_0", "Q4_0_R8"];
   for (const type of moeTypes.map((n) => kernelTypeByName(n)!) as GgmlTypeId[]) {
     const name = kernelTypeName(type);
     const expertBytes = weightRowBytes(type, nEmbd) * nFf;

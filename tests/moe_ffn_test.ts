@@ -281,6 +281,12 @@ const GEMM_CASES: {
     kUsed: [6],
   },
   {
+    name: "Q4_K_R8 gate/up, Q5_0 down",
+    shape: { ...fileShape(GgmlType.Q4_K, GgmlType.Q5_0), nEmbd: 256, nFf: 256 },
+    kUsed: [6],
+    repack: true,
+  },
+  {
     name: "F16",
     shape: { ...fileShape(GgmlType.F16, GgmlType.F16), nEmbd: 72, nFf: 40 },
     kUsed: [3],
@@ -316,23 +322,19 @@ for (const { name, shape, kUsed: kUsedList, repack } of GEMM_CASES) {
       const weights = Float32Array.from({ length: t * kUsed }, () => 0.1 + random.uniform());
       const x = normals(random, t * shape.nEmbd);
       const ref = reference(shape, { gate, up, down, ids, weights, x, kUsed });
-      const kernelShape = repack
-        ? {
-          ...shape,
-          gateType: repackedTypeId(shape.gateType)! as GgmlTypeId,
-          upType: repackedTypeId(shape.upType)! as GgmlTypeId,
-          downType: repackedTypeId(shape.downType)! as GgmlTypeId,
-        }
-        : shape;
+      // Repacked cases repack every tensor whose type has a layout (Q5_0 down stays as is).
+      const kernelTypeOf = (type: GgmlTypeId) =>
+        (repack ? repackedTypeId(type) ?? type : type) as GgmlTypeId;
+      const kernelWeight = (type: GgmlTypeId, w: Uint8Array, k: number, rows: number) =>
+        kernelTypeOf(type) === type ? w : repackedCopy(type, w, k, rows, shape.nExpert);
       const options = {
-        ...kernelShape,
-        gate: repack
-          ? repackedCopy(shape.gateType, gate, shape.nEmbd, shape.nFf, shape.nExpert)
-          : gate,
-        up: repack ? repackedCopy(shape.upType, up, shape.nEmbd, shape.nFf, shape.nExpert) : up,
-        down: repack
-          ? repackedCopy(shape.downType, down, shape.nFf, shape.nEmbd, shape.nExpert)
-          : down,
+        ...shape,
+        gateType: kernelTypeOf(shape.gateType),
+        upType: kernelTypeOf(shape.upType),
+        downType: kernelTypeOf(shape.downType),
+        gate: kernelWeight(shape.gateType, gate, shape.nEmbd, shape.nFf),
+        up: kernelWeight(shape.upType, up, shape.nEmbd, shape.nFf),
+        down: kernelWeight(shape.downType, down, shape.nFf, shape.nEmbd),
         ids,
         weights,
         x,

@@ -30,10 +30,11 @@ import { ThreadPool } from "../src/thread_pool.ts";
 import { tinyModelPath } from "./helpers/tiny_model.ts";
 import { rng } from "./quants_helpers.ts";
 
-Deno.test("repackedTypeId names the internal layouts of IQ4_NL and Q4_0 only", () => {
+Deno.test("repackedTypeId names the internal layouts of IQ4_NL, Q4_0 and Q4_K only", () => {
   assert.equal(repackedTypeId(GgmlType.IQ4_NL), 2020);
   assert.equal(repackedTypeId(GgmlType.Q4_0), 2002);
-  for (const t of [GgmlType.Q4_K, GgmlType.Q8_0, GgmlType.F16, 1020, 2020, 9999]) {
+  assert.equal(repackedTypeId(GgmlType.Q4_K), 2012);
+  for (const t of [GgmlType.Q5_K, GgmlType.Q8_0, GgmlType.F16, 1020, 2020, 9999]) {
     assert.equal(repackedTypeId(t), undefined);
   }
 });
@@ -46,12 +47,13 @@ Deno.test("repacked kernel types have names, and the file type's row geometry", 
   assert.equal(kernelTypeByName("Q4_0_R8"), 2002);
   assert.equal(kernelTypeByName("IQ4_NL"), GgmlType.IQ4_NL);
   assert.equal(kernelTypeByName("Q4_K_X4"), undefined);
-  assert.equal(kernelTypeByName("Q4_K_R8"), undefined);
+  assert.equal(kernelTypeByName("Q4_K_R8"), 2012);
+  assert.equal(kernelTypeByName("Q6_K_R8"), undefined);
   assert.equal(kernelTypeByName("NOPE"), undefined);
   assert.equal(weightRowBytes(1020 as GgmlTypeId, 2048), weightRowBytes(GgmlType.IQ4_NL, 2048));
   assert.equal(weightRowBytes(2020 as GgmlTypeId, 2048), weightRowBytes(GgmlType.IQ4_NL, 2048));
   assert.throws(() => kernelTypeName(1012), OptionError);
-  assert.throws(() => kernelTypeName(2012), OptionError);
+  assert.throws(() => kernelTypeName(2014), OptionError); // Q6_K has no r8 layout
   assert.ok(isRowGrouped(2020) && !isRowGrouped(1020) && !isRowGrouped(GgmlType.IQ4_NL));
 });
 
@@ -66,11 +68,11 @@ Deno.test("single rows of an interleaved layout are refused, in TypeScript and i
   );
 });
 
-for (const type of [GgmlType.IQ4_NL, GgmlType.Q4_0]) {
-  // 11 blocks per row (x4: two groups of 4 and a tail of 3 in the file layout); 19 rows: two
-  // interleaved groups of 8 and 3 rows in the x4 layout.
+for (const type of [GgmlType.IQ4_NL, GgmlType.Q4_0, GgmlType.Q4_K]) {
+  // 11 blocks per row (x4: two groups of 4 and a tail of 3 in the file layout), or 3 Q4_K
+  // super-blocks; 19 rows: two interleaved groups of 8 and 3 rows in the x4 (Q4_K: file) layout.
   Deno.test(`repackRows: type ${type} matrix multiplies exactly like the file's rows`, () => {
-    const k = 352;
+    const k = type === GgmlType.Q4_K ? 768 : 352;
     const nRows = 19;
     const random = rng(type);
     const rows = Array.from({ length: nRows }, () => {
@@ -88,7 +90,7 @@ for (const type of [GgmlType.IQ4_NL, GgmlType.Q4_0]) {
     // one-hot activations each product reads back one weight.
     assert.notDeepEqual(dst.u8(), src.u8());
     using pool = new ThreadPool(2);
-    const probes = [0, 5, 31, 32, 100, 351];
+    const probes = [0, 5, 31, 32, 100, 351].map((e) => e * k / 352 | 0);
     const x = new Float32Array(probes.length * k);
     probes.forEach((e, i) => x[i * k + e] = 1);
     const file = matmul(pool, { type, weight: src.u8(), k, n: nRows, x, t: probes.length });
@@ -100,10 +102,12 @@ for (const type of [GgmlType.IQ4_NL, GgmlType.Q4_0]) {
       x,
       t: probes.length,
     });
-    // One nonzero block per product: both layouts compute d_w·d_a·Σ in f32, a few roundings.
-    const close = (a: number, b: number) => Math.abs(a - b) <= 1e-6 * Math.abs(b) + 1e-9;
+    // One nonzero block per product: both layouts compute d_w·d_a·Σ (Q4_K: minus dmin·d_a·m·Σa)
+    // in f32, a few roundings of terms no larger than the row's largest weight.
     for (let r = 0; r < nRows; r++) {
       const want = dequantizeRow(type, rows[r], k);
+      const scale = want.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+      const close = (a: number, b: number) => Math.abs(a - b) <= 1e-6 * scale;
       probes.forEach((e, i) => {
         const got = packed[i * nRows + r];
         assert.ok(close(got, want[e]), `row ${r} element ${e}: ${got} vs ${want[e]}`);
@@ -116,7 +120,7 @@ for (const type of [GgmlType.IQ4_NL, GgmlType.Q4_0]) {
 Deno.test("repackRows refuses types without a layout and impossible shapes", () => {
   using buffer = new NativeBuffer(4096);
   const a = buffer.address;
-  assert.throws(() => repackRows(GgmlType.Q4_K, a, a, 144, 256, 1), OptionError);
+  assert.throws(() => repackRows(GgmlType.Q6_K, a, a, 210, 256, 1), OptionError);
   assert.throws(() => repackRows(GgmlType.IQ4_NL, a, a, 17, 32, 1), /below one row/);
   assert.throws(() => repackRows(GgmlType.IQ4_NL, a, a, 18, 33, 1), OptionError);
   assert.throws(() => repackRows(GgmlType.IQ4_NL, a, a, 18, 32, 0), /Cannot repack 0 rows/);
@@ -136,7 +140,12 @@ Deno.test("repackRows refuses types without a layout and impossible shapes", () 
 // Both attention layouts: with attn_kv_b, the W_UV slices sit between W_UK rows (stride N + V
 // rows) and are repacked into a dense stack.
 for (
-  const [wtype, layout] of [["IQ4_NL", "kb-vb"], ["Q4_0", "kb-vb"], ["IQ4_NL", "kvb"]] as const
+  const [wtype, layout] of [
+    ["IQ4_NL", "kb-vb"],
+    ["Q4_0", "kb-vb"],
+    ["Q4_K", "kb-vb"],
+    ["IQ4_NL", "kvb"],
+  ] as const
 ) {
   Deno.test(`a ${wtype} ${layout} model gives the same logits with and without repacking`, async () => {
     const path = await tinyModelPath({ wtype, layout, vocab: "builtin", layers: 1 });

@@ -31,8 +31,20 @@ export const KERNEL_TYPES: readonly GgmlTypeId[] = [
   GgmlType.IQ4_XS,
 ];
 
-/** File types that also have a repacked kernel layout (see src/kernels/repack.ts). */
-export const REPACKABLE_TYPES: readonly GgmlTypeId[] = [GgmlType.Q4_0, GgmlType.IQ4_NL];
+/** File types that also have a repacked kernel layout, r8 (see src/kernels/repack.ts). */
+export const REPACKABLE_TYPES: readonly GgmlTypeId[] = [
+  GgmlType.Q4_0,
+  GgmlType.IQ4_NL,
+  GgmlType.Q4_K,
+];
+
+/** File types with the per-row x4 layout (the r8 layouts' tail rows; benches compare both). */
+const X4_TYPES: readonly GgmlTypeId[] = [GgmlType.Q4_0, GgmlType.IQ4_NL];
+
+/** The file types a layout suffix exists for. */
+function typesWithLayout(suffix: "" | "X4" | "R8"): readonly GgmlTypeId[] {
+  return suffix === "" ? KERNEL_TYPES : suffix === "X4" ? X4_TYPES : REPACKABLE_TYPES;
+}
 
 /**
  * Internal kernel ids of the repacked layouts are the file type's id plus these: the per-row
@@ -94,7 +106,7 @@ export function kernelTypeByName(name: string): number | undefined {
   const info = ggmlTypeByName(layout ? name.slice(0, -3) : name);
   if (info === undefined) return undefined;
   const id = layout ? info.id + LAYOUT_OFFSETS[layout] : info.id;
-  return (layout ? REPACKABLE_TYPES : KERNEL_TYPES).includes(info.id) ? id : undefined;
+  return typesWithLayout(layout ?? "").includes(info.id) ? id : undefined;
 }
 
 /** What a weight type's dot product multiplies with: the f32 row, Q8A or Q8_K blocks. */
@@ -149,7 +161,7 @@ export function kernelType(type: number): GgmlTypeInfo {
   // A repacked layout has its file type's geometry (same blocks, same bytes per row).
   const { suffix, base } = splitLayout(type);
   const info = ggmlTypeInfo(base);
-  if (!info || !(suffix ? REPACKABLE_TYPES : KERNEL_TYPES).includes(info.id)) {
+  if (!info || !typesWithLayout(suffix).includes(info.id)) {
     throw new OptionError(`Type ${info?.name ?? type} has no matmul kernels`);
   }
   return info;

@@ -37,7 +37,9 @@ pub const Super = struct {
 };
 
 /// `Decoder.decodeSuper(w, *Super)` fills a Super from one super-block at `w` (SIMD or scalar
-/// according to cpu_path; both give the same values); `Decoder.block_bytes` is its size;
+/// according to cpu_path; both give the same values), or, for a layout whose rows are not
+/// separately addressable (q4_k_r8.zig), `decodeRowSuper(w, w_row_bytes, n_rows, r, s, *Super)`
+/// fills super-block s of row r of the tile's rows; `Decoder.block_bytes` is its size;
 /// `Decoder.group_scales` is true when the two groups of a sub-block have their own scales
 /// (Q6_K: two vpmaddwd per sub-block instead of one).
 pub fn GemmK(comptime Decoder: type) type {
@@ -88,7 +90,7 @@ pub fn GemmK(comptime Decoder: type) type {
                     var s0: usize = 0;
                     while (s0 < n_supers) : (s0 += slice_supers) {
                         const count = @min(slice_supers, n_supers - s0);
-                        buildPanel(&panel, w + row * w_row_bytes, w_row_bytes, rows_here, s0, count);
+                        buildPanel(&panel, w, w_row_bytes, n_rows, row, rows_here, s0, count);
                         const act_group = act + token * act_stride + s0 * @sizeOf(common.BlockQ8K);
                         if (use_simd) {
                             sliceSimd(&panel, act_group, act_stride, tokens_here, count, &acc);
@@ -106,12 +108,16 @@ pub fn GemmK(comptime Decoder: type) type {
         }
 
         /// Missing rows of a last partial group repeat row 0 (their outputs are never written).
-        fn buildPanel(panel: *Panel, w: [*]const u8, w_row_bytes: usize, rows_here: usize, s0: usize, count: usize) void {
+        fn buildPanel(panel: *Panel, w: [*]const u8, w_row_bytes: usize, n_rows: usize, row: usize, rows_here: usize, s0: usize, count: usize) void {
             for (0..rows) |r| {
-                const src_row = w + (if (r < rows_here) r else 0) * w_row_bytes;
+                const src_row = row + (if (r < rows_here) r else 0);
                 for (0..count) |s| {
                     var sup: Super = undefined;
-                    Decoder.decodeSuper(src_row + (s0 + s) * Decoder.block_bytes, &sup);
+                    if (@hasDecl(Decoder, "decodeRowSuper")) {
+                        Decoder.decodeRowSuper(w, w_row_bytes, n_rows, src_row, s0 + s, &sup);
+                    } else {
+                        Decoder.decodeSuper(w + src_row * w_row_bytes + (s0 + s) * Decoder.block_bytes, &sup);
+                    }
                     for (0..8) |i| {
                         const b = 8 * s + i;
                         gemm32.interleaveRowCodes(&panel.w[b], r, &sup.u[i]);

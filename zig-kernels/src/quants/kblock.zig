@@ -49,7 +49,12 @@ pub fn Engine(comptime T: type) type {
 /// per 32-element sub-block (Q4_K, Q5_K): `T.decodeSimd` as for the dots, `T.code(w, j, l)`
 /// the scalar code of element l of sub-block j.
 pub fn Gemm(comptime T: type) type {
-    return gemm_k.GemmK(struct {
+    return gemm_k.GemmK(SuperDecoder(T));
+}
+
+/// The gemm_k decoder of one file-layout super-block of T (Q4_K, Q5_K).
+pub fn SuperDecoder(comptime T: type) type {
+    return struct {
         pub const block_bytes = T.block_bytes;
         pub const group_scales = false;
 
@@ -77,7 +82,7 @@ pub fn Gemm(comptime T: type) type {
                 out.dmin = common.f16At(w + 2);
             }
         }
-    });
+    };
 }
 
 /// Q4_K / Q5_K 6-bit scale and min of sub-block j (0..7) from the packed 12 bytes (§3.5).

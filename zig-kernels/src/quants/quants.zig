@@ -35,6 +35,8 @@ pub const Type = enum(u32) {
     q4_0_r8 = grouped_offset + 2,
     /// Internal: IQ4_NL matrices repacked by `repackRows` (quants/r8.zig).
     iq4_nl_r8 = grouped_offset + 20,
+    /// Internal: Q4_K matrices repacked by `repackRows` (quants/q4_k_r8.zig).
+    q4_k_r8 = grouped_offset + 12,
 };
 
 /// Internal ids of the per-row x4 layouts are the file type's id plus this.
@@ -171,17 +173,20 @@ pub const RowsDotFn = r8.RowsDotFn;
 const Q4_0R8 = r8.R8(@import("q4_0.zig"));
 const IQ4_NLR8 = r8.R8(@import("iq4_nl.zig"));
 
-/// An r8 layout: grouped rows; the per-row entries are those of its x4 tail rows, which callers
-/// never reach for grouped rows (group_rows > 1 tells them).
-fn groupedTraitsOf(comptime Module: type, comptime X4: type) Traits {
-    var t = traitsOf(X4, .q8a);
+/// An r8 layout: grouped rows; the per-row entries are those of the layout its trailing n mod 8
+/// rows keep (x4, or the file's for Q4_K), which callers never reach for grouped rows
+/// (group_rows > 1 tells them).
+fn groupedTraitsOf(comptime Module: type, comptime TailRows: type, activation: Activation) Traits {
+    var t = traitsOf(TailRows, activation);
     t.gemm_tile = Module.gemmTile;
     t.group_rows = r8.group_rows;
     t.rows_dots = Module.rows_dots;
     return t;
 }
-const table_q4_0_r8 = groupedTraitsOf(Q4_0R8, Q4_0X4);
-const table_iq4_nl_r8 = groupedTraitsOf(IQ4_NLR8, IQ4_NLX4);
+const Q4_KR8 = @import("q4_k_r8.zig");
+const table_q4_0_r8 = groupedTraitsOf(Q4_0R8, Q4_0X4, .q8a);
+const table_iq4_nl_r8 = groupedTraitsOf(IQ4_NLR8, IQ4_NLX4, .q8a);
+const table_q4_k_r8 = groupedTraitsOf(Q4_KR8, @import("q4_k.zig"), .q8k);
 
 /// The traits of a ggml type id, or null when this library has no kernels for it.
 pub fn traits(type_id: u32) ?*const Traits {
@@ -204,13 +209,14 @@ pub fn traits(type_id: u32) ?*const Traits {
         .iq4_nl_x4 => &table_iq4_nl_x4,
         .q4_0_r8 => &table_q4_0_r8,
         .iq4_nl_r8 => &table_iq4_nl_r8,
+        .q4_k_r8 => &table_q4_k_r8,
     };
 }
 
 /// The internal id of the faster repacked layout of file type `type_id`, or null if it has none.
 pub fn repackedType(type_id: u32) ?u32 {
     return switch (std.meta.intToEnum(Type, type_id) catch return null) {
-        .q4_0, .iq4_nl => type_id + grouped_offset,
+        .q4_0, .iq4_nl, .q4_k => type_id + grouped_offset,
         else => null,
     };
 }
@@ -223,6 +229,7 @@ pub fn repackRows(type_id: u32, src: [*]const u8, dst: [*]u8, row_bytes: usize, 
     switch (std.meta.intToEnum(Type, type_id) catch return false) {
         .q4_0 => Q4_0R8.repackMatrix(src, dst, row_bytes, k, n_rows),
         .iq4_nl => IQ4_NLR8.repackMatrix(src, dst, row_bytes, k, n_rows),
+        .q4_k => Q4_KR8.repackMatrix(src, dst, row_bytes, k, n_rows),
         else => return false,
     }
     return true;
@@ -245,6 +252,7 @@ test {
     _ = @import("kblock.zig");
     _ = @import("x4.zig");
     _ = r8;
+    _ = Q4_KR8;
     _ = gemm32;
 }
 

@@ -1,0 +1,351 @@
+//! The r8 layout of Q4_K: 8 rows interleaved per super-block (r8.zig explains the idea and the
+//! row-range contract), so one vpmaddubsw meets 8 rows, sub-block sums stay in 16 bits until one
+//! vpmaddwd weights them by the 8 rows' scales, and a super-block ends in one FMA for 8 rows.
+//! A matrix keeps its bytes; its n mod 8 trailing rows keep the file layout. Super-block b of a
+//! group (1152 bytes = 8 × 144):
+//!
+//!     [0, 16)      d of rows 0..7 (fp16)
+//!     [16, 32)     dmin of rows 0..7 (fp16)
+//!     [32, 64)     scales, low 4 bits: byte i = lo4(S[i]) | lo4(S[32 + i]) << 4
+//!     [64, 96)     mins, low 4 bits, the same way from M
+//!     [96, 128)    top 2 bits: byte i = hi2(S[i]) | hi2(S[32+i]) << 2 | hi2(M[i]) << 4 | hi2(M[32+i]) << 6
+//!     [128, 1152)  codes: sub-block pair j (0..3), piece p (0..7) at 128 + 256j + 32p:
+//!                  byte 4r + e = code(r, 2j, 4p + e) | code(r, 2j + 1, 4p + e) << 4
+//!
+//! where S and M hold row r's 6-bit scale and min of sub-block s at index
+//! 32·(s / 4) + 16·(r / 4) + 4·(s mod 4) + r mod 4: 128-bit lane h of each 32-byte half holds rows
+//! 4h..4h+3, so one in-lane vpshufb builds a sub-block's scale vector for all 8 rows. The 12
+//! packed bytes of 8 rows (96) are exactly these 96 bytes, so the layout keeps the file's size.
+const std = @import("std");
+const simd = @import("../simd.zig");
+const cpu_path = @import("../cpu_path.zig");
+const common = @import("common.zig");
+const q4_k = @import("q4_k.zig");
+const kblock = @import("kblock.zig");
+const gemm_k = @import("gemm_k.zig");
+const r8 = @import("r8.zig");
+
+const F32x8 = simd.F32x8;
+const I8x32 = simd.I8x32;
+const U8x32 = simd.U8x32;
+const I16x16 = simd.I16x16;
+const I32x8 = simd.I32x8;
+
+pub const block_elements = 256;
+pub const block_bytes = 144;
+const group_rows = r8.group_rows;
+const group_block_bytes = group_rows * block_bytes;
+const codes_offset = 128;
+
+/// Where row r's scale (or min) of sub-block s sits in S (or M).
+inline fn scaleIndex(s: usize, r: usize) usize {
+    return 32 * (s / 4) + 16 * (r / 4) + 4 * (s % 4) + r % 4;
+}
+
+inline fn groupedRows(n_rows: usize) usize {
+    return n_rows / group_rows * group_rows;
+}
+
+/// File layout → r8 layout for a matrix of `n_rows` rows of `k` elements (rows `row_bytes`
+/// apart in both buffers).
+pub fn repackMatrix(src: [*]const u8, dst: [*]u8, row_bytes: usize, k: usize, n_rows: usize) void {
+    const nb = k / 256;
+    var r0: usize = 0;
+    while (r0 < groupedRows(n_rows)) : (r0 += group_rows) {
+        for (0..nb) |b| {
+            const out = dst + r0 * row_bytes + b * group_block_bytes;
+            var s_bytes: [64]u8 = undefined;
+            var m_bytes: [64]u8 = undefined;
+            for (0..group_rows) |r| {
+                const w = src + (r0 + r) * row_bytes + b * block_bytes;
+                @memcpy(out[2 * r ..][0..2], w[0..2]);
+                @memcpy(out[16 + 2 * r ..][0..2], w[2..4]);
+                for (0..8) |s| {
+                    const sm = kblock.scaleMin(w[4..16], s);
+                    s_bytes[scaleIndex(s, r)] = sm.sc;
+                    m_bytes[scaleIndex(s, r)] = sm.m;
+                }
+                for (0..4) |j| for (0..8) |p| for (0..4) |e| {
+                    out[codes_offset + 256 * j + 32 * p + 4 * r + e] = w[16 + 32 * j + 4 * p + e];
+                };
+            }
+            for (0..32) |i| {
+                out[32 + i] = (s_bytes[i] & 15) | (s_bytes[32 + i] & 15) << 4;
+                out[64 + i] = (m_bytes[i] & 15) | (m_bytes[32 + i] & 15) << 4;
+                out[96 + i] = (s_bytes[i] >> 4) | (s_bytes[32 + i] >> 4) << 2 | (m_bytes[i] >> 4) << 4 | (m_bytes[32 + i] >> 4) << 6;
+            }
+        }
+    }
+    for (groupedRows(n_rows)..n_rows) |r| @memcpy(dst[r * row_bytes ..][0 .. nb * block_bytes], src[r * row_bytes ..][0 .. nb * block_bytes]);
+}
+
+/// Super-block b of row `lane` of the group at `group`, rebuilt in the file layout.
+fn blockInFileLayout(group: [*]const u8, lane: usize, b: usize, out: *[block_bytes]u8) void {
+    const src = group + b * group_block_bytes;
+    @memcpy(out[0..2], src[2 * lane ..][0..2]);
+    @memcpy(out[2..4], src[16 + 2 * lane ..][0..2]);
+    var sc: [8]u8 = undefined;
+    var m: [8]u8 = undefined;
+    for (0..8) |s| {
+        const i = scaleIndex(s, lane);
+        const low = i % 32;
+        const half: u3 = @intCast(i / 32); // 0: low nibble / bits 0-1; 1: high nibble / bits 2-3
+        sc[s] = ((src[32 + low] >> (4 * half)) & 15) | ((src[96 + low] >> (2 * half)) & 3) << 4;
+        m[s] = ((src[64 + low] >> (4 * half)) & 15) | ((src[96 + low] >> (4 + 2 * half)) & 3) << 4;
+    }
+    kblock.packScaleMin(sc, m, out[4..16]);
+    for (0..4) |j| for (0..8) |p| for (0..4) |e| {
+        out[16 + 32 * j + 4 * p + e] = src[codes_offset + 256 * j + 32 * p + 4 * lane + e];
+    };
+}
+
+/// r8 layout → file layout (the inverse of repackMatrix; tests).
+pub fn unpackMatrix(src: [*]const u8, dst: [*]u8, row_bytes: usize, k: usize, n_rows: usize) void {
+    const nb = k / 256;
+    for (0..n_rows) |r| {
+        if (r >= groupedRows(n_rows)) {
+            @memcpy(dst[r * row_bytes ..][0 .. nb * block_bytes], src[r * row_bytes ..][0 .. nb * block_bytes]);
+            continue;
+        }
+        const group = src + (r / group_rows) * group_rows * row_bytes;
+        for (0..nb) |b| blockInFileLayout(group, r % group_rows, b, dst[r * row_bytes + b * block_bytes ..][0..block_bytes]);
+    }
+}
+
+/// Row-range dot products for 1..ncols_max activation rows, indexed by ncols − 1.
+pub const rows_dots: [4]r8.RowsDotFn = .{ rowsDot(1), rowsDot(2), rowsDot(3), rowsDot(4) };
+
+fn rowsDot(comptime ncols: usize) r8.RowsDotFn {
+    return struct {
+        fn call(w: [*]const u8, row_bytes: usize, n_rows: usize, r0: usize, r1: usize, act: [*]const u8, act_stride: usize, k: usize, y: [*]f32, y_stride: usize) void {
+            std.debug.assert(k % 256 == 0 and r0 % group_rows == 0 and r0 <= r1 and r1 <= n_rows);
+            const grouped_end = @min(r1, groupedRows(n_rows));
+            const use_simd = cpu_path.simd();
+            var r = r0;
+            while (r < grouped_end) : (r += group_rows) {
+                const out = y + (r - r0);
+                if (use_simd) groupSimd(ncols, w + r * row_bytes, act, act_stride, k / 256, out, y_stride) else groupScalar(ncols, w + r * row_bytes, act, act_stride, k / 256, out, y_stride);
+            }
+            while (r < r1) : (r += 1) {
+                var part: [4]f32 = undefined;
+                q4_k.dots[ncols - 1](w + r * row_bytes, act, act_stride, k, &part);
+                inline for (0..ncols) |c| y[c * y_stride + r - r0] = part[c];
+            }
+        }
+    }.call;
+}
+
+const zero_byte: i8 = -128; // top bit set: vpshufb writes 0
+
+/// vpshufb indices over S (or M) halves: row r's value of sub-block s (mod 4) in 16-bit lanes
+/// 2r and 2r+1 (r mod 4 within each 128-bit lane), the layout vpmaddwd leaves code sums in.
+const scale_index: [4]I8x32 = blk: {
+    var out: [4]I8x32 = undefined;
+    for (0..4) |s| {
+        var idx: [32]i8 = undefined;
+        for (0..32) |byte| {
+            const w = (byte % 16) / 2; // 16-bit lane within the 128-bit lane
+            idx[byte] = if (byte % 2 == 1) zero_byte else @intCast(4 * s + w / 2);
+        }
+        out[s] = idx;
+    }
+    break :blk out;
+};
+
+/// vpshufb indices over M halves: row r's mins of sub-blocks 2j and 2j+1 (mod 4) as the 16-bit
+/// pair in 32-bit lane r, to meet the activation sums (B_2j, B_2j+1) in one vpmaddwd.
+const min_pair_index: [2]I8x32 = blk: {
+    var out: [2]I8x32 = undefined;
+    for (0..2) |j| {
+        var idx: [32]i8 = undefined;
+        for (0..32) |byte| {
+            const w = (byte % 16) / 2;
+            idx[byte] = if (byte % 2 == 1) zero_byte else @intCast(4 * (2 * j + w % 2) + w / 2);
+        }
+        out[j] = idx;
+    }
+    break :blk out;
+};
+
+inline fn scales8(src: [*]const u8) F32x8 {
+    const bits: @Vector(8, u16) = @as(*align(1) const [8]u16, @ptrCast(src)).*;
+    return asm ("vcvtph2ps %[in], %[out]"
+        : [out] "=x" (-> F32x8),
+        : [in] "x" (bits),
+    );
+}
+
+/// S and M of one group super-block: [S[0..32), S[32..64), M[0..32), M[32..64)].
+inline fn unpackScales(src: [*]const u8) [4]U8x32 {
+    const m4: U8x32 = @splat(15);
+    const m2: U8x32 = @splat(3);
+    const lo_s: U8x32 = src[32..64].*;
+    const lo_m: U8x32 = src[64..96].*;
+    const hi: U8x32 = src[96..128].*;
+    return .{
+        (lo_s & m4) | ((hi & m2) << @splat(4)),
+        ((lo_s >> @splat(4)) & m4) | (((hi >> @splat(2)) & m2) << @splat(4)),
+        (lo_m & m4) | (((hi >> @splat(4)) & m2) << @splat(4)),
+        ((lo_m >> @splat(4)) & m4) | ((hi >> @splat(6)) << @splat(4)),
+    };
+}
+
+inline fn broadcast4(q: [*]const u8) I8x32 {
+    const word: @Vector(8, u32) = @splat(std.mem.readInt(u32, q[0..4], .little));
+    return @bitCast(word);
+}
+
+/// The activation sums of sub-blocks 2j and 2j+1 as one 16-bit pair in every 32-bit lane.
+inline fn bsumPair(a: *align(1) const common.BlockQ8K, j: usize) I16x16 {
+    const lo: i16 = a.bsums[4 * j] + a.bsums[4 * j + 1];
+    const hi: i16 = a.bsums[4 * j + 2] + a.bsums[4 * j + 3];
+    const word: u32 = @as(u32, @as(u16, @bitCast(lo))) | @as(u32, @as(u16, @bitCast(hi))) << 16;
+    const words: @Vector(8, u32) = @splat(word);
+    return @bitCast(words);
+}
+
+inline fn groupSimd(comptime ncols: usize, group: [*]const u8, act: [*]const u8, act_stride: usize, n_supers: usize, y: [*]f32, y_stride: usize) void {
+    @setEvalBranchQuota(20000);
+    const m4: U8x32 = @splat(15);
+    var acc: [ncols]F32x8 = @splat(@splat(0));
+    for (0..n_supers) |b| {
+        const src = group + b * group_block_bytes;
+        const halves = unpackScales(src);
+        var a: [ncols]*align(1) const common.BlockQ8K = undefined;
+        inline for (0..ncols) |c| a[c] = common.q8k(act + c * act_stride + b * @sizeOf(common.BlockQ8K));
+        var isum: [ncols]I32x8 = @splat(@splat(0));
+        var msum: [ncols]I32x8 = @splat(@splat(0));
+        inline for (0..4) |j| {
+            // Sub-blocks 2j and 2j+1: their 8 pieces' byte products summed in 16 bits
+            // (≤ 8·2·15·127 < 2^15), then weighted by the rows' scales in one vpmaddwd each.
+            var sum16: [ncols][2]I16x16 = @splat(.{ @splat(0), @splat(0) });
+            inline for (0..8) |p| {
+                const bytes: U8x32 = src[codes_offset + 256 * j + 32 * p ..][0..32].*;
+                const codes = [2]U8x32{ bytes & m4, (bytes >> @splat(4)) & m4 };
+                inline for (0..2) |h| {
+                    inline for (0..ncols) |c| sum16[c][h] += simd.mulAddBytes(codes[h], broadcast4(@ptrCast(a[c].q[32 * (2 * j + h) + 4 * p ..])));
+                }
+            }
+            inline for (0..2) |h| {
+                const s = 2 * j + h;
+                const sc: I16x16 = @bitCast(simd.shuffleBytes(@bitCast(halves[s / 4]), scale_index[s % 4]));
+                inline for (0..ncols) |c| isum[c] += simd.mulAddPairs(sum16[c][h], sc);
+            }
+            const mins: I16x16 = @bitCast(simd.shuffleBytes(@bitCast(halves[2 + j / 2]), min_pair_index[j % 2]));
+            inline for (0..ncols) |c| msum[c] += simd.mulAddPairs(mins, bsumPair(a[c], j));
+        }
+        const d8 = scales8(src);
+        const dmin8 = scales8(src + 16);
+        inline for (0..ncols) |c| {
+            const da: F32x8 = @splat(a[c].d);
+            acc[c] = @mulAdd(F32x8, @floatFromInt(isum[c]), d8 * da, acc[c]);
+            acc[c] = @mulAdd(F32x8, -@as(F32x8, @floatFromInt(msum[c])), dmin8 * da, acc[c]);
+        }
+    }
+    inline for (0..ncols) |c| y[c * y_stride ..][0..group_rows].* = acc[c];
+}
+
+/// Scalar twin: each row's super-blocks rebuilt in the file layout, then Q4_K's scalar dot.
+fn groupScalar(comptime ncols: usize, group: [*]const u8, act: [*]const u8, act_stride: usize, n_supers: usize, y: [*]f32, y_stride: usize) void {
+    for (0..group_rows) |lane| {
+        var sum: [ncols]f32 = @splat(0);
+        for (0..n_supers) |b| {
+            var block: [block_bytes]u8 = undefined;
+            blockInFileLayout(group, lane, b, &block);
+            inline for (0..ncols) |c| sum[c] += q4_k.dotScalar(&block, common.q8k(act + c * act_stride + b * @sizeOf(common.BlockQ8K)));
+        }
+        inline for (0..ncols) |c| y[c * y_stride + lane] = sum[c];
+    }
+}
+
+/// The GEMM tile kernel (gemm_k.zig) over super-blocks decoded from r8 groups and file rows.
+pub const gemmTile = gemm_k.GemmK(GemmDecoder).tile;
+
+const GemmDecoder = struct {
+    pub const block_bytes = q4_k.block_bytes;
+    pub const group_scales = false;
+    const File = kblock.SuperDecoder(q4_k);
+
+    /// Super-block s of row r of the `n_rows` rows at w.
+    pub fn decodeRowSuper(w: [*]const u8, row_bytes: usize, n_rows: usize, r: usize, s: usize, out: *gemm_k.Super) void {
+        if (r >= groupedRows(n_rows)) return File.decodeSuper(w + r * row_bytes + s * q4_k.block_bytes, out);
+        const group = w + (r / group_rows) * group_rows * row_bytes;
+        const lane = r % group_rows;
+        if (!cpu_path.simd()) {
+            var block: [q4_k.block_bytes]u8 = undefined;
+            blockInFileLayout(group, lane, s, &block);
+            return File.decodeSuper(&block, out);
+        }
+        const src = group + s * group_block_bytes;
+        out.d = common.f16At(src + 2 * lane);
+        out.dmin = common.f16At(src + 16 + 2 * lane);
+        const halves: [4][32]u8 = @bitCast(unpackScales(src));
+        for (0..8) |sub| {
+            const i = scaleIndex(sub, lane);
+            out.sc[2 * sub] = halves[i / 32][i % 32];
+            out.sc[2 * sub + 1] = out.sc[2 * sub];
+            out.m[2 * sub] = halves[2 + i / 32][i % 32];
+            out.m[2 * sub + 1] = out.m[2 * sub];
+        }
+        // Row `lane`'s 4 bytes of each piece of pair j are its elements 4p..4p+3 of sub-blocks
+        // 2j (low nibbles) and 2j+1 (high nibbles), in element order.
+        for (0..4) |j| {
+            var words: @Vector(8, u32) = undefined;
+            inline for (0..8) |p| words[p] = std.mem.readInt(u32, src[codes_offset + 256 * j + 32 * p + 4 * lane ..][0..4], .little);
+            const bytes: U8x32 = @bitCast(words);
+            out.u[2 * j] = bytes & @as(U8x32, @splat(15));
+            out.u[2 * j + 1] = bytes >> @splat(4);
+        }
+    }
+};
+
+test "Q4_K r8 round-trips; its row-range dots and GEMM match the file rows'" {
+    // 3 super-blocks per row; 19 rows: 2 groups and 3 file-layout rows; padded rows.
+    const k = 768;
+    const n = 19;
+    const nb = k / 256;
+    const row_bytes = nb * block_bytes + 16;
+    var prng = std.Random.DefaultPrng.init(29);
+    const random = prng.random();
+    var file: [n * row_bytes]u8 = @splat(0);
+    var x: [k]f32 = undefined;
+    for (0..n) |r| {
+        for (&x) |*v| v.* = random.floatNorm(f32);
+        q4_k.quantizeRow(&x, file[r * row_bytes ..].ptr);
+        // Random scale bytes too, so every 6-bit pattern of the packing is exercised.
+        for (0..nb) |b| random.bytes(file[r * row_bytes + b * block_bytes + 4 ..][0..12]);
+    }
+    var packed_m: [file.len]u8 = @splat(0);
+    repackMatrix(&file, &packed_m, row_bytes, k, n);
+    var back: [file.len]u8 = @splat(0);
+    unpackMatrix(&packed_m, &back, row_bytes, k, n);
+    for (0..n) |r| try std.testing.expectEqualSlices(u8, file[r * row_bytes ..][0 .. nb * block_bytes], back[r * row_bytes ..][0 .. nb * block_bytes]);
+    const t = 9;
+    const act_row = nb * @sizeOf(common.BlockQ8K);
+    var acts: [t * act_row]u8 = undefined;
+    for (0..t) |c| {
+        var xa: [k]f32 = undefined;
+        for (&xa) |*v| v.* = random.floatNorm(f32);
+        common.quantizeRowQ8K(&xa, acts[c * act_row ..].ptr);
+    }
+    for ([_]bool{ true, false }) |use_simd| {
+        cpu_path.use_simd.store(use_simd, .monotonic);
+        defer cpu_path.use_simd.store(true, .monotonic);
+        inline for (1..5) |ncols| {
+            for ([_][2]usize{ .{ 0, n }, .{ 8, 16 }, .{ 8, 19 }, .{ 16, 18 }, .{ 0, 8 } }) |range| {
+                var got: [4 * n]f32 = undefined;
+                rows_dots[ncols - 1](&packed_m, row_bytes, n, range[0], range[1], &acts, act_row, k, &got, n);
+                for (range[0]..range[1]) |r| {
+                    var want: [4]f32 = undefined;
+                    q4_k.dots[ncols - 1](file[r * row_bytes ..].ptr, &acts, act_row, k, &want);
+                    for (0..ncols) |c| try std.testing.expectApproxEqAbs(want[c], got[c * n + r - range[0]], 1e-4 * (1 + @abs(want[c])));
+                }
+            }
+        }
+        var y_r8: [t * n]f32 = undefined;
+        var y_file: [t * n]f32 = undefined;
+        gemmTile(&packed_m, row_bytes, n, &acts, act_row, t, k, &y_r8, n);
+        q4_k.gemmTile(&file, row_bytes, n, &acts, act_row, t, k, &y_file, n);
+        for (y_file, y_r8) |want, got| try std.testing.expectApproxEqAbs(want, got, 1e-4 * (1 + @abs(want)));
+    }
+}
