@@ -3,8 +3,8 @@
  * DRAM, and the read-bandwidth / int8 / FMA probes of src/kernels/probes.ts.
  * @module
  */
-import { GgmlType, type GgmlTypeId } from "../src/ggml_types.ts";
-import { weightRowBytes } from "../src/kernels/quants.ts";
+import type { GgmlTypeId } from "../src/ggml_types.ts";
+import { kernelType, weightRowBytes } from "../src/kernels/quants.ts";
 import type { ThreadPool } from "../src/thread_pool.ts";
 import { measureFmaPeak, measureInt8Peak, measureReadBandwidth } from "../src/kernels/probes.ts";
 import { randomWeight, rng } from "../tests/quants_helpers.ts";
@@ -25,8 +25,7 @@ export const DRAM_SET_BYTES = 288 * 2 ** 20;
 
 /** Whether a type can hold a row of k elements (K-quants need k % 256 == 0). */
 export function fits(type: GgmlTypeId, k: number): boolean {
-  const block = [GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K].includes(type as 12) ? 256 : 32;
-  return k % block === 0;
+  return k % kernelType(type).blockElements === 0;
 }
 
 /** `copies` distinct copies of one random matrix in one buffer (copy i at i·matrixBytes). */
