@@ -333,6 +333,7 @@ fn gateUpPhase(args: *const Args, view: View, split: PhaseSplit, ith: usize) voi
             const ncols = @min(quants.ncols_max, p_end - p);
             const act = view.base + view.layout.xq + p * xq_row;
             const n_rows = c.row_end - c.row_start;
+            std.debug.assert(n_rows <= max_chunk_rows);
             // Gate products into h, up products beside them, then h = silu(gate)·up in place.
             var u: [quants.ncols_max * max_chunk_rows]f32 = undefined;
             const h_rows = h + p * args.n_ff + c.row_start;

@@ -119,6 +119,8 @@ fn rowsDot(comptime ncols: usize) r8.RowsDotFn {
     return struct {
         fn call(w: [*]const u8, row_bytes: usize, n_rows: usize, r0: usize, r1: usize, act: [*]const u8, act_stride: usize, k: usize, y: [*]f32, y_stride: usize) void {
             std.debug.assert(k % 256 == 0 and r0 % group_rows == 0 and r0 <= r1 and r1 <= n_rows);
+            // Groups are whole: a range ends on a group boundary or among the trailing rows.
+            std.debug.assert(r1 % group_rows == 0 or r1 >= groupedRows(n_rows));
             const grouped_end = @min(r1, groupedRows(n_rows));
             const use_simd = cpu_path.simd();
             var r = r0;

@@ -37,7 +37,8 @@ pub const group_rows = 8;
 const group_block_bytes = group_rows * 18;
 
 /// `y[c·y_stride + (r − r0)] = row r · activation row c` for rows r0 ≤ r < r1 of a matrix of
-/// `n_rows` rows (`row_bytes` apart from `w`) and c < ncols; r0 is a multiple of group_rows.
+/// `n_rows` rows (`row_bytes` apart from `w`) and c < ncols; r0 is a multiple of group_rows, r1
+/// too unless it lies among the n mod 8 trailing rows.
 pub const RowsDotFn = *const fn (w: [*]const u8, row_bytes: usize, n_rows: usize, r0: usize, r1: usize, act: [*]const u8, act_stride: usize, k: usize, y: [*]f32, y_stride: usize) void;
 
 /// Builds the r8 layout's kernels for `Base` (iq4_nl.zig or q4_0.zig).
@@ -111,6 +112,8 @@ pub fn R8(comptime Base: type) type {
             return struct {
                 fn call(w: [*]const u8, row_bytes: usize, n_rows: usize, r0: usize, r1: usize, act: [*]const u8, act_stride: usize, k: usize, y: [*]f32, y_stride: usize) void {
                     std.debug.assert(k % 32 == 0 and r0 % group_rows == 0 and r0 <= r1 and r1 <= n_rows);
+            // Groups are whole: a range ends on a group boundary or among the trailing rows.
+            std.debug.assert(r1 % group_rows == 0 or r1 >= groupedRows(n_rows));
                     const grouped_end = @min(r1, groupedRows(n_rows));
                     const use_simd = cpu_path.simd();
                     var r = r0;
