@@ -42,9 +42,7 @@ inline fn scaleIndex(s: usize, r: usize) usize {
     return 32 * (s / 4) + 16 * (r / 4) + 4 * (s % 4) + r % 4;
 }
 
-inline fn groupedRows(n_rows: usize) usize {
-    return n_rows / group_rows * group_rows;
-}
+const groupedRows = r8.groupedRows;
 
 /// File layout → r8 layout for a matrix of `n_rows` rows of `k` elements (rows `row_bytes`
 /// apart in both buffers).
@@ -112,30 +110,9 @@ pub fn unpackMatrix(src: [*]const u8, dst: [*]u8, row_bytes: usize, k: usize, n_
     }
 }
 
-/// Row-range dot products for 1..ncols_max activation rows, indexed by ncols − 1.
-pub const rows_dots: [4]r8.RowsDotFn = .{ rowsDot(1), rowsDot(2), rowsDot(3), rowsDot(4) };
-
-fn rowsDot(comptime ncols: usize) r8.RowsDotFn {
-    return struct {
-        fn call(w: [*]const u8, row_bytes: usize, n_rows: usize, r0: usize, r1: usize, act: [*]const u8, act_stride: usize, k: usize, y: [*]f32, y_stride: usize) void {
-            std.debug.assert(k % 256 == 0 and r0 % group_rows == 0 and r0 <= r1 and r1 <= n_rows);
-            // Groups are whole: a range ends on a group boundary or among the trailing rows.
-            std.debug.assert(r1 % group_rows == 0 or r1 >= groupedRows(n_rows));
-            const grouped_end = @min(r1, groupedRows(n_rows));
-            const use_simd = cpu_path.simd();
-            var r = r0;
-            while (r < grouped_end) : (r += group_rows) {
-                const out = y + (r - r0);
-                if (use_simd) groupSimd(ncols, w + r * row_bytes, act, act_stride, k / 256, out, y_stride) else groupScalar(ncols, w + r * row_bytes, act, act_stride, k / 256, out, y_stride);
-            }
-            while (r < r1) : (r += 1) {
-                var part: [4]f32 = undefined;
-                q4_k.dots[ncols - 1](w + r * row_bytes, act, act_stride, k, &part);
-                inline for (0..ncols) |c| y[c * y_stride + r - r0] = part[c];
-            }
-        }
-    }.call;
-}
+/// Row-range dot products for 1..ncols_max activation rows, indexed by ncols − 1; the trailing
+/// rows keep the file layout and Q4_K's own dots.
+pub const rows_dots = r8.rowsDots(@This(), q4_k.dots);
 
 const zero_byte: i8 = -128; // top bit set: vpshufb writes 0
 
@@ -169,14 +146,7 @@ const min_pair_index: [2]I8x32 = blk: {
     break :blk out;
 };
 
-inline fn scales8(src: [*]const u8) F32x8 {
-    const bits: @Vector(8, u16) = @as(*align(1) const [8]u16, @ptrCast(src)).*;
-    return asm ("vcvtph2ps %[in], %[out]"
-        : [out] "=x" (-> F32x8),
-        : [in] "x" (bits),
-    );
-}
-
+const scales8 = r8.scales8;
 /// S and M of one group super-block: [S[0..32), S[32..64), M[0..32), M[32..64)].
 inline fn unpackScales(src: [*]const u8) [4]U8x32 {
     const m4: U8x32 = @splat(15);
@@ -192,11 +162,7 @@ inline fn unpackScales(src: [*]const u8) [4]U8x32 {
     };
 }
 
-inline fn broadcast4(q: [*]const u8) I8x32 {
-    const word: @Vector(8, u32) = @splat(std.mem.readInt(u32, q[0..4], .little));
-    return @bitCast(word);
-}
-
+const broadcast4 = r8.broadcast4;
 /// The activation sums of sub-blocks 2j and 2j+1 as one 16-bit pair in every 32-bit lane.
 inline fn bsumPair(a: *align(1) const common.BlockQ8K, j: usize) I16x16 {
     const lo: i16 = a.bsums[4 * j] + a.bsums[4 * j + 1];
@@ -206,8 +172,9 @@ inline fn bsumPair(a: *align(1) const common.BlockQ8K, j: usize) I16x16 {
     return @bitCast(words);
 }
 
-inline fn groupSimd(comptime ncols: usize, group: [*]const u8, act: [*]const u8, act_stride: usize, n_supers: usize, y: [*]f32, y_stride: usize) void {
+pub inline fn groupSimd(comptime ncols: usize, group: [*]const u8, act: [*]const u8, act_stride: usize, k: usize, y: [*]f32, y_stride: usize) void {
     @setEvalBranchQuota(20000);
+    const n_supers = k / 256;
     const m4: U8x32 = @splat(15);
     var acc: [ncols]F32x8 = @splat(@splat(0));
     for (0..n_supers) |b| {
@@ -248,7 +215,8 @@ inline fn groupSimd(comptime ncols: usize, group: [*]const u8, act: [*]const u8,
 }
 
 /// Scalar twin: each row's super-blocks rebuilt in the file layout, then Q4_K's scalar dot.
-fn groupScalar(comptime ncols: usize, group: [*]const u8, act: [*]const u8, act_stride: usize, n_supers: usize, y: [*]f32, y_stride: usize) void {
+pub fn groupScalar(comptime ncols: usize, group: [*]const u8, act: [*]const u8, act_stride: usize, k: usize, y: [*]f32, y_stride: usize) void {
+    const n_supers = k / 256;
     for (0..group_rows) |lane| {
         var sum: [ncols]f32 = @splat(0);
         for (0..n_supers) |b| {

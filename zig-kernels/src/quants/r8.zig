@@ -41,6 +41,58 @@ const group_block_bytes = group_rows * 18;
 /// too unless it lies among the n mod 8 trailing rows.
 pub const RowsDotFn = *const fn (w: [*]const u8, row_bytes: usize, n_rows: usize, r0: usize, r1: usize, act: [*]const u8, act_stride: usize, k: usize, y: [*]f32, y_stride: usize) void;
 
+/// Rows of an `n_rows`-row matrix that lie in whole groups; the rest keep a per-row layout.
+pub inline fn groupedRows(n_rows: usize) usize {
+    return n_rows / group_rows * group_rows;
+}
+
+/// The row-range dots of an interleaved layout `L` (here, q4_k_r8.zig), indexed by ncols − 1:
+/// whole groups through `L.groupSimd` / `L.groupScalar(ncols, group, act, act_stride, k, y,
+/// y_stride)`, the trailing rows through the per-row `tail_dots` of their layout.
+pub fn rowsDots(comptime L: type, comptime tail_dots: [block32.ncols_max]block32.DotFn) [block32.ncols_max]RowsDotFn {
+    var fns: [block32.ncols_max]RowsDotFn = undefined;
+    for (&fns, 1..) |*f, ncols| f.* = RowsDot(L, tail_dots[ncols - 1], ncols).call;
+    return fns;
+}
+
+fn RowsDot(comptime L: type, comptime tail_dot: block32.DotFn, comptime ncols: usize) type {
+    return struct {
+        fn call(w: [*]const u8, row_bytes: usize, n_rows: usize, r0: usize, r1: usize, act: [*]const u8, act_stride: usize, k: usize, y: [*]f32, y_stride: usize) void {
+            std.debug.assert(k % L.block_elements == 0 and r0 % group_rows == 0 and r0 <= r1 and r1 <= n_rows);
+            // Groups are whole: a range ends on a group boundary or among the trailing rows.
+            std.debug.assert(r1 % group_rows == 0 or r1 >= groupedRows(n_rows));
+            const grouped_end = @min(r1, groupedRows(n_rows));
+            const use_simd = cpu_path.simd();
+            var r = r0;
+            while (r < grouped_end) : (r += group_rows) {
+                const group = w + r * row_bytes;
+                const out = y + (r - r0);
+                if (use_simd) L.groupSimd(ncols, group, act, act_stride, k, out, y_stride) else L.groupScalar(ncols, group, act, act_stride, k, out, y_stride);
+            }
+            while (r < r1) : (r += 1) {
+                var part: [block32.ncols_max]f32 = undefined;
+                tail_dot(w + r * row_bytes, act, act_stride, k, &part);
+                inline for (0..ncols) |c| y[c * y_stride + r - r0] = part[c];
+            }
+        }
+    };
+}
+
+/// 8 fp16 values (one per row of a group) as f32 with one vcvtph2ps.
+pub inline fn scales8(src: [*]const u8) F32x8 {
+    const bits: @Vector(8, u16) = @as(*align(1) const [8]u16, @ptrCast(src)).*;
+    return asm ("vcvtph2ps %[in], %[out]"
+        : [out] "=x" (-> F32x8),
+        : [in] "x" (bits),
+    );
+}
+
+/// The 4 bytes at q in every 32-bit lane: one activation word meets all 8 rows.
+pub inline fn broadcast4(q: [*]const u8) I8x32 {
+    const word: @Vector(8, u32) = @splat(std.mem.readInt(u32, q[0..4], .little));
+    return @bitCast(word);
+}
+
 /// Builds the r8 layout's kernels for `Base` (iq4_nl.zig or q4_0.zig).
 pub fn R8(comptime Base: type) type {
     comptime std.debug.assert(Base.block_bytes == 18 and Base.block_elements == 32);
@@ -48,11 +100,6 @@ pub fn R8(comptime Base: type) type {
     return struct {
         pub const block_elements = 32;
         pub const block_bytes = 18;
-
-        /// Rows in whole groups; the rest keep the x4 layout.
-        inline fn groupedRows(n_rows: usize) usize {
-            return n_rows / group_rows * group_rows;
-        }
 
         /// File layout → r8 layout for a whole matrix of `n_rows` rows of `k` elements (rows
         /// `row_bytes` apart in both buffers).
@@ -105,31 +152,9 @@ pub fn R8(comptime Base: type) type {
             for (0..16) |j| block[2 + j] = codes[j] | (codes[j + 16] << 4);
         }
 
-        /// Dot products of a row range for 1..ncols_max activation rows, indexed by ncols − 1.
-        pub const rows_dots: [block32.ncols_max]RowsDotFn = .{ rowsDot(1), rowsDot(2), rowsDot(3), rowsDot(4) };
-
-        fn rowsDot(comptime ncols: usize) RowsDotFn {
-            return struct {
-                fn call(w: [*]const u8, row_bytes: usize, n_rows: usize, r0: usize, r1: usize, act: [*]const u8, act_stride: usize, k: usize, y: [*]f32, y_stride: usize) void {
-                    std.debug.assert(k % 32 == 0 and r0 % group_rows == 0 and r0 <= r1 and r1 <= n_rows);
-            // Groups are whole: a range ends on a group boundary or among the trailing rows.
-            std.debug.assert(r1 % group_rows == 0 or r1 >= groupedRows(n_rows));
-                    const grouped_end = @min(r1, groupedRows(n_rows));
-                    const use_simd = cpu_path.simd();
-                    var r = r0;
-                    while (r < grouped_end) : (r += group_rows) {
-                        const group = w + r * row_bytes;
-                        const out = y + (r - r0);
-                        if (use_simd) groupSimd(ncols, group, act, act_stride, k / 32, out, y_stride) else groupScalar(ncols, group, act, act_stride, k / 32, out, y_stride);
-                    }
-                    while (r < r1) : (r += 1) {
-                        var part: [block32.ncols_max]f32 = undefined;
-                        X4.dots[ncols - 1](w + r * row_bytes, act, act_stride, k, &part);
-                        inline for (0..ncols) |c| y[c * y_stride + r - r0] = part[c];
-                    }
-                }
-            }.call;
-        }
+        /// Dot products of a row range for 1..ncols_max activation rows, indexed by ncols − 1;
+        /// the n mod 8 trailing rows go through x4's dots.
+        pub const rows_dots = rowsDots(@This(), X4.dots);
 
         const table: I8x32 = if (Base.unsigned_quants) undefined else Base.values ++ Base.values;
         /// |codebook value| per code: vpshufb runs on the shuffle pipes, vpabsb would compete
@@ -139,20 +164,6 @@ pub fn R8(comptime Base: type) type {
             for (&t, 0..) |*v, j| v.* = @intCast(@abs(@as(i16, Base.values[j % 16])));
             break :blk t;
         };
-
-        inline fn scales8(src: [*]const u8) F32x8 {
-            const bits: @Vector(8, u16) = @as(*align(1) const [8]u16, @ptrCast(src)).*;
-            return asm ("vcvtph2ps %[in], %[out]"
-                : [out] "=x" (-> F32x8),
-                : [in] "x" (bits),
-            );
-        }
-
-        /// The 4 activation bytes of elements 4m..4m+3 in every 32-bit lane.
-        inline fn broadcast4(q: [*]const u8, comptime m: usize) I8x32 {
-            const word: @Vector(8, u32) = @splat(std.mem.readInt(u32, q[4 * m ..][0..4], .little));
-            return @bitCast(word);
-        }
 
         /// One block of a group against `ncols` activation blocks (quants at q[c], scales da[c],
         /// sums sa[c]): acc[c] lane r += d_r·da_c·Σ w_r·q_c, off[c] lane r += d_r·sa_c.
@@ -168,11 +179,11 @@ pub fn R8(comptime Base: type) type {
                     const m = 2 * p + h;
                     if (Base.unsigned_quants) {
                         // Codes ≤ 15: eight vpmaddubsw sums stay below 8·2·15·127 < 2^15.
-                        inline for (0..ncols) |c| sum16[c] += simd.mulAddBytes(codes[h], broadcast4(q[c], m));
+                        inline for (0..ncols) |c| sum16[c] += simd.mulAddBytes(codes[h], broadcast4(q[c] + 4 * m));
                     } else {
                         const v = simd.shuffleBytes(table, @bitCast(codes[h]));
                         const abs_v: U8x32 = @bitCast(simd.shuffleBytes(abs_table, @bitCast(codes[h])));
-                        inline for (0..ncols) |c| isum[c] += simd.mulAddPairs(simd.mulAddBytes(abs_v, block32.signBytes(broadcast4(q[c], m), v)), ones);
+                        inline for (0..ncols) |c| isum[c] += simd.mulAddPairs(simd.mulAddBytes(abs_v, block32.signBytes(broadcast4(q[c] + 4 * m), v)), ones);
                     }
                 }
             }
@@ -183,8 +194,9 @@ pub fn R8(comptime Base: type) type {
             }
         }
 
-        inline fn groupSimd(comptime ncols: usize, group: [*]const u8, act: [*]const u8, act_stride: usize, n_blocks: usize, y: [*]f32, y_stride: usize) void {
+        pub inline fn groupSimd(comptime ncols: usize, group: [*]const u8, act: [*]const u8, act_stride: usize, k: usize, y: [*]f32, y_stride: usize) void {
             @setEvalBranchQuota(20000); // 5 unrolled blocks × 8 registers × ncols
+            const n_blocks = k / 32;
             const n_full = n_blocks / 4 * 4;
             var acc: [ncols]F32x8 = @splat(@splat(0));
             var off: [ncols]F32x8 = @splat(@splat(0));
@@ -223,7 +235,8 @@ pub fn R8(comptime Base: type) type {
 
         /// Scalar twin of groupSimd: each row's blocks rebuilt in the file layout, exact integer
         /// block sums, the same scaling.
-        fn groupScalar(comptime ncols: usize, group: [*]const u8, act: [*]const u8, act_stride: usize, n_blocks: usize, y: [*]f32, y_stride: usize) void {
+        pub fn groupScalar(comptime ncols: usize, group: [*]const u8, act: [*]const u8, act_stride: usize, k: usize, y: [*]f32, y_stride: usize) void {
+            const n_blocks = k / 32;
             const n_full = n_blocks / 4 * 4;
             for (0..group_rows) |lane| {
                 var sum: [ncols]f32 = @splat(0);
