@@ -431,9 +431,19 @@ test "moe equals per-pair matmuls for 1..3 threads" {
             .gate = .{ .traits = traits, .data = &gate, .row_bytes = 68, .expert_bytes = n_ff * 68 },
             .up = .{ .traits = traits, .data = &up, .row_bytes = 68, .expert_bytes = n_ff * 68 },
             .down = .{ .traits = traits, .data = &down, .row_bytes = 102, .expert_bytes = n_embd * 102 },
-            .n_embd = n_embd, .n_ff = n_ff, .n_expert = n_expert, .t = t, .k_used = k_used,
-            .ids = &ids, .weights = &weights, .x = &x, .x_row_stride = n_embd, .y = &y, .y_row_stride = n_embd,
-            .accumulate = false, .scratch = &scratch,
+            .n_embd = n_embd,
+            .n_ff = n_ff,
+            .n_expert = n_expert,
+            .t = t,
+            .k_used = k_used,
+            .ids = &ids,
+            .weights = &weights,
+            .x = &x,
+            .x_row_stride = n_embd,
+            .y = &y,
+            .y_row_stride = n_embd,
+            .accumulate = false,
+            .scratch = &scratch,
         };
         run(&args, pool);
         if (n_threads == 1) first = y else try std.testing.expectEqualSlices(f32, &first, &y);

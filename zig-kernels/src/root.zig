@@ -172,14 +172,23 @@ export fn fm_moe(pool: ?*ThreadPool, gate_type: u32, gate_data: ?[*]const u8, up
         .gate = .{ .traits = gate, .data = gate_data.?, .row_bytes = gate.rowBytes(n_embd), .expert_bytes = gate.rowBytes(n_embd) * n_ff },
         .up = .{ .traits = up, .data = up_data.?, .row_bytes = up.rowBytes(n_embd), .expert_bytes = up.rowBytes(n_embd) * n_ff },
         .down = .{ .traits = down, .data = down_data.?, .row_bytes = down.rowBytes(n_ff), .expert_bytes = down.rowBytes(n_ff) * n_embd },
-        .n_embd = n_embd, .n_ff = n_ff, .n_expert = n_expert, .t = t, .k_used = k_used,
-        .ids = ids.?, .weights = weights.?, .x = x.?, .x_row_stride = n_embd, .y = y.?, .y_row_stride = n_embd,
-        .accumulate = accumulate == 1, .scratch = scratch.?[0..scratch_len],
+        .n_embd = n_embd,
+        .n_ff = n_ff,
+        .n_expert = n_expert,
+        .t = t,
+        .k_used = k_used,
+        .ids = ids.?,
+        .weights = weights.?,
+        .x = x.?,
+        .x_row_stride = n_embd,
+        .y = y.?,
+        .y_row_stride = n_embd,
+        .accumulate = accumulate == 1,
+        .scratch = scratch.?[0..scratch_len],
     };
     moe.run(&args, p);
     return status.code(.ok);
 }
-
 
 // ---------------------------------------------------------------- small ops (kernels issue)
 const ops = @import("ops.zig");
@@ -395,7 +404,6 @@ export fn fm_flash_mla(pool: ?*ThreadPool, cache_type: u32, cache: ?[*]const u8,
     return status.code(.ok);
 }
 
-
 // ---------------------------------------------------------------- graph executor (model issue)
 const graph = @import("graph.zig");
 
@@ -464,7 +472,6 @@ export fn fm_graph_run(pool: ?*ThreadPool, nodes: [*]const graph.Node, n_nodes: 
     graph.run(p, table, step, profile_ns);
     return status.code(.ok);
 }
-
 
 test {
     std.testing.refAllDecls(@This());
