@@ -27,7 +27,8 @@ pub const Type = enum(u32) {
     iq4_nl = 20,
     iq4_xs = 23,
     bf16 = 30,
-    /// Internal (never in files): Q4_0 rows repacked by `repackRows` (quants/x4.zig).
+    /// Internal (never in files): Q4_0 rows in the per-row x4 layout (quants/x4.zig), the tail
+    /// rows of q4_0_r8 and the baseline benches compare it with.
     q4_0_x4 = repacked_offset + 2,
     /// Internal (never in files): IQ4_NL rows in the x4 layout (quants/x4.zig).
     iq4_nl_x4 = repacked_offset + 20,
@@ -232,18 +233,6 @@ pub fn repackRows(type_id: u32, src: [*]const u8, dst: [*]u8, row_bytes: usize, 
         .q4_k => Q4_KR8.repackMatrix(src, dst, row_bytes, k, n_rows),
         else => return false,
     }
-    return true;
-}
-
-/// Repacks rows of file type `type_id` one by one into the per-row x4 layout (benches compare
-/// it with r8). Returns false if the type has none.
-pub fn repackRowsX4(type_id: u32, src: [*]const u8, dst: [*]u8, row_bytes: usize, k: usize, n_rows: usize) bool {
-    const repack: *const fn ([*]const u8, [*]u8, usize) void = switch (std.meta.intToEnum(Type, type_id) catch return false) {
-        .q4_0 => Q4_0X4.repackRow,
-        .iq4_nl => IQ4_NLX4.repackRow,
-        else => return false,
-    };
-    for (0..n_rows) |r| repack(src + r * row_bytes, dst + r * row_bytes, k);
     return true;
 }
 
