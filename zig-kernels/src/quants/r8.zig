@@ -233,25 +233,16 @@ pub fn R8(comptime Base: type) type {
             }
         }
 
-        /// Scalar twin of groupSimd: each row's blocks rebuilt in the file layout, exact integer
-        /// block sums, the same scaling.
+        /// Scalar twin of groupSimd: each row's blocks rebuilt in the file layout and judged
+        /// like x4's scalar path.
         pub fn groupScalar(comptime ncols: usize, group: [*]const u8, act: [*]const u8, act_stride: usize, k: usize, y: [*]f32, y_stride: usize) void {
             const n_blocks = k / 32;
-            const n_full = n_blocks / 4 * 4;
             for (0..group_rows) |lane| {
                 var sum: [ncols]f32 = @splat(0);
                 for (0..n_blocks) |b| {
                     var block: [18]u8 = undefined;
                     blockInFileLayout(group, lane, b, &block);
-                    var values: [32]i32 = undefined;
-                    Base.decodeScalar(&block, &values);
-                    const dw = common.f16At(&block);
-                    inline for (0..ncols) |c| {
-                        const a = common.activationBlock(act + c * act_stride, b, n_full);
-                        var isum: i32 = 0;
-                        for (values, a.q) |x, v| isum += x * v;
-                        sum[c] += dw * a.d * @as(f32, @floatFromInt(isum));
-                    }
+                    X4.blockDotScalar(ncols, &block, act, act_stride, b, n_blocks, &sum);
                 }
                 inline for (0..ncols) |c| y[c * y_stride + lane] = sum[c];
             }

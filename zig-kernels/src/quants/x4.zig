@@ -153,17 +153,23 @@ pub fn X4(comptime Base: type) type {
             for (0..n_blocks) |b| {
                 var block: [18]u8 = undefined;
                 blockInFileLayout(w, b, n_full, &block);
-                var values: [32]i32 = undefined;
-                Base.decodeScalar(&block, &values);
-                const dw = common.f16At(&block);
-                inline for (0..ncols) |c| {
-                    const a = common.activationBlock(act + c * act_stride, b, n_full);
-                    var isum: i32 = 0;
-                    for (values, a.q) |x, y| isum += x * y;
-                    sum[c] += dw * a.d * @as(f32, @floatFromInt(isum));
-                }
+                blockDotScalar(ncols, &block, act, act_stride, b, n_blocks, &sum);
             }
             inline for (0..ncols) |c| out[c] = sum[c];
+        }
+
+        /// Scalar reference for one file-layout block b against `ncols` Q8A activation rows:
+        /// exact integer sum, then sum[c] += d_w·d_a·Σ (r8.zig's scalar path uses it too).
+        pub inline fn blockDotScalar(comptime ncols: usize, block: *const [18]u8, act: [*]const u8, act_stride: usize, b: usize, n_blocks: usize, sum: *[ncols]f32) void {
+            var values: [32]i32 = undefined;
+            Base.decodeScalar(block, &values);
+            const dw = common.f16At(block);
+            inline for (0..ncols) |c| {
+                const a = common.activationBlock(act + c * act_stride, b, n_blocks / 4 * 4);
+                var isum: i32 = 0;
+                for (values, a.q) |x, y| isum += x * y;
+                sum[c] += dw * a.d * @as(f32, @floatFromInt(isum));
+            }
         }
 
         /// Block b of an x4 row, rebuilt in the file layout (scalar paths).
