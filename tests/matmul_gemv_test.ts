@@ -10,7 +10,7 @@ import {
 import { repackedTypeId, repackRows } from "../src/kernels/repack.ts";
 import { NativeBuffer } from "../src/deepseek2/native_memory.ts";
 import { matmul, matmulScratchBytes } from "../src/kernels/matmul.ts";
-import { dequantizeReference } from "../src/quants/reference.ts";
+import { activationBlockScale, dequantizeReference } from "../src/quants/reference.ts";
 import { ThreadPool } from "../src/thread_pool.ts";
 import { OptionError } from "../src/errors.ts";
 import { normals, randomWeight, rng } from "./quants_helpers.ts";
@@ -19,8 +19,9 @@ import { normals, randomWeight, rng } from "./quants_helpers.ts";
  * Float64 reference y[t][n] = Σ_k W[n][k]·x[t][k] and the bound the kernel must meet.
  *
  * Bound derivation. Quantized types multiply by activations quantized per block of B elements
- * (B = 32 for Q8A, 256 for Q8_K) with |x − d·q| ≤ d/2 and d = amax_block/127, so
- * |Δy| ≤ Σ_k |W[n][k]|·amax_block(k)/254. Float types use x as is (no term). On top, f32
+ * (B = 32 for Q8A/Q8P, 256 for Q8_K) with |x − d·q| ≤ d/2, d the block's scale (amax/127; Q8P
+ * up to 2·amax/135, activationBlockScale), so |Δy| ≤ Σ_k |W[n][k]|·d_block(k)/2. Float types
+ * use x as is (no term). On top, f32
  * arithmetic: at most K roundings of partial sums each ≤ Σ|W·x| (+ the quantization term), so
  * K·2^-24·(Σ_k |W[n][k]·x[k]| + the activation term) covers both SIMD and scalar orderings.
  */
@@ -34,7 +35,7 @@ function reference(
 ) {
   const rowBytes = weightRowBytes(type, k);
   const format = activationFormat(type);
-  const block = format === "q8a" ? 32 : 256;
+  const block = format === "q8k" ? 256 : 32;
   const y = new Float64Array(t * n);
   const bound = new Float64Array(t * n);
   for (let r = 0; r < n; r++) {
@@ -50,13 +51,10 @@ function reference(
       }
       if (format !== "f32") {
         for (let b = 0; b < k / block; b++) {
-          let amax = 0;
           let wabs = 0;
-          for (let i = b * block; i < (b + 1) * block; i++) {
-            amax = Math.max(amax, Math.abs(x[tok * k + i]));
-            wabs += Math.abs(w[i]);
-          }
-          actTerm += (wabs * amax) / 254;
+          for (let i = b * block; i < (b + 1) * block; i++) wabs += Math.abs(w[i]);
+          const xs = Array.from(x.subarray(tok * k + b * block, tok * k + (b + 1) * block));
+          actTerm += (wabs * activationBlockScale(format, xs)) / 2;
         }
       }
       y[tok * n + r] = sum;

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { GgmlType, type GgmlTypeId, ggmlTypeInfo } from "../src/ggml_types.ts";
 import { activationFormat, setSimd, weightRowBytes } from "../src/kernels/quants.ts";
 import { moeFfn, type MoeShape } from "../src/kernels/moe.ts";
-import { dequantizeReference } from "../src/quants/reference.ts";
+import { activationBlockScale, dequantizeReference } from "../src/quants/reference.ts";
 import { ThreadPool } from "../src/thread_pool.ts";
 import { OptionError } from "../src/errors.ts";
 import { repackedTypeId, repackRows } from "../src/kernels/repack.ts";
@@ -49,19 +49,18 @@ function reference(shape: MoeShape, o: {
   const y = new Float64Array(t * nEmbd);
   const bound = new Float64Array(t * nEmbd);
   const magnitude = new Float64Array(t * nEmbd); // Σ_pairs |w·(down·h)|
-  const actBlock = (type: GgmlTypeId) => ({ f32: 0, q8a: 32, q8k: 256 })[activationFormat(type)];
-  const matvecBound = (w: Float64Array, x: ArrayLike<number>, block: number) => {
+  // The activation rounding term Σ_blocks Σ|w|·d/2, d the block's reference scale.
+  const matvecBound = (w: Float64Array, x: ArrayLike<number>, type: GgmlTypeId) => {
+    const format = activationFormat(type);
+    const block = format === "f32" ? 0 : format === "q8k" ? 256 : 32;
     let mag = 0;
     let act = 0;
     for (let i = 0; i < w.length; i++) mag += Math.abs(w[i] * x[i]);
-    for (let b = 0; block && b < w.length / block; b++) {
-      let amax = 0;
+    for (let b = 0; format !== "f32" && b < w.length / block; b++) {
       let wabs = 0;
-      for (let i = b * block; i < (b + 1) * block; i++) {
-        amax = Math.max(amax, Math.abs(x[i]));
-        wabs += Math.abs(w[i]);
-      }
-      act += (wabs * amax) / 254;
+      for (let i = b * block; i < (b + 1) * block; i++) wabs += Math.abs(w[i]);
+      const xs = Array.from({ length: block }, (_, i) => x[b * block + i]);
+      act += (wabs * activationBlockScale(format, xs)) / 2;
     }
     return act * (1 + 1e-6) + w.length * U * (mag + act);
   };
@@ -89,21 +88,23 @@ function reference(shape: MoeShape, o: {
           g += G[r][i] * x[i];
           u += Up[r][i] * x[i];
         }
-        const eg = matvecBound(G[r], x, actBlock(shape.gateType));
-        const eu = matvecBound(Up[r], x, actBlock(shape.upType));
+        const eg = matvecBound(G[r], x, shape.gateType);
+        const eu = matvecBound(Up[r], x, shape.upType);
         h[r] = silu(g) * u;
         dh[r] = 1.1 * eg * (Math.abs(u) + eu) + Math.abs(silu(g)) * eu + 4 * U * Math.abs(h[r]);
       }
-      const block = actBlock(shape.downType);
+      // The kernel quantizes its own h, within dh of ours: its block scale is at most the
+      // reference scale of |h| + dh (both the amax and the pair rule grow with |values|).
+      const downFormat = activationFormat(shape.downType);
+      const block = downFormat === "f32" ? 0 : downFormat === "q8k" ? 256 : 32;
       const q = new Float64Array(nFf);
-      for (let b = 0; block && b < nFf / block; b++) {
-        let amax = 0;
-        let dmax = 0;
-        for (let r = b * block; r < (b + 1) * block; r++) {
-          amax = Math.max(amax, Math.abs(h[r]));
-          dmax = Math.max(dmax, dh[r]);
-        }
-        for (let r = b * block; r < (b + 1) * block; r++) q[r] = (amax + dmax) / 254;
+      for (let b = 0; downFormat !== "f32" && b < nFf / block; b++) {
+        const widest = Array.from(
+          { length: block },
+          (_, i) => Math.abs(h[b * block + i]) + dh[b * block + i],
+        );
+        const half = activationBlockScale(downFormat, widest) / 2;
+        for (let r = b * block; r < (b + 1) * block; r++) q[r] = half;
       }
       for (let i = 0; i < nEmbd; i++) {
         let sum = 0;

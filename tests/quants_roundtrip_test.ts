@@ -13,8 +13,10 @@ import {
   f16ToNumber,
   numberToF16,
   parseActivationBlocks,
+  Q8P_PAIR_MAX,
   quantizeQ8AReference,
   quantizeQ8KReference,
+  quantizeQ8PReference,
 } from "../src/quants/reference.ts";
 import { OptionError } from "../src/errors.ts";
 import { normals, randomWeight, rng } from "./quants_helpers.ts";
@@ -207,12 +209,26 @@ Deno.test("quantizeRow Q6_K round-trips within its derived bound", () => {
   }
 });
 
-for (const [type, format] of [[GgmlType.IQ4_NL, "q8a"], [GgmlType.Q4_K, "q8k"]] as const) {
+const activationCases = [
+  [GgmlType.Q4_0, "q8a"],
+  [GgmlType.IQ4_NL, "q8p"],
+  [GgmlType.Q4_K, "q8k"],
+] as const;
+for (const [type, format] of activationCases) {
   Deno.test(`quantizeActivationRow ${format} matches the reference quantizer (SIMD and scalar)`, () => {
-    // Q8A: 7 blocks = one group of 4 plus 3 single blocks, so both storage forms are checked.
-    const x = normals(rng(5), format === "q8a" ? 7 * 32 : 512);
+    // Q8A/Q8P: 7 blocks = one group of 4 plus 3 single blocks, so both storage forms are checked.
+    const x = normals(rng(5), format === "q8k" ? 512 : 7 * 32);
     x[7] = 0;
-    const reference = format === "q8a" ? quantizeQ8AReference(x) : quantizeQ8KReference(x);
+    // Q8P: block 1 has one outlier with a zero partner (amax sets d), block 2 a wide pair.
+    x[32 + 4] = 0;
+    x[32 + 5] = 9;
+    x[64 + 8] = -3;
+    x[64 + 9] = 3;
+    const reference = format === "q8a"
+      ? quantizeQ8AReference(x)
+      : format === "q8p"
+      ? quantizeQ8PReference(x)
+      : quantizeQ8KReference(x);
     for (const simd of [true, false]) {
       setSimd(simd);
       const blocks = parseActivationBlocks(format, quantizeActivationRow(type, x), x.length);
@@ -231,7 +247,13 @@ for (const [type, format] of [[GgmlType.IQ4_NL, "q8a"], [GgmlType.Q4_K, "q8k"]] 
           );
           qsum += block.q[i];
         }
-        if (format === "q8a") {
+        if (format === "q8p") {
+          for (let j = 0; j < 16; j++) {
+            const pair = Math.abs(block.q[2 * j]) + Math.abs(block.q[2 * j + 1]);
+            assert.ok(pair <= Q8P_PAIR_MAX, `block ${b} pair ${j}: ${pair}`);
+          }
+        }
+        if (format !== "q8k") {
           assert.ok(
             Math.abs(block.sums[0] - block.d * qsum) <=
               1e-5 * Math.abs(block.d) * (1 + Math.abs(qsum)),

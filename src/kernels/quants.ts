@@ -109,23 +109,29 @@ export function kernelTypeByName(name: string): number | undefined {
   return typesWithLayout(layout ?? "").includes(info.id) ? id : undefined;
 }
 
-/** What a weight type's dot product multiplies with: the f32 row, Q8A or Q8_K blocks. */
-export type ActivationFormat = "f32" | "q8a" | "q8k";
+/**
+ * What a weight type's dot product multiplies with: the f32 row, Q8A, Q8P (Q8A's bytes with a
+ * pair-bounded scale) or Q8_K blocks.
+ */
+export type ActivationFormat = "f32" | "q8a" | "q8p" | "q8k";
 
 /**
  * The activation format of a weight type: f32 rows for float weights, Q8A (32 elements in 40
- * bytes) for Q8_0/Q4_0/IQ4_NL, Q8_K (256 elements in 292 bytes) for the K-quants.
+ * bytes) for Q8_0/Q4_0, Q8P (the same bytes, scaled so |q₂ⱼ| + |q₂ⱼ₊₁| ≤ 136) for IQ4_NL in
+ * every layout, Q8_K (256 elements in 292 bytes) for the K-quants.
  *
  * @param type A kernel weight type.
  * @returns Its activation format.
  * @example
  * ```ts
- * activationFormat(GgmlType.IQ4_NL); // "q8a"
+ * activationFormat(GgmlType.IQ4_NL); // "q8p"
  * ```
  */
 export function activationFormat(type: GgmlTypeId): ActivationFormat {
   const info = kernelType(type);
   if (info.blockElements === 1) return "f32";
+  // IQ4_NL's r8 kernels multiply its codebook shifted to unsigned (zig-kernels quants/common.zig).
+  if (info.id === GgmlType.IQ4_NL) return "q8p";
   return info.blockElements === 32 ? "q8a" : "q8k";
 }
 
@@ -144,7 +150,7 @@ export function activationRowBytes(type: GgmlTypeId, k: number): number {
   const format = activationFormat(type);
   checkRowLength(type, k);
   if (format === "f32") return 4 * k;
-  return format === "q8a" ? (k / 32) * 40 : (k / 256) * 292;
+  return format === "q8k" ? (k / 256) * 292 : (k / 32) * 40;
 }
 
 /**

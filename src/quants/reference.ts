@@ -1,9 +1,10 @@
 /**
  * Float64 reference (de)quantization of every weight type the kernels support, written from the
  * block layouts in MLA_SPEC §3 and independent of the Zig code, so tests can use it as the judge.
- * Also the reference quantizers of the two activation formats the int8 dot products consume:
- * Q8A (32 elements: f32 d, f32 s = d·Σq, 32 × i8; 40 bytes, grouped by 4) and Q8_K (256 elements: f32 d,
- * 256 × i8, 16 × i16 sums of 16 quants; 292 bytes).
+ * Also the reference quantizers of the activation formats the int8 dot products consume:
+ * Q8A (32 elements: f32 d, f32 s = d·Σq, 32 × i8; 40 bytes, grouped by 4), Q8P (Q8A's bytes,
+ * pair-bounded scale) and Q8_K (256 elements: f32 d, 256 × i8, 16 × i16 sums of 16 quants;
+ * 292 bytes).
  * @module
  */
 import { GgmlType, type GgmlTypeId, ggmlTypeInfo } from "../ggml_types.ts";
@@ -250,6 +251,53 @@ export function quantizeQ8AReference(x: ArrayLike<number>): ActivationBlock[] {
   });
 }
 
+/** The pair bound of Q8P blocks: |q₂ⱼ| + |q₂ⱼ₊₁| ≤ 136 for every j. */
+export const Q8P_PAIR_MAX = 136;
+
+/**
+ * Reference Q8P quantization (IQ4_NL's activations): Q8A with the scale raised, where needed, so
+ * that every even-aligned pair of quants satisfies |q₂ⱼ| + |q₂ⱼ₊₁| ≤ 136. d = max(amax/127,
+ * pmax/135), pmax the largest |x₂ⱼ| + |x₂ⱼ₊₁|: rounding adds at most 1 to a pair.
+ *
+ * @param x The row (a multiple of 32 long).
+ * @returns One block per 32 elements; |x − d·q| ≤ d/2.
+ * @example
+ * ```ts
+ * quantizeQ8PReference(new Float64Array(32).fill(2))[0].q[0]; // 68
+ * ```
+ */
+export function quantizeQ8PReference(x: ArrayLike<number>): ActivationBlock[] {
+  return quantizeBlocks(x, 32, q8pScale);
+}
+
+/**
+ * The scale a reference activation quantizer gives one block: its elements then lie within d/2
+ * of d·q. The matmul tests bound the activation rounding error with it.
+ *
+ * @param format The activation format (not f32).
+ * @param block One block's elements (32, or 256 for Q8_K).
+ * @returns |d|.
+ * @example
+ * ```ts
+ * activationBlockScale("q8a", new Array(32).fill(1)); // 1/127
+ * ```
+ */
+export function activationBlockScale(format: "q8a" | "q8p" | "q8k", block: number[]): number {
+  return format === "q8p" ? q8pScale(block) : Math.max(...block.map(Math.abs)) / 127;
+}
+
+function q8pScale(block: number[]): number {
+  let amax = 0;
+  let pmax = 0;
+  for (let j = 0; j < block.length; j += 2) {
+    const a = Math.abs(block[j]);
+    const b = Math.abs(block[j + 1]);
+    amax = Math.max(amax, a, b);
+    pmax = Math.max(pmax, a + b);
+  }
+  return Math.max(amax / 127, pmax / (Q8P_PAIR_MAX - 1));
+}
+
 /**
  * Reference Q8_K quantization of 256-element blocks (ggml quantize_row_q8_K_ref): the signed
  * element of largest magnitude maps to −127, d = −max/127 (may be negative), q = round(x/d).
@@ -291,10 +339,11 @@ function quantizeBlocks(
 }
 
 /**
- * Parses Q8A (40 bytes per block; whole groups of 4 blocks stored as 4 d, 4 s, then 128 quants,
- * the remaining blocks singly) or Q8_K (292-byte) activation blocks produced by the kernels.
+ * Parses Q8A or Q8P (40 bytes per block; whole groups of 4 blocks stored as 4 d, 4 s, then 128
+ * quants, the remaining blocks singly) or Q8_K (292-byte) activation blocks produced by the
+ * kernels.
  *
- * @param format `"q8a"` or `"q8k"`.
+ * @param format `"q8a"`, `"q8p"` or `"q8k"`.
  * @param bytes The quantized row.
  * @param k Elements in the row.
  * @returns The blocks, plus the stored sums (s for Q8A, bsums for Q8_K) to check.
@@ -304,31 +353,32 @@ function quantizeBlocks(
  * ```
  */
 export function parseActivationBlocks(
-  format: "q8a" | "q8k",
+  format: "q8a" | "q8p" | "q8k",
   bytes: Uint8Array,
   k: number,
 ): { d: number; q: Int8Array; sums: number[] }[] {
-  const size = format === "q8a" ? 32 : 256;
-  const blockBytes = format === "q8a" ? 40 : 292;
+  const q8a = format !== "q8k"; // Q8P has Q8A's bytes
+  const size = q8a ? 32 : 256;
+  const blockBytes = q8a ? 40 : 292;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out = [];
   const nb = k / size;
   // Q8A rows keep whole groups of 4 blocks as {d[4], s[4], q[128]}, then single blocks.
-  const grouped = format === "q8a" ? nb - (nb % 4) : 0;
+  const grouped = q8a ? nb - (nb % 4) : 0;
   for (let b = 0; b < nb; b++) {
     const o = b * blockBytes;
     const g = o - (b % 4) * blockBytes; // start of b's group of 4
     const i = b % 4;
     const [dOffset, sOffset, qOffset] = b < grouped
       ? [g + 4 * i, g + 16 + 4 * i, g + 32 + 32 * i]
-      : format === "q8a"
+      : q8a
       ? [o, o + 4, o + 8]
       : [o, -1, o + 4];
     const d = view.getFloat32(dOffset, true);
     const q = new Int8Array(
       bytes.buffer.slice(bytes.byteOffset + qOffset, bytes.byteOffset + qOffset + size),
     );
-    const sums = format === "q8a"
+    const sums = q8a
       ? [view.getFloat32(sOffset, true)]
       : Array.from({ length: 16 }, (_, j) => view.getInt16(o + 260 + 2 * j, true));
     out.push({ d, q, sums });

@@ -153,6 +153,7 @@ pub fn Engine(comptime T: type) type {
         pub const gemmTile: gemm32.GemmTileFn = gemm32.Gemm(struct {
             pub const unsigned_quants = T.unsigned_quants;
             pub const offset = T.offset;
+            pub const unsigned_shift = gemm32.unsignedShift(T);
 
             pub fn decodeBlocks(row: [*]const u8, n_blocks: usize, b0: usize, q: [][32]u8, d: []f32, off: []f32) void {
                 std.debug.assert(b0 + q.len <= n_blocks and d.len == q.len and off.len == q.len);

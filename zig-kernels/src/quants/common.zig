@@ -1,22 +1,29 @@
-//! What every quantized type shares: fp16/bf16 conversion, the two activation formats the int8
+//! What every quantized type shares: fp16/bf16 conversion, the activation formats the int8
 //! dot products consume, and their quantizers (SIMD path plus scalar twin).
 //!
 //! Activation formats (scratch only, never in files):
 //! * Q8A — 32-element blocks, each `d` f32, `s` f32 = d·Σq, `q[32]` i8 (40 bytes). A row of nb
 //!   blocks is stored as floor(nb/4) `GroupQ8A` (4 scales, 4 sums, 128 quants: the same 160
 //!   bytes as 4 `BlockQ8A`) followed by nb mod 4 single `BlockQ8A`, so the dot product loads 4
-//!   scales at once. Used against Q8_0, Q4_0 and IQ4_NL weights; `s` lets Q4_0's −8 offset cost
+//!   scales at once. Used against Q8_0 and Q4_0 weights; `s` lets Q4_0's −8 offset cost
 //!   one multiply per block.
 //! * `BlockQ8K` — 256 elements: `d` f32, `q[256]` i8, `bsums[16]` i16 (292 bytes, mainline
 //!   ggml's Q8_K). Used against Q4_K, Q5_K and Q6_K; `bsums` carry the K-quant mins/offsets.
-//! Both round x/d to nearest-even (the SIMD-friendly rounding); |x − d·q| ≤ d/2 = amax/254.
+//! * Q8P — Q8A's bytes with a scale chosen so that every even-aligned pair of quants has
+//!   |q_2j| + |q_2j+1| ≤ 136: d = max(amax/127, pmax/135), pmax the largest |x_2j| + |x_2j+1|
+//!   (rounding adds at most 1 to a pair). Used against IQ4_NL weights, whose r8 kernels multiply
+//!   the codebook shifted to unsigned, K + 127 in [0, 240], with vpmaddubsw: a pair then stays
+//!   within 240·136 = 32640 < 2^15, so vpmaddubsw cannot saturate and no sign trick is needed.
+//!   The scale is at most 2·127/135 ≈ 1.9× Q8A's (typically ~1.3×): activation rounding
+//!   error stays ~10× below the 4-bit weights' own error.
+//! All round x/d to nearest-even (the SIMD-friendly rounding); |x − d·q| ≤ d/2 (Q8A: amax/254).
 const std = @import("std");
 const simd = @import("../simd.zig");
 const cpu_path = @import("../cpu_path.zig");
 
 pub const F32x8 = simd.F32x8;
 
-/// 32-element activation block for Q8_0 / Q4_0 / IQ4_NL weights.
+/// 32-element activation block for Q8_0 / Q4_0 weights (Q8A) and IQ4_NL weights (Q8P).
 pub const BlockQ8A = extern struct {
     d: f32,
     s: f32,
@@ -105,14 +112,26 @@ pub inline fn activationBlock(row: [*]const u8, b: usize, n_full: usize) struct 
     return .{ .d = a.d, .s = a.s, .q = &a.q };
 }
 
+/// Largest pair sum |q_2j| + |q_2j+1| of a Q8P block (see the file comment).
+pub const q8p_pair_max = 136;
+
 /// Quantizes `x` (a multiple of 32 long): floor(nb/4) GroupQ8A then nb%4 BlockQ8A, nb = len/32.
 pub fn quantizeRowQ8A(x: []const f32, dst: [*]u8) void {
+    quantizeRow32(false, x, dst);
+}
+
+/// Quantizes `x` as Q8P: Q8A's layout, pair-bounded scale (see the file comment).
+pub fn quantizeRowQ8P(x: []const f32, dst: [*]u8) void {
+    quantizeRow32(true, x, dst);
+}
+
+fn quantizeRow32(comptime pair_bounded: bool, x: []const f32, dst: [*]u8) void {
     std.debug.assert(x.len % 32 == 0);
     const nb = x.len / 32;
     const use_simd = cpu_path.simd();
     var one: BlockQ8A = undefined;
     for (0..nb) |b| {
-        if (use_simd) quantizeBlockQ8ASimd(x[b * 32 ..][0..32], &one) else quantizeBlockQ8AScalar(x[b * 32 ..][0..32], &one);
+        if (use_simd) quantizeBlock32Simd(pair_bounded, x[b * 32 ..][0..32], &one) else quantizeBlock32Scalar(pair_bounded, x[b * 32 ..][0..32], &one);
         if (b < nb / 4 * 4) {
             const g: *align(1) GroupQ8A = @ptrCast(dst + (b / 4) * @sizeOf(GroupQ8A));
             g.d[b % 4] = one.d;
@@ -125,14 +144,27 @@ pub fn quantizeRowQ8A(x: []const f32, dst: [*]u8) void {
     }
 }
 
-fn quantizeBlockQ8ASimd(x: *const [32]f32, out: *align(1) BlockQ8A) void {
+/// A block's scale: amax/127, or for Q8P the larger of that and pmax/135 (one less than the
+/// pair bound, for the rounding of two quants).
+inline fn blockScale(comptime pair_bounded: bool, amax: f32, pmax: f32) f32 {
+    const d = amax / 127.0;
+    return if (pair_bounded) @max(d, pmax / @as(f32, q8p_pair_max - 1)) else d;
+}
+
+fn quantizeBlock32Simd(comptime pair_bounded: bool, x: *const [32]f32, out: *align(1) BlockQ8A) void {
     var v: [4]F32x8 = undefined;
     var amax: F32x8 = @splat(0);
+    var pmax: F32x8 = @splat(0);
     inline for (0..4) |i| {
         v[i] = x[i * 8 ..][0..8].*;
-        amax = @max(amax, @abs(v[i]));
+        const a = @abs(v[i]);
+        amax = @max(amax, a);
+        if (pair_bounded) {
+            // Lane 2j: |x_2j| + |x_2j+1| (odd lanes hold the same sums).
+            pmax = @max(pmax, a + @shuffle(f32, a, undefined, [8]i32{ 1, 0, 3, 2, 5, 4, 7, 6 }));
+        }
     }
-    const d = @reduce(.Max, amax) / 127.0;
+    const d = blockScale(pair_bounded, @reduce(.Max, amax), @reduce(.Max, pmax));
     const id: f32 = if (d != 0) 1.0 / d else 0;
     var sum: @Vector(8, i32) = @splat(0);
     inline for (0..4) |i| {
@@ -145,10 +177,12 @@ fn quantizeBlockQ8ASimd(x: *const [32]f32, out: *align(1) BlockQ8A) void {
     out.s = d * @as(f32, @floatFromInt(@reduce(.Add, sum)));
 }
 
-fn quantizeBlockQ8AScalar(x: *const [32]f32, out: *align(1) BlockQ8A) void {
+fn quantizeBlock32Scalar(comptime pair_bounded: bool, x: *const [32]f32, out: *align(1) BlockQ8A) void {
     var amax: f32 = 0;
+    var pmax: f32 = 0;
     for (x) |value| amax = @max(amax, @abs(value));
-    const d = amax / 127.0;
+    for (0..16) |j| pmax = @max(pmax, @abs(x[2 * j]) + @abs(x[2 * j + 1]));
+    const d = blockScale(pair_bounded, amax, pmax);
     const id: f32 = if (d != 0) 1.0 / d else 0;
     var sum: i32 = 0;
     for (x, 0..) |value, i| {
@@ -274,6 +308,56 @@ test "quantizeRowQ8A SIMD and scalar agree and bound the error by d/2" {
             const err = @abs(x[blk * 32 + i] - ba.d * @as(f32, @floatFromInt(ba.q[i])));
             try std.testing.expect(err <= ba.d * 0.5001);
         }
+    }
+}
+
+test "quantizeRowQ8P keeps every pair within the bound, SIMD and scalar alike" {
+    var prng = std.Random.DefaultPrng.init(5);
+    const random = prng.random();
+    var x: [160]f32 = undefined;
+    for (&x) |*v| v.* = random.floatNorm(f32);
+    // Block 1: one outlier with a zero partner (amax rules); block 2: two equal neighbours (the pair rules);
+    // block 3: all zero.
+    x[32 + 6] = 0;
+    x[32 + 7] = 9;
+    x[64 + 10] = -3;
+    x[64 + 11] = 3;
+    @memset(x[96..128], 0);
+    var a: [5]BlockQ8A = undefined;
+    var b: [5]BlockQ8A = undefined;
+    cpu_path.use_simd.store(true, .monotonic);
+    quantizeRowQ8P(&x, @ptrCast(&a));
+    cpu_path.use_simd.store(false, .monotonic);
+    quantizeRowQ8P(&x, @ptrCast(&b));
+    cpu_path.use_simd.store(true, .monotonic);
+    for (0..5) |blk| {
+        // Row layout: one group of 4 blocks, then a single block.
+        const one: BlockQ8A = if (blk < 4) .{
+            .d = @as(*const GroupQ8A, @ptrCast(&a)).d[blk],
+            .s = @as(*const GroupQ8A, @ptrCast(&a)).s[blk],
+            .q = @as(*const GroupQ8A, @ptrCast(&a)).q[32 * blk ..][0..32].*,
+        } else a[4];
+        const two: BlockQ8A = if (blk < 4) .{
+            .d = @as(*const GroupQ8A, @ptrCast(&b)).d[blk],
+            .s = @as(*const GroupQ8A, @ptrCast(&b)).s[blk],
+            .q = @as(*const GroupQ8A, @ptrCast(&b)).q[32 * blk ..][0..32].*,
+        } else b[4];
+        try std.testing.expectEqual(one.d, two.d);
+        try std.testing.expectEqual(one.q, two.q);
+        var widest: u32 = 0;
+        for (0..16) |j| {
+            const pair = @abs(@as(i32, one.q[2 * j])) + @abs(@as(i32, one.q[2 * j + 1]));
+            try std.testing.expect(pair <= q8p_pair_max);
+            widest = @max(widest, pair);
+        }
+        for (0..32) |i| {
+            const err = @abs(x[blk * 32 + i] - one.d * @as(f32, @floatFromInt(one.q[i])));
+            try std.testing.expect(err <= one.d * 0.5001);
+        }
+        // The pair-ruled block uses its bound; the outlier block its ±127.
+        if (blk == 2) try std.testing.expect(widest >= q8p_pair_max - 1);
+        if (blk == 1) try std.testing.expectEqual(@as(i8, 127), one.q[7]);
+        if (blk == 3) try std.testing.expectEqual(@as(f32, 0), one.d);
     }
 }
 

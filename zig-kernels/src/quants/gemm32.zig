@@ -8,6 +8,8 @@
 //! * unsigned 4/5-bit codes (Q4_0, Q5_0): vpmaddubsw(codes, activations) four times per block,
 //!   summed in 16 bits (|sum| ≤ 4·2·31·127 < 2^15), then one vpmaddwd: ~3 vector ops per 32
 //!   products. The offset (−8, −16) is applied per row through the activation block sums.
+//!   IQ4_NL's r8 layout uses it too, with its codebook shifted into [0, 240] (offset −127) and
+//!   Q8P activations: one vpmaddwd per vpmaddubsw, since only a single pair sum is bounded.
 //! * signed int8 weights (Q8_0, IQ4_NL, whose codebook spans −127..113): vpmaddubsw would need
 //!   the sign trick, and vpsignb competes with the multiplies for the same pipes (1.6 cycles per
 //!   step in isolation). Instead weights and activations are widened to int16 and multiplied with
@@ -41,7 +43,8 @@ pub fn storeCodes(values: [32]i32, comptime offset: f32, out: *[32]u8) void {
     for (values, out) |v, *o| o.* = @truncate(@as(u32, @bitCast(v - off)));
 }
 
-/// The GEMM tile kernel of a 32-block type. `Decoder` declares `unsigned_quants`, `offset`, and
+/// The GEMM tile kernel of a 32-block type. `Decoder` declares `unsigned_quants`, `offset`
+/// (optionally `products_per_int16`, see Unsigned), and
 /// `decodeBlocks(row, n_blocks_row, b0, q, d, off)`: blocks b0..b0+q.len of a row as 32 bytes
 /// each (signed values, or unsigned codes without the offset), f32 scales, and the multiplier
 /// of the activation block sum (offset·d), SIMD or scalar according to cpu_path (both give the
@@ -49,7 +52,38 @@ pub fn storeCodes(values: [32]i32, comptime offset: f32, out: *[32]u8) void {
 /// addressable (r8.zig) declares `decodeRowBlocks(w, w_row_bytes, n_rows, r, …)` instead: row r
 /// of the tile's n_rows rows at w.
 pub fn Gemm(comptime Decoder: type) type {
-    return if (Decoder.unsigned_quants) Unsigned(Decoder, Q8aLayout) else Signed(Decoder, Q8aLayout);
+    if (Decoder.unsigned_quants) return Unsigned(Decoder, Q8aLayout);
+    if (Decoder.unsigned_shift != 0) return Unsigned(Shifted(Decoder), Q8aLayout);
+    return Signed(Decoder, Q8aLayout);
+}
+
+/// A weight type's `unsigned_shift` (IQ4_NL's 127), or 0: a signed type's values v with
+/// 0 ≤ v + shift ≤ 240 may take the unsigned kernel on v + shift, against Q8P activations.
+pub fn unsignedShift(comptime Type: type) comptime_int {
+    return if (@hasDecl(Type, "unsigned_shift")) Type.unsigned_shift else 0;
+}
+
+/// A signed decoder's values shifted into unsigned codes v + shift (≤ 240), the offset −shift
+/// applied through the activation sums. Q8P activations keep every vpmaddubsw pair within
+/// 240·136 < 2^15, but not two pairs, so each vpmaddubsw gets its own vpmaddwd.
+fn Shifted(comptime Signed8: type) type {
+    return struct {
+        const shift = Signed8.unsigned_shift;
+        comptime {
+            std.debug.assert(!Signed8.unsigned_quants and Signed8.offset == 0 and shift > 0 and shift < 128);
+        }
+        pub const unsigned_quants = true;
+        pub const offset: f32 = -@as(f32, shift);
+        pub const products_per_int16 = 1;
+
+        pub fn decodeRowBlocks(w: [*]const u8, w_row_bytes: usize, n_rows: usize, r: usize, n_blocks: usize, b0: usize, q: [][32]u8, d: []f32, off: []f32) void {
+            decodeRow(Signed8, w, w_row_bytes, n_rows, r, n_blocks, b0, q, d, off);
+            for (q, d, off) |*codes, scale, *offset_mult| {
+                codes.* = @bitCast(@as(I8x32, @bitCast(codes.*)) +% @as(I8x32, @splat(shift)));
+                offset_mult.* = offset * scale;
+            }
+        }
+    };
 }
 
 /// The signed-weight GEMM tile kernel over 32-element sub-blocks of Q8_K activations (IQ4_XS:
@@ -131,6 +165,13 @@ const Block = struct { d: f32, s: f32, q: *align(1) const [32]i8 };
 /// activations in `Layout` (Q8aLayout; the K-quants have their own kernel in gemm_k.zig).
 fn Unsigned(comptime Decoder: type, comptime Layout: type) type {
     return struct {
+        /// vpmaddubsw results of a block summed in 16 bits before one vpmaddwd: all 4 for codes
+        /// ≤ 31 (4·2·31·127 < 2^15); a decoder with wider codes says how many fit
+        /// (`products_per_int16`; r8's shifted IQ4_NL codebook, ≤ 240 against Q8P pairs: 1).
+        const products_per_int16: usize = if (@hasDecl(Decoder, "products_per_int16")) Decoder.products_per_int16 else 4;
+        comptime {
+            std.debug.assert(4 % products_per_int16 == 0);
+        }
         /// Rows interleaved in one panel register.
         const rows = 4;
         /// Tokens per register tile (4 accumulators + 4 block sums stay in registers).
@@ -250,19 +291,21 @@ fn Unsigned(comptime Decoder: type, comptime Layout: type) type {
         /// One block: token c's quants, scale and sum are block m of the group at bases[c].
         inline fn blockSimd(comptime ncols: usize, comptime L: type, comptime m: usize, panel: *const Panel, i: usize, bases: [ncols][*]const u8, sums: [ncols]f32, acc: *[ncols]F32x8) void {
             var p16: [ncols]I16x16 = undefined;
+            var p32: [ncols]I32x8 = @splat(@splat(0));
             inline for (0..4) |j| {
                 const wv = panel.w[i][j];
                 inline for (0..ncols) |c| {
                     const a8 = std.mem.readInt(u64, L.q(bases[c], m)[8 * j ..][0..8], .little);
                     const prod = simd.mulAddBytes(wv, @bitCast(@as(@Vector(4, u64), @splat(a8))));
-                    p16[c] = if (j == 0) prod else p16[c] + prod;
+                    p16[c] = if (j % products_per_int16 == 0) prod else p16[c] + prod;
+                    if (j % products_per_int16 == products_per_int16 - 1) p32[c] += simd.mulAddPairs(p16[c], ones);
                 }
             }
             const d = panel.d[i];
             inline for (0..ncols) |c| {
                 const da = L.d(bases[c], m);
                 const sa = sums[c];
-                acc[c] = @mulAdd(F32x8, @floatFromInt(simd.mulAddPairs(p16[c], ones)), d * @as(F32x8, @splat(da)), acc[c]);
+                acc[c] = @mulAdd(F32x8, @floatFromInt(p32[c]), d * @as(F32x8, @splat(da)), acc[c]);
                 acc[c] = @mulAdd(F32x8, panel.d_offset[i], @splat(sa), acc[c]);
             }
         }

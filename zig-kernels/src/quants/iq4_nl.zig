@@ -9,6 +9,9 @@ pub const block_elements = 32;
 pub const block_bytes = 18;
 pub const unsigned_quants = false;
 pub const offset: f32 = 0;
+/// The codebook + 127 lies in [0, 240]: the GEMM (gemm32.Shifted) and the r8 GEMV multiply those
+/// unsigned bytes with vpmaddubsw, exact against Q8P activations (common.zig).
+pub const unsigned_shift = 127;
 
 /// The codebook (ggml kvalues_iq4nl).
 pub const values = [16]i8{ -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113 };

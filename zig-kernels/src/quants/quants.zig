@@ -53,12 +53,14 @@ pub const Activation = enum {
     q8a,
     /// BlockQ8K, 256 elements per 292 bytes.
     q8k,
+    /// Q8A's bytes, pair-bounded scale (common.zig): IQ4_NL's unsigned-codebook kernels.
+    q8p,
 
     /// Elements per activation block.
     pub fn blockElements(self: Activation) usize {
         return switch (self) {
             .f32 => 1,
-            .q8a => 32,
+            .q8a, .q8p => 32,
             .q8k => 256,
         };
     }
@@ -67,7 +69,7 @@ pub const Activation = enum {
     pub fn rowBytes(self: Activation, k: usize) usize {
         return switch (self) {
             .f32 => k * 4,
-            .q8a => k / 32 * @sizeOf(BlockQ8A),
+            .q8a, .q8p => k / 32 * @sizeOf(BlockQ8A),
             .q8k => k / 256 * @sizeOf(BlockQ8K),
         };
     }
@@ -77,6 +79,7 @@ pub const Activation = enum {
         switch (self) {
             .f32 => @memcpy(dst[0 .. x.len * 4], std.mem.sliceAsBytes(x)),
             .q8a => common.quantizeRowQ8A(x, dst),
+            .q8p => common.quantizeRowQ8P(x, dst),
             .q8k => common.quantizeRowQ8K(x, dst),
         }
     }
@@ -159,7 +162,7 @@ const table_q4_0 = traitsOf(@import("q4_0.zig"), .q8a);
 const table_q5_0 = traitsOf(@import("q5_0.zig"), .q8a);
 const table_q4_1 = traitsOf(@import("q4_1.zig"), .q8a);
 const table_q5_1 = traitsOf(@import("q5_1.zig"), .q8a);
-const table_iq4_nl = traitsOf(@import("iq4_nl.zig"), .q8a);
+const table_iq4_nl = traitsOf(@import("iq4_nl.zig"), .q8p);
 const table_q4_k = traitsOf(@import("q4_k.zig"), .q8k);
 const table_q5_k = traitsOf(@import("q5_k.zig"), .q8k);
 const table_q6_k = traitsOf(@import("q6_k.zig"), .q8k);
@@ -168,7 +171,7 @@ const x4 = @import("x4.zig");
 const Q4_0X4 = x4.X4(@import("q4_0.zig"));
 const IQ4_NLX4 = x4.X4(@import("iq4_nl.zig"));
 const table_q4_0_x4 = traitsOf(Q4_0X4, .q8a);
-const table_iq4_nl_x4 = traitsOf(IQ4_NLX4, .q8a);
+const table_iq4_nl_x4 = traitsOf(IQ4_NLX4, .q8p);
 const r8 = @import("r8.zig");
 pub const RowsDotFn = r8.RowsDotFn;
 const Q4_0R8 = r8.R8(@import("q4_0.zig"));
@@ -186,7 +189,7 @@ fn groupedTraitsOf(comptime Module: type, comptime TailRows: type, activation: A
 }
 const Q4_KR8 = @import("q4_k_r8.zig");
 const table_q4_0_r8 = groupedTraitsOf(Q4_0R8, Q4_0X4, .q8a);
-const table_iq4_nl_r8 = groupedTraitsOf(IQ4_NLR8, IQ4_NLX4, .q8a);
+const table_iq4_nl_r8 = groupedTraitsOf(IQ4_NLR8, IQ4_NLX4, .q8p);
 const table_q4_k_r8 = groupedTraitsOf(Q4_KR8, @import("q4_k.zig"), .q8k);
 
 /// The traits of a ggml type id, or null when this library has no kernels for it.
@@ -279,7 +282,7 @@ fn expectRowKernelsMatch(name: []const u8, t: *const Traits, w_f32: *const [512]
             t.activation.quantizeRow(&x[c], &act[c]);
             switch (t.activation) {
                 .f32 => act_deq[c] = x[c],
-                .q8a => for (0..k / 32) |b| {
+                .q8a, .q8p => for (0..k / 32) |b| {
                     const blk = common.activationBlock(@as([*]const u8, &act[c]), b, k / 32 / 4 * 4);
                     for (0..32) |i| act_deq[c][b * 32 + i] = blk.d * @as(f32, @floatFromInt(blk.q[i]));
                 },

@@ -156,41 +156,47 @@ pub fn R8(comptime Base: type) type {
         /// the n mod 8 trailing rows go through x4's dots.
         pub const rows_dots = rowsDots(@This(), X4.dots);
 
+        /// What the kernels multiply: unsigned bytes for vpmaddubsw. Q4_0's codes as stored
+        /// (value = code − 8); IQ4_NL's codebook shifted by 127 into [0, 240] through one
+        /// table lookup (value = byte − 127). Both offsets come back through the activation
+        /// block sums s = d_a·Σq, once per block for 8 rows.
+        const kernel_offset: f32 = if (Base.unsigned_quants) Base.offset else -@as(f32, Base.unsigned_shift);
         const table: I8x32 = if (Base.unsigned_quants) undefined else Base.values ++ Base.values;
-        /// |codebook value| per code: vpshufb runs on the shuffle pipes, vpabsb would compete
-        /// with the multiplies.
-        const abs_table: I8x32 = if (Base.unsigned_quants) undefined else blk: {
-            var t: [32]i8 = undefined;
-            for (&t, 0..) |*v, j| v.* = @intCast(@abs(@as(i16, Base.values[j % 16])));
+        /// IQ4_NL's code → K + 127.
+        const shifted_table: U8x32 = if (Base.unsigned_quants) undefined else blk: {
+            var t: [32]u8 = undefined;
+            for (&t, 0..) |*v, j| v.* = @intCast(@as(i16, Base.values[j % 16]) - @as(i16, @intFromFloat(kernel_offset)));
             break :blk t;
         };
+        /// vpmaddubsw results summed in 16 bits before vpmaddwd. Q4_0: codes ≤ 15, so eight
+        /// stay below 8·2·15·127 < 2^15. IQ4_NL: one, and only with Q8P activations, whose
+        /// pairs |q_2j| + |q_2j+1| ≤ 136 keep a shifted pair within 240·136 < 2^15.
+        const products_per_sum = if (Base.unsigned_quants) 8 else 1;
 
         /// One block of a group against `ncols` activation blocks (quants at q[c], scales da[c],
-        /// sums sa[c]): acc[c] lane r += d_r·da_c·Σ w_r·q_c, off[c] lane r += d_r·sa_c.
+        /// sums sa[c]): acc[c] lane r += d_r·da_c·Σ u_r·q_c, off[c] lane r += d_r·sa_c, u the
+        /// unsigned bytes (value − kernel_offset).
         inline fn blockSimd(comptime ncols: usize, src: [*]const u8, q: [ncols][*]const u8, da: [ncols]f32, sa: [ncols]f32, acc: *[ncols]F32x8, off: *[ncols]F32x8) void {
             const d8 = scales8(src);
             const mask: U8x32 = @splat(0x0F);
             var isum: [ncols]I32x8 = @splat(@splat(0));
-            var sum16: [ncols]I16x16 = @splat(@splat(0));
+            var sum16: [ncols]I16x16 = undefined;
             inline for (0..4) |p| {
                 const bytes: U8x32 = src[16 + 32 * p ..][0..32].*;
                 const codes = [2]U8x32{ bytes & mask, @as(U8x32, @bitCast(@as(@Vector(16, u16), @bitCast(bytes)) >> @splat(4))) & mask };
                 inline for (0..2) |h| {
                     const m = 2 * p + h;
-                    if (Base.unsigned_quants) {
-                        // Codes ≤ 15: eight vpmaddubsw sums stay below 8·2·15·127 < 2^15.
-                        inline for (0..ncols) |c| sum16[c] += simd.mulAddBytes(codes[h], broadcast4(q[c] + 4 * m));
-                    } else {
-                        const v = simd.shuffleBytes(table, @bitCast(codes[h]));
-                        const abs_v: U8x32 = @bitCast(simd.shuffleBytes(abs_table, @bitCast(codes[h])));
-                        inline for (0..ncols) |c| isum[c] += simd.mulAddPairs(simd.mulAddBytes(abs_v, block32.signBytes(broadcast4(q[c] + 4 * m), v)), ones);
+                    const u = if (Base.unsigned_quants) codes[h] else @as(U8x32, @bitCast(simd.shuffleBytes(@bitCast(shifted_table), @bitCast(codes[h]))));
+                    inline for (0..ncols) |c| {
+                        const prod = simd.mulAddBytes(u, broadcast4(q[c] + 4 * m));
+                        sum16[c] = if (m % products_per_sum == 0) prod else sum16[c] + prod;
+                        if (m % products_per_sum == products_per_sum - 1) isum[c] += simd.mulAddPairs(sum16[c], ones);
                     }
                 }
             }
             inline for (0..ncols) |c| {
-                const sums = if (Base.unsigned_quants) simd.mulAddPairs(sum16[c], ones) else isum[c];
-                acc[c] = @mulAdd(F32x8, @floatFromInt(sums), d8 * @as(F32x8, @splat(da[c])), acc[c]);
-                if (Base.unsigned_quants) off[c] = @mulAdd(F32x8, d8, @splat(sa[c]), off[c]);
+                acc[c] = @mulAdd(F32x8, @floatFromInt(isum[c]), d8 * @as(F32x8, @splat(da[c])), acc[c]);
+                off[c] = @mulAdd(F32x8, d8, @splat(sa[c]), off[c]);
             }
         }
 
@@ -228,7 +234,7 @@ pub fn R8(comptime Base: type) type {
                 blockSimd(ncols, group + b * group_block_bytes, q, da, sa, &acc, &off);
             }
             inline for (0..ncols) |c| {
-                const out: [group_rows]f32 = acc[c] + @as(F32x8, @splat(Base.offset)) * off[c];
+                const out: [group_rows]f32 = acc[c] + @as(F32x8, @splat(kernel_offset)) * off[c];
                 y[c * y_stride ..][0..group_rows].* = out;
             }
         }
@@ -270,6 +276,7 @@ pub fn R8(comptime Base: type) type {
         pub const gemmTile: gemm32.GemmTileFn = gemm32.Gemm(struct {
             pub const unsigned_quants = Base.unsigned_quants;
             pub const offset = Base.offset;
+            pub const unsigned_shift = gemm32.unsignedShift(Base);
 
             /// Blocks b0..b0+q.len of row r of the matrix at w (n_rows rows `row_bytes` apart).
             pub fn decodeRowBlocks(w: [*]const u8, row_bytes: usize, n_rows: usize, r: usize, n_blocks: usize, b0: usize, q: [][32]u8, d: []f32, off: []f32) void {
@@ -331,7 +338,8 @@ test "r8 repack round-trips; its row-range dots and GEMM match the x4 rows'" {
         for (0..t) |c| {
             var xa: [k]f32 = undefined;
             for (&xa) |*v| v.* = random.floatNorm(f32);
-            common.quantizeRowQ8A(&xa, acts[c * act_row ..].ptr);
+            // IQ4_NL's r8 kernels need Q8P activations (see kernel_offset).
+            if (Base.unsigned_quants) common.quantizeRowQ8A(&xa, acts[c * act_row ..].ptr) else common.quantizeRowQ8P(&xa, acts[c * act_row ..].ptr);
         }
         for ([_]bool{ true, false }) |use_simd| {
             cpu_path.use_simd.store(use_simd, .monotonic);

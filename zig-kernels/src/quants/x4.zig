@@ -193,6 +193,7 @@ pub fn X4(comptime Base: type) type {
         pub const gemmDecoder = struct {
             pub const unsigned_quants = Base.unsigned_quants;
             pub const offset = Base.offset;
+            pub const unsigned_shift = gemm32.unsignedShift(Base);
 
             /// b0 is a multiple of 4, so the groups inside [b0, b0 + q.len) are decoded whole.
             pub fn decodeBlocks(row: [*]const u8, n_blocks: usize, b0: usize, q: [][32]u8, d: []f32, off: []f32) void {
