@@ -37,6 +37,12 @@ const and_ = eight("vpand %ymm14, %ymm15");
 const cvt = eight("vcvtdq2ps %ymm14");
 const phadd = eight("vphaddd %ymm14, %ymm15");
 const add = eightAcc("vpaddd %ymm14");
+/// Broadcast loads from the stack (the GEMM kernels broadcast activation words and weight pairs).
+const bcast_q = eight("vpbroadcastq (%rsp)");
+const bcast_d = eight("vpbroadcastd (%rsp)");
+const load = eight("vmovdqu (%rsp)");
+/// vpmaddubsw with its second operand from memory (a load folded into the instruction).
+const ub_mem = eight("vpmaddubsw (%rsp), %ymm15");
 const fma = eightAcc("vfmadd231ps %ymm14");
 
 fn time(comptime body: []const u8) f64 {
@@ -65,6 +71,13 @@ pub fn main() void {
         .{ "8 vpmaddwd + 8 vpaddd", wd ++ add },      .{ "8 vpmaddwd + 8 vpshufb", wd ++ shufb },
         .{ "8 vpmaddwd + 8 vcvtdq2ps", wd ++ cvt },   .{ "8 vpmaddwd + 8 vphaddd", wd ++ phadd },
         .{ "8 vpshufb + 8 vpunpckldq", shufb ++ unpck },
+        .{ "8 vmovdqu m256", load },                   .{ "8 vpbroadcastq m64", bcast_q },
+        .{ "8 vpbroadcastd m32", bcast_d },            .{ "8 vpmaddubsw m256", ub_mem },
+        .{ "8 vpmaddubsw + 8 vpbroadcastq m64", ub ++ bcast_q },
+        .{ "8 vpmaddwd + 8 vpbroadcastd m32", wd ++ bcast_d },
+        .{ "8 vpmaddubsw + 8 vpmaddwd + 8 vpbroadcastq m64", ub ++ wd ++ bcast_q },
+        .{ "8 vpmaddubsw + 8 vpmaddwd + 8 vpaddd", ub ++ wd ++ add },
+        .{ "8 vpmaddubsw + 8 vpmaddwd + 8 vpaddd + 8 vpbroadcastq m64", ub ++ wd ++ add ++ bcast_q },
     };
     inline for (blocks) |b| {
         const ps = time(b[1]);
