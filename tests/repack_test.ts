@@ -127,13 +127,13 @@ Deno.test("repackRows refuses types without a layout and impossible shapes", () 
   assert.throws(() => repackRows(GgmlType.IQ4_NL, 0n, a, 18, 32, 1), /address 0/);
 });
 
-// The prompt runs through the GEMM tile kernels, which decode either layout into the same panels:
-// those logits must agree to f32 noise. Decode steps (one token) run the r8 dot products, which
-// add blocks in another f32 order (~1e-7 relative); where that moves a value across a rounding
-// boundary of the 8-bit activation blocks or of the f16 cache, the value moves by up to amax/254
-// of its block, the quantization noise every product already carries (conformance_reference_test
-// judges both against float64). Measured: one f16 cache value one ulp apart, two decode steps
-// later logits 0.6% of the range apart. Bound: 2% of the range, far below what a plumbing error
+// The r8 layouts multiply through their own row-range dots for prompts and decode steps alike
+// (the file layouts through GEMM tiles or per-row dots), which add blocks in another f32 order
+// (~1e-7 relative); where that moves a value across a rounding boundary of the 8-bit activation
+// blocks or of the f16 cache, the value moves by up to half a quantization step of its block, the
+// noise every product already carries (conformance_reference_test judges both against float64).
+// Measured: one f16 cache value one ulp apart, two decode steps later logits 0.6% of the range
+// apart; prompt logits 0.7–0.9% apart. Bound: 2% of the range, far below what a plumbing error
 // (a wrong layout, stride or slice) gives: garbage of the order of the range itself. One layer,
 // whose FFN is dense: in a MoE layer a top-k flip where two router logits of this random model
 // nearly tie would swap a whole expert; moe_ffn_test judges repacked experts against float64.
@@ -175,7 +175,7 @@ for (
         decodeDiff.toExponential(2)
       }, max |logit| ${range.toFixed(1)}`,
     );
-    assert.ok(promptDiff <= 1e-4 * range, `prompt: max |Δlogit| ${promptDiff} vs ${range}`);
+    assert.ok(promptDiff <= 2e-2 * range, `prompt: max |Δlogit| ${promptDiff} vs ${range}`);
     assert.ok(decodeDiff <= 2e-2 * range, `decode: max |Δlogit| ${decodeDiff} vs ${range}`);
   });
 }

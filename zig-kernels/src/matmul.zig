@@ -102,7 +102,7 @@ pub fn compute(args: *const Args, pool: *ThreadPool, ith: usize, nth: usize) voi
     std.debug.assert(args.scratch.len >= scratchBytes(args.traits, args.k, args.t));
     const view = ScratchView.of(args.scratch);
     quantizeActivations(args.traits, args.x, args.x_row_stride, args.k, args.t, view.activations, ith, nth);
-    const gemm = args.traits.gemm_tile != null and args.t >= gemm_tokens_min;
+    const gemm = args.traits.gemm_tile != null and args.t >= args.traits.gemm_tokens_min;
     const rows_per_chunk = quants.alignRows(args.traits, if (gemm) gemmRowsPerChunk(args.n, nth) else rowsPerChunk(args.n, nth));
     const tokens_per_chunk: usize = if (gemm) gemm_chunk_tokens else chunk_tokens;
     const row_chunks = std.math.divCeil(usize, args.n, rows_per_chunk) catch unreachable;
@@ -130,18 +130,11 @@ pub fn compute(args: *const Args, pool: *ThreadPool, ith: usize, nth: usize) voi
 /// A rectangle of outputs: rows [row_start, row_end) × tokens [token_start, token_end).
 pub const Tile = struct { row_start: usize, row_end: usize, token_start: usize, token_end: usize };
 
-/// Tokens from which a tile goes to the type's GEMM kernel (when it has one): below this, the
-/// panel decode is not amortised and the dots (4 tokens per weight decode) are faster. Measured
-/// per core on 2048×1408, GEMM against dots in GOP/s: t=4 Q4_K 51/68, Q8_0 34/60, IQ4_NL_X4
-/// 36/65; t=8 76/80, 66/67, 73/63; t=16 GEMM ahead for all. From 4 to 8, V2-Lite IQ4_NL pp128
-/// on one thread went from 11.6 to 13.0 t/s (routed experts see ~12 tokens each there).
-pub const gemm_tokens_min = 8;
-
 /// Computes one tile: with many tokens through the type's GEMM kernel, else token tiles of up
 /// to 4 share each decoded weight block in the dots.
 pub fn computeTile(args: *const Args, act: [*]const u8, act_stride: usize, tile: Tile) void {
     const n_tokens = tile.token_end - tile.token_start;
-    if (args.traits.gemm_tile) |gemm| if (n_tokens >= gemm_tokens_min) {
+    if (args.traits.gemm_tile) |gemm| if (n_tokens >= args.traits.gemm_tokens_min) {
         gemm(
             args.weight + tile.row_start * args.weight_row_bytes,
             args.weight_row_bytes,

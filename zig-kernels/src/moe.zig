@@ -25,7 +25,7 @@
 //!    all selected experts' row chunks (own range first, in order, then stealing): for one token
 //!    and 2 threads, thread 0 streams experts 1-3 and thread 1 experts 4-6 front to back, which
 //!    streams from DRAM much faster than alternating chunks of one shared counter. An expert
-//!    with ≥ matmul.gemm_tokens_min (8) tokens, in a batch averaging that many per expert
+//!    with ≥ Traits.gemm_tokens_min (8; Q4_K_R8 128) tokens, in a batch averaging that many per expert
 //!    (prefill), runs the chunk's rows × all its tokens through the type's GEMM tile kernel
 //!    (`Traits.gemm_tile`, up to 128 rows per chunk): gate products into h, up products into
 //!    the still unused `out` area, then
@@ -237,19 +237,21 @@ const PhaseSplit = struct {
     rows_per_chunk: usize,
     chunks_per_expert: usize,
     queues: ThreadPool.ChunkQueues,
-    /// Whether experts with at least matmul.gemm_tokens_min tokens go through the type's GEMM
-    /// kernel. Chosen per phase from the average tokens per active expert, so a token
-    /// generation step (one token per expert) keeps the dots' chunking exactly.
+    /// Whether experts with at least `tokens_min` tokens go through the type's GEMM kernel.
+    /// Chosen per phase from the average tokens per active expert, so a token generation step
+    /// (one token per expert) keeps the dots' chunking exactly.
     gemm: bool,
+    /// The phase's weights' Traits.gemm_tokens_min (the larger of gate's and up's).
+    tokens_min: usize,
 
     /// `group`: the traits whose row groups chunks must respect (the phase's weights).
-    fn of(view: View, queue_set: usize, n_active: usize, pairs: usize, rows: usize, has_gemm: bool, group: *const quants.Traits, nth: usize) PhaseSplit {
-        const gemm = has_gemm and n_active > 0 and pairs >= matmul.gemm_tokens_min * n_active;
+    fn of(view: View, queue_set: usize, n_active: usize, pairs: usize, rows: usize, has_gemm: bool, tokens_min: usize, group: *const quants.Traits, nth: usize) PhaseSplit {
+        const gemm = has_gemm and n_active > 0 and pairs >= tokens_min * n_active;
         // The GEMM kernels decode 4-row panels and build activation panels once per call, so
         // they want long row chunks (up to 128); the dots want short ones for balance.
         const rpc = quants.alignRows(group, if (gemm) matmul.gemmRowsPerChunk(n_active * rows, nth) else rowsPerChunk(n_active * rows, nth));
         const per_expert = std.math.divCeil(usize, rows, rpc) catch unreachable;
-        return .{ .rows_per_chunk = rpc, .chunks_per_expert = per_expert, .queues = view.queues(queue_set, n_active * per_expert, nth), .gemm = gemm };
+        return .{ .rows_per_chunk = rpc, .chunks_per_expert = per_expert, .queues = view.queues(queue_set, n_active * per_expert, nth), .gemm = gemm, .tokens_min = tokens_min };
     }
 };
 
@@ -268,8 +270,8 @@ const Split = struct {
         const pairs = args.t * args.k_used;
         const gate_up_gemm = args.gate.traits.gemm_tile != null and args.up.traits.gemm_tile != null;
         return .{
-            .gate_up = .of(view, 0, n_active, pairs, args.n_ff, gate_up_gemm, coarserGroups(args.gate.traits, args.up.traits), nth),
-            .down = .of(view, 1, n_active, pairs, args.n_embd, args.down.traits.gemm_tile != null, args.down.traits, nth),
+            .gate_up = .of(view, 0, n_active, pairs, args.n_ff, gate_up_gemm, @max(args.gate.traits.gemm_tokens_min, args.up.traits.gemm_tokens_min), coarserGroups(args.gate.traits, args.up.traits), nth),
+            .down = .of(view, 1, n_active, pairs, args.n_embd, args.down.traits.gemm_tile != null, args.down.traits.gemm_tokens_min, args.down.traits, nth),
         };
     }
 };
@@ -316,7 +318,7 @@ fn gateUpPhase(args: *const Args, view: View, split: PhaseSplit, ith: usize) voi
         const up = args.up.data + c.e * args.up.expert_bytes;
         const p_start: usize = counts[c.e];
         const p_end: usize = counts[c.e + 1];
-        if (split.gemm and p_end - p_start >= matmul.gemm_tokens_min) {
+        if (split.gemm and p_end - p_start >= split.tokens_min) {
             // (rows × tokens) tiles: each weight row decoded once for all of the expert's tokens.
             const act = view.base + view.layout.xq + p_start * xq_row;
             const n_rows = c.row_end - c.row_start;
@@ -357,7 +359,7 @@ fn downPhase(args: *const Args, view: View, split: PhaseSplit, ith: usize) void 
         const down = args.down.data + c.e * args.down.expert_bytes;
         const p_start: usize = counts[c.e];
         const p_end: usize = counts[c.e + 1];
-        if (split.gemm and p_end - p_start >= matmul.gemm_tokens_min) {
+        if (split.gemm and p_end - p_start >= split.tokens_min) {
             const act = view.base + view.layout.hq + p_start * hq_row;
             args.down.traits.gemm_tile.?(down + c.row_start * args.down.row_bytes, args.down.row_bytes, c.row_end - c.row_start, act, hq_row, p_end - p_start, args.n_ff, out + p_start * args.n_embd + c.row_start, args.n_embd);
             continue;

@@ -1,15 +1,17 @@
-//! GEMM tile kernels of the 32-element block types (Q8_0, Q4_0, Q5_0, IQ4_NL and the x4 and r8
-//! layouts) for many tokens at once. A tile's weight rows are decoded once per K slice into a
-//! small panel laid out for the kernel, so the decode cost is shared by every token of the tile;
-//! the GEMV keeps the per-row dots of block32.zig.
+//! GEMM tile kernels of the 32-element block types (Q8_0, Q4_0, Q5_0, IQ4_NL and the x4 layouts)
+//! for many tokens at once (the r8 layouts need none: their row-range dots are faster). A tile's
+//! weight rows are decoded once per K slice into a small panel laid out for the kernel, so the
+//! decode cost is shared by every token of the tile; the GEMV keeps the per-row dots of
+//! block32.zig.
 //!
 //! Two kernels, chosen by what the multiplies cost on AVX2 (measured on Zen 3, where the int8
 //! probe's vpmaddubsw → vpmaddwd → vpaddd runs one 32-product step per cycle):
 //! * unsigned 4/5-bit codes (Q4_0, Q5_0): vpmaddubsw(codes, activations) four times per block,
 //!   summed in 16 bits (|sum| ≤ 4·2·31·127 < 2^15), then one vpmaddwd: ~3 vector ops per 32
 //!   products. The offset (−8, −16) is applied per row through the activation block sums.
-//!   IQ4_NL's r8 layout uses it too, with its codebook shifted into [0, 240] (offset −127) and
-//!   Q8P activations: one vpmaddwd per vpmaddubsw, since only a single pair sum is bounded.
+//!   IQ4_NL (file and x4 layouts) uses it too, with its codebook shifted into [0, 240] (offset
+//!   −127) and Q8P activations: one vpmaddwd per vpmaddubsw, since only a single pair sum is
+//!   bounded.
 //! * signed int8 weights (Q8_0, IQ4_NL, whose codebook spans −127..113): vpmaddubsw would need
 //!   the sign trick, and vpsignb competes with the multiplies for the same pipes (1.6 cycles per
 //!   step in isolation). Instead weights and activations are widened to int16 and multiplied with
@@ -48,9 +50,8 @@ pub fn storeCodes(values: [32]i32, comptime offset: f32, out: *[32]u8) void {
 /// `decodeBlocks(row, n_blocks_row, b0, q, d, off)`: blocks b0..b0+q.len of a row as 32 bytes
 /// each (signed values, or unsigned codes without the offset), f32 scales, and the multiplier
 /// of the activation block sum (offset·d), SIMD or scalar according to cpu_path (both give the
-/// same bytes). b0 is a multiple of 4. A decoder of a layout whose rows are not separately
-/// addressable (r8.zig) declares `decodeRowBlocks(w, w_row_bytes, n_rows, r, …)` instead: row r
-/// of the tile's n_rows rows at w.
+/// same bytes). b0 is a multiple of 4. A decoder may declare `decodeRowBlocks(w, w_row_bytes,
+/// n_rows, r, …)` instead, row r of the tile's n_rows rows at w (Shifted does, to wrap either).
 pub fn Gemm(comptime Decoder: type) type {
     if (Decoder.unsigned_quants) return Unsigned(Decoder, Q8aLayout);
     if (Decoder.unsigned_shift != 0) return Unsigned(Shifted(Decoder), Q8aLayout);
@@ -167,7 +168,7 @@ fn Unsigned(comptime Decoder: type, comptime Layout: type) type {
     return struct {
         /// vpmaddubsw results of a block summed in 16 bits before one vpmaddwd: all 4 for codes
         /// ≤ 31 (4·2·31·127 < 2^15); a decoder with wider codes says how many fit
-        /// (`products_per_int16`; r8's shifted IQ4_NL codebook, ≤ 240 against Q8P pairs: 1).
+        /// (`products_per_int16`; Shifted's IQ4_NL codebook, ≤ 240 against Q8P pairs: 1).
         const products_per_int16: usize = if (@hasDecl(Decoder, "products_per_int16")) Decoder.products_per_int16 else 4;
         comptime {
             std.debug.assert(4 % products_per_int16 == 0);

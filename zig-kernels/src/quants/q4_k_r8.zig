@@ -230,6 +230,8 @@ pub fn groupScalar(comptime ncols: usize, group: [*]const u8, act: [*]const u8, 
 
 /// The GEMM tile kernel (gemm_k.zig) over super-blocks decoded from r8 groups and file rows.
 pub const gemmTile = gemm_k.GemmK(GemmDecoder).tile;
+/// Below this many tokens the row-range dots beat the tile (quants.Traits.gemm_tokens_min).
+pub const gemm_tokens_min = 128;
 
 const GemmDecoder = struct {
     pub const block_bytes = q4_k.block_bytes;

@@ -97,6 +97,12 @@ pub const Traits = struct {
     /// The GEMM tile kernel for many tokens (gemm32.GemmTileFn), or null: matmul then tiles
     /// the dots.
     gemm_tile: ?gemm32.GemmTileFn = null,
+    /// Tokens from which a tile goes to `gemm_tile`: below, its panel decode is not amortised
+    /// and the dots (4 tokens per weight decode) are faster. Per-row layouts: 8 (per core on
+    /// 2048×1408, GEMM against dots in GOP/s: t=4 Q4_K 51/68, Q8_0 34/60, IQ4_NL_X4 36/65; t=8
+    /// 76/80, 66/67, 73/63; t=16 GEMM ahead for all). Q4_K_R8: 128 (its dots need no decode
+    /// beyond the GEMV's: 127 against 99–120 at t=64, 126 against 130 at t=128).
+    gemm_tokens_min: usize = 8,
     /// Rows interleaved together (r8 layouts: 8). Above 1, single rows are not addressable:
     /// `dots`, `dequantizeRow` and `quantizeRow` do not apply, callers go through `rowsDot`
     /// and GEMM tiles with row ranges starting at multiples of group_rows.
@@ -179,10 +185,14 @@ const IQ4_NLR8 = r8.R8(@import("iq4_nl.zig"));
 
 /// An r8 layout: grouped rows; the per-row entries are those of the layout its trailing n mod 8
 /// rows keep (x4, or the file's for Q4_K), which callers never reach for grouped rows
-/// (group_rows > 1 tells them).
+/// (group_rows > 1 tells them). IQ4_NL_R8 and Q4_0_R8 have no GEMM tile: their row-range dots,
+/// 4 tokens per decoded block, beat every tile at every token count (per core on 2048×1408, in
+/// GOP/s, dots against the tile: IQ4_NL_R8 116/103 at t=512, 121/76 at t=16; Q4_0_R8 155/126
+/// and 168/93). Q4_K_R8's tile stays for t ≥ 128.
 fn groupedTraitsOf(comptime Module: type, comptime TailRows: type, activation: Activation) Traits {
     var t = traitsOf(TailRows, activation);
-    t.gemm_tile = Module.gemmTile;
+    t.gemm_tile = if (@hasDecl(Module, "gemmTile")) Module.gemmTile else null;
+    if (@hasDecl(Module, "gemm_tokens_min")) t.gemm_tokens_min = Module.gemm_tokens_min;
     t.group_rows = r8.group_rows;
     t.rows_dots = Module.rows_dots;
     return t;

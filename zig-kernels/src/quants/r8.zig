@@ -15,13 +15,14 @@
 //! IQ4_NL GEMV is ~1.4× faster per core, Q4_0 ~1.9× (bench/results/kernel_limits.md).
 //!
 //! Rows of a group are not separately addressable, so the kernels take a matrix and a row range
-//! starting at a multiple of 8 (`RowsDotFn`); callers cut their work on 8-row boundaries.
+//! starting at a multiple of 8 (`RowsDotFn`); callers cut their work on 8-row boundaries. There
+//! is no GEMM tile: for many tokens, the same dots 4 tokens at a time are faster than any tile
+//! over decoded panels (quants.zig, groupedTraitsOf).
 const std = @import("std");
 const simd = @import("../simd.zig");
 const cpu_path = @import("../cpu_path.zig");
 const common = @import("common.zig");
 const block32 = @import("block32.zig");
-const gemm32 = @import("gemm32.zig");
 const x4 = @import("x4.zig");
 
 const F32x8 = simd.F32x8;
@@ -161,7 +162,6 @@ pub fn R8(comptime Base: type) type {
         /// table lookup (value = byte − 127). Both offsets come back through the activation
         /// block sums s = d_a·Σq, once per block for 8 rows.
         const kernel_offset: f32 = if (Base.unsigned_quants) Base.offset else -@as(f32, Base.unsigned_shift);
-        const table: I8x32 = if (Base.unsigned_quants) undefined else Base.values ++ Base.values;
         /// IQ4_NL's code → K + 127.
         const shifted_table: U8x32 = if (Base.unsigned_quants) undefined else blk: {
             var t: [32]u8 = undefined;
@@ -253,59 +253,10 @@ pub fn R8(comptime Base: type) type {
                 inline for (0..ncols) |c| y[c * y_stride + lane] = sum[c];
             }
         }
-
-        /// Row r's 32 codes of block b in element order, from the 4 bytes it has in each piece.
-        inline fn rowCodesSimd(group: [*]const u8, lane: usize, b: usize) U8x32 {
-            const src = group + b * group_block_bytes + 16 + 4 * lane;
-            const words: @Vector(4, u32) = .{
-                std.mem.readInt(u32, src[0..4], .little),
-                std.mem.readInt(u32, src[32..36], .little),
-                std.mem.readInt(u32, src[64..68], .little),
-                std.mem.readInt(u32, src[96..100], .little),
-            };
-            const bytes: @Vector(16, u8) = @bitCast(words);
-            const mask: @Vector(16, u8) = @splat(0x0F);
-            const lo: @Vector(4, u32) = @bitCast(bytes & mask);
-            const hi: @Vector(4, u32) = @bitCast((bytes >> @splat(4)) & mask);
-            // Pieces p: low nibbles are elements 8p..8p+3, high nibbles 8p+4..8p+7.
-            const ordered = @shuffle(u32, lo, hi, [8]i32{ 0, -1, 1, -2, 2, -3, 3, -4 });
-            return @bitCast(ordered);
-        }
-
-        /// The GEMM tile kernel (gemm32.zig) over panels decoded from r8 groups and x4 rows.
-        pub const gemmTile: gemm32.GemmTileFn = gemm32.Gemm(struct {
-            pub const unsigned_quants = Base.unsigned_quants;
-            pub const offset = Base.offset;
-            pub const unsigned_shift = gemm32.unsignedShift(Base);
-
-            /// Blocks b0..b0+q.len of row r of the matrix at w (n_rows rows `row_bytes` apart).
-            pub fn decodeRowBlocks(w: [*]const u8, row_bytes: usize, n_rows: usize, r: usize, n_blocks: usize, b0: usize, q: [][32]u8, d: []f32, off: []f32) void {
-                if (r >= groupedRows(n_rows)) {
-                    return X4.gemmDecoder.decodeBlocks(w + r * row_bytes, n_blocks, b0, q, d, off);
-                }
-                const group = w + (r / group_rows) * group_rows * row_bytes;
-                const lane = r % group_rows;
-                const use_simd = cpu_path.simd();
-                for (q, d, off, b0..) |*out, *scale, *offset_mult, b| {
-                    scale.* = common.f16At(group + b * group_block_bytes + 2 * lane);
-                    offset_mult.* = Base.offset * scale.*;
-                    if (use_simd) {
-                        const codes = rowCodesSimd(group, lane, b);
-                        out.* = if (Base.unsigned_quants) codes else @bitCast(simd.shuffleBytes(table, @bitCast(codes)));
-                    } else {
-                        var block: [18]u8 = undefined;
-                        blockInFileLayout(group, lane, b, &block);
-                        var values: [32]i32 = undefined;
-                        Base.decodeScalar(&block, &values);
-                        gemm32.storeCodes(values, Base.offset, out);
-                    }
-                }
-            }
-        }).tile;
     };
 }
 
-test "r8 repack round-trips; its row-range dots and GEMM match the x4 rows'" {
+test "r8 repack round-trips; its row-range dots match the x4 rows'" {
     const iq4_nl = @import("iq4_nl.zig");
     const q4_0 = @import("q4_0.zig");
     inline for (.{ iq4_nl, q4_0 }) |Base| {
@@ -356,11 +307,6 @@ test "r8 repack round-trips; its row-range dots and GEMM match the x4 rows'" {
                     }
                 }
             }
-            var y_r8: [t * n]f32 = undefined;
-            var y_x4: [t * n]f32 = undefined;
-            L.gemmTile(&packed_m, row_bytes, n, &acts, act_row, t, k, &y_r8, n);
-            X.gemmTile(&rows_x4, row_bytes, n, &acts, act_row, t, k, &y_x4, n);
-            for (y_x4, y_r8) |want, got| try std.testing.expectApproxEqAbs(want, got, 1e-4 * (1 + @abs(want)));
         }
     }
 }
