@@ -316,34 +316,25 @@ test "quantizeRowQ8P keeps every pair within the bound, SIMD and scalar alike" {
     const random = prng.random();
     var x: [160]f32 = undefined;
     for (&x) |*v| v.* = random.floatNorm(f32);
-    // Block 1: one outlier with a zero partner (amax rules); block 2: two equal neighbours (the pair rules);
-    // block 3: all zero.
+    // Block 1: one outlier with a zero partner (amax sets d); block 2: two equal neighbours (the
+    // pair sets d); block 3: all zero. Five blocks: a group of 4, then a single block.
     x[32 + 6] = 0;
     x[32 + 7] = 9;
     x[64 + 10] = -3;
     x[64 + 11] = 3;
     @memset(x[96..128], 0);
-    var a: [5]BlockQ8A = undefined;
-    var b: [5]BlockQ8A = undefined;
+    var a: [5 * @sizeOf(BlockQ8A)]u8 = undefined;
+    var b: [5 * @sizeOf(BlockQ8A)]u8 = undefined;
     cpu_path.use_simd.store(true, .monotonic);
-    quantizeRowQ8P(&x, @ptrCast(&a));
+    quantizeRowQ8P(&x, &a);
     cpu_path.use_simd.store(false, .monotonic);
-    quantizeRowQ8P(&x, @ptrCast(&b));
+    quantizeRowQ8P(&x, &b);
     cpu_path.use_simd.store(true, .monotonic);
     for (0..5) |blk| {
-        // Row layout: one group of 4 blocks, then a single block.
-        const one: BlockQ8A = if (blk < 4) .{
-            .d = @as(*const GroupQ8A, @ptrCast(&a)).d[blk],
-            .s = @as(*const GroupQ8A, @ptrCast(&a)).s[blk],
-            .q = @as(*const GroupQ8A, @ptrCast(&a)).q[32 * blk ..][0..32].*,
-        } else a[4];
-        const two: BlockQ8A = if (blk < 4) .{
-            .d = @as(*const GroupQ8A, @ptrCast(&b)).d[blk],
-            .s = @as(*const GroupQ8A, @ptrCast(&b)).s[blk],
-            .q = @as(*const GroupQ8A, @ptrCast(&b)).q[32 * blk ..][0..32].*,
-        } else b[4];
+        const one = activationBlock(&a, blk, 4);
+        const two = activationBlock(&b, blk, 4);
         try std.testing.expectEqual(one.d, two.d);
-        try std.testing.expectEqual(one.q, two.q);
+        try std.testing.expectEqual(one.q.*, two.q.*);
         var widest: u32 = 0;
         for (0..16) |j| {
             const pair = @abs(@as(i32, one.q[2 * j])) + @abs(@as(i32, one.q[2 * j + 1]));
@@ -354,9 +345,8 @@ test "quantizeRowQ8P keeps every pair within the bound, SIMD and scalar alike" {
             const err = @abs(x[blk * 32 + i] - one.d * @as(f32, @floatFromInt(one.q[i])));
             try std.testing.expect(err <= one.d * 0.5001);
         }
-        // The pair-ruled block uses its bound; the outlier block its ±127.
-        if (blk == 2) try std.testing.expect(widest >= q8p_pair_max - 1);
         if (blk == 1) try std.testing.expectEqual(@as(i8, 127), one.q[7]);
+        if (blk == 2) try std.testing.expect(widest >= q8p_pair_max - 1);
         if (blk == 3) try std.testing.expectEqual(@as(f32, 0), one.d);
     }
 }

@@ -12,7 +12,9 @@
 //! 4-byte broadcast of the activations meets all 8 rows in one vpmaddubsw. vpmaddwd then leaves
 //! row r's partial sum in lane r, the block's 8 sums need no reduction, and one FMA with the 8
 //! row scales accumulates them. Against x4 (one row at a time, three vphaddd per 4 blocks) the
-//! IQ4_NL GEMV is ~1.4× faster per core, Q4_0 ~1.9× (bench/results/kernel_limits.md).
+//! IQ4_NL GEMV is ~1.4× faster per core, Q4_0 ~1.9× (bench/results/kernel_limits.md). IQ4_NL
+//! multiplies its codebook shifted to unsigned, against Q8P activations (see kernel_offset): no
+//! sign handling, another ~1.3×.
 //!
 //! Rows of a group are not separately addressable, so the kernels take a matrix and a row range
 //! starting at a multiple of 8 (`RowsDotFn`); callers cut their work on 8-row boundaries. There
