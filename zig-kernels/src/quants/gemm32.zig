@@ -12,7 +12,7 @@
 //!   IQ4_NL (file and x4 layouts) uses it too, with its codebook shifted into [0, 240] (offset
 //!   −127) and Q8P activations: one vpmaddwd per vpmaddubsw, since only a single pair sum is
 //!   bounded.
-//! * signed int8 weights (Q8_0, IQ4_NL, whose codebook spans −127..113): vpmaddubsw would need
+//! * signed int8 weights (Q8_0, and IQ4_XS's codebook sub-blocks): vpmaddubsw would need
 //!   the sign trick, and vpsignb competes with the multiplies for the same pipes (1.6 cycles per
 //!   step in isolation). Instead weights and activations are widened to int16 and multiplied with
 //!   vpmaddwd alone (exact: |w·a| ≤ 128·127), 8 tokens per register so one conversion and one
@@ -51,7 +51,8 @@ pub fn storeCodes(values: [32]i32, comptime offset: f32, out: *[32]u8) void {
 /// each (signed values, or unsigned codes without the offset), f32 scales, and the multiplier
 /// of the activation block sum (offset·d), SIMD or scalar according to cpu_path (both give the
 /// same bytes). b0 is a multiple of 4. A decoder may declare `decodeRowBlocks(w, w_row_bytes,
-/// n_rows, r, …)` instead, row r of the tile's n_rows rows at w (Shifted does, to wrap either).
+/// n_rows, r, …)` instead, row r of the tile's n_rows rows at w (Shifted does, so that it can
+/// wrap decoders of either kind).
 pub fn Gemm(comptime Decoder: type) type {
     if (Decoder.unsigned_quants) return Unsigned(Decoder, Q8aLayout);
     if (Decoder.unsigned_shift != 0) return Unsigned(Shifted(Decoder), Q8aLayout);
