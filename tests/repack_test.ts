@@ -30,10 +30,11 @@ import { ThreadPool } from "../src/thread_pool.ts";
 import { tinyModelPath } from "./helpers/tiny_model.ts";
 import { rng } from "./quants_helpers.ts";
 
-Deno.test("repackedTypeId names the internal layouts of IQ4_NL, Q4_0 and Q4_K only", () => {
+Deno.test("repackedTypeId names the internal layouts of IQ4_NL, Q4_0, Q4_K and Q5_0 only", () => {
   assert.equal(repackedTypeId(GgmlType.IQ4_NL), 2020);
   assert.equal(repackedTypeId(GgmlType.Q4_0), 2002);
   assert.equal(repackedTypeId(GgmlType.Q4_K), 2012);
+  assert.equal(repackedTypeId(GgmlType.Q5_0), 2006);
   for (const t of [GgmlType.Q5_K, GgmlType.Q8_0, GgmlType.F16, 1020, 2020, 9999]) {
     assert.equal(repackedTypeId(t), undefined);
   }

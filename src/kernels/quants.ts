@@ -36,6 +36,7 @@ export const REPACKABLE_TYPES: readonly GgmlTypeId[] = [
   GgmlType.Q4_0,
   GgmlType.IQ4_NL,
   GgmlType.Q4_K,
+  GgmlType.Q5_0,
 ];
 
 /** File types with the per-row x4 layout (the r8 layouts' tail rows; benches compare both). */

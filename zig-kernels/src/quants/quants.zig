@@ -38,6 +38,8 @@ pub const Type = enum(u32) {
     iq4_nl_r8 = grouped_offset + 20,
     /// Internal: Q4_K matrices repacked by `repackRows` (quants/q4_k_r8.zig).
     q4_k_r8 = grouped_offset + 12,
+    /// Internal: Q5_0 matrices repacked by `repackRows` (quants/q5_0_r8.zig).
+    q5_0_r8 = grouped_offset + 6,
 };
 
 /// Internal ids of the per-row x4 layouts are the file type's id plus this.
@@ -100,8 +102,8 @@ pub const Traits = struct {
     /// Tokens from which a tile goes to `gemm_tile`: below, its panel decode is not amortised
     /// and the dots (4 tokens per weight decode) are faster. Per-row layouts: 8 (per core on
     /// 2048×1408, GEMM against dots in GOP/s: t=4 Q4_K 51/68, Q8_0 34/60, IQ4_NL_X4 36/65; t=8
-    /// 76/80, 66/67, 73/63; t=16 GEMM ahead for all). Q4_K_R8: 128 (its dots need no decode
-    /// beyond the GEMV's: 127 against 99–120 at t=64, 126 against 130 at t=128).
+    /// 76/80, 66/67, 73/63; t=16 GEMM ahead for all). Q4_K_R8 and Q5_0_R8: 128 (their dots need
+    /// no decode beyond the GEMV's; Q4_K_R8 127 against 99–120 at t=64, 126 against 130 at 128).
     gemm_tokens_min: usize = 8,
     /// Rows interleaved together (r8 layouts: 8). Above 1, single rows are not addressable:
     /// `dots`, `dequantizeRow` and `quantizeRow` do not apply, callers go through `rowsDot`
@@ -188,7 +190,7 @@ const IQ4_NLR8 = r8.R8(@import("iq4_nl.zig"));
 /// (group_rows > 1 tells them). IQ4_NL_R8 and Q4_0_R8 have no GEMM tile: their row-range dots,
 /// 4 tokens per decoded block, beat every tile at every token count (per core on 2048×1408, in
 /// GOP/s, dots against the tile: IQ4_NL_R8 116/103 at t=512, 121/76 at t=16; Q4_0_R8 155/126
-/// and 168/93). Q4_K_R8's tile stays for t ≥ 128.
+/// and 168/93). Q4_K_R8's and Q5_0_R8's tiles take over from 128 tokens (`gemm_tokens_min`).
 fn groupedTraitsOf(comptime Module: type, comptime TailRows: type, activation: Activation) Traits {
     var t = traitsOf(TailRows, activation);
     t.gemm_tile = if (@hasDecl(Module, "gemmTile")) Module.gemmTile else null;
@@ -201,6 +203,8 @@ const Q4_KR8 = @import("q4_k_r8.zig");
 const table_q4_0_r8 = groupedTraitsOf(Q4_0R8, Q4_0X4, .q8a);
 const table_iq4_nl_r8 = groupedTraitsOf(IQ4_NLR8, IQ4_NLX4, .q8p);
 const table_q4_k_r8 = groupedTraitsOf(Q4_KR8, @import("q4_k.zig"), .q8k);
+const Q5_0R8 = @import("q5_0_r8.zig");
+const table_q5_0_r8 = groupedTraitsOf(Q5_0R8, @import("q5_0.zig"), .q8a);
 
 /// The traits of a ggml type id, or null when this library has no kernels for it.
 pub fn traits(type_id: u32) ?*const Traits {
@@ -224,13 +228,14 @@ pub fn traits(type_id: u32) ?*const Traits {
         .q4_0_r8 => &table_q4_0_r8,
         .iq4_nl_r8 => &table_iq4_nl_r8,
         .q4_k_r8 => &table_q4_k_r8,
+        .q5_0_r8 => &table_q5_0_r8,
     };
 }
 
 /// The internal id of the faster repacked layout of file type `type_id`, or null if it has none.
 pub fn repackedType(type_id: u32) ?u32 {
     return switch (std.meta.intToEnum(Type, type_id) catch return null) {
-        .q4_0, .iq4_nl, .q4_k => type_id + grouped_offset,
+        .q4_0, .iq4_nl, .q4_k, .q5_0 => type_id + grouped_offset,
         else => null,
     };
 }
@@ -244,6 +249,7 @@ pub fn repackRows(type_id: u32, src: [*]const u8, dst: [*]u8, row_bytes: usize, 
         .q4_0 => Q4_0R8.repackMatrix(src, dst, row_bytes, k, n_rows),
         .iq4_nl => IQ4_NLR8.repackMatrix(src, dst, row_bytes, k, n_rows),
         .q4_k => Q4_KR8.repackMatrix(src, dst, row_bytes, k, n_rows),
+        .q5_0 => Q5_0R8.repackMatrix(src, dst, row_bytes, k, n_rows),
         else => return false,
     }
     return true;
@@ -255,6 +261,7 @@ test {
     _ = @import("x4.zig");
     _ = r8;
     _ = Q4_KR8;
+    _ = Q5_0R8;
     _ = gemm32;
 }
 
