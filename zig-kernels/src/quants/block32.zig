@@ -150,7 +150,10 @@ pub fn Engine(comptime T: type) type {
         }
 
         /// The GEMM tile kernel over panels decoded from this type's rows (gemm32.zig).
-        pub const gemmTile: gemm32.GemmTileFn = gemm32.Gemm(struct {
+        pub const gemmTile: gemm32.GemmTileFn = gemm32.Gemm(gemmDecoder).tile;
+
+        /// This type's rows as gemm32 panels (q5_0_r8.zig decodes its trailing rows with it too).
+        pub const gemmDecoder = struct {
             pub const unsigned_quants = T.unsigned_quants;
             pub const offset = T.offset;
             pub const unsigned_shift = gemm32.unsignedShift(T);
@@ -171,7 +174,7 @@ pub fn Engine(comptime T: type) type {
                     }
                 }
             }
-        }).tile;
+        };
 
         /// Dequantizes `dst.len` elements (a multiple of 32) from `src`.
         pub fn dequantizeRow(src: [*]const u8, dst: []f32) void {

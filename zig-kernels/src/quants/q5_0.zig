@@ -38,6 +38,7 @@ pub inline fn decodeScalar(w: [*]const u8, values: *[32]i32) void {
 
 const engine = block32.Engine(@This());
 pub const dots = engine.dots;
+pub const gemmDecoder = engine.gemmDecoder;
 pub const dequantizeRow = engine.dequantizeRow;
 
 /// Reference quantization (ggml quantize_row_q5_0_ref): the signed element of largest magnitude

@@ -36,11 +36,13 @@ const nibbles_offset = 16;
 const high_offset = 144;
 const groupedRows = r8.groupedRows;
 
-/// The 5-bit code of element e (0..31) of a file-layout block.
-inline fn fileCode(block: [*]const u8, e: usize) u8 {
-    const lo = if (e < 16) block[6 + e] & 0x0F else block[6 + e - 16] >> 4;
-    const hi: u8 = @intCast((std.mem.readInt(u32, block[2..6], .little) >> @intCast(e)) & 1);
-    return lo | (hi << 4);
+/// The 5-bit codes (value + 16) of a file-layout block, in element order.
+fn fileCodes(block: [*]const u8) [32]u8 {
+    var values: [32]i32 = undefined;
+    q5_0.decodeScalar(block, &values);
+    var codes: [32]u8 = undefined;
+    for (values, &codes) |v, *c| c.* = @intCast(v + 16);
+    return codes;
 }
 
 /// File layout → r8 layout for a matrix of `n_rows` rows of `k` elements (rows `row_bytes`
@@ -55,13 +57,14 @@ pub fn repackMatrix(src: [*]const u8, dst: [*]u8, row_bytes: usize, k: usize, n_
             for (0..group_rows) |r| {
                 const block = src + (r0 + r) * row_bytes + b * block_bytes;
                 @memcpy(out[2 * r ..][0..2], block[0..2]);
+                const codes = fileCodes(block);
                 for (0..4) |p| for (0..4) |j| {
-                    const lo = fileCode(block, 8 * p + j) & 0x0F;
-                    const hi = fileCode(block, 8 * p + 4 + j) & 0x0F;
+                    const lo = codes[8 * p + j] & 0x0F;
+                    const hi = codes[8 * p + 4 + j] & 0x0F;
                     out[nibbles_offset + 32 * p + 4 * r + j] = lo | (hi << 4);
                 };
                 for (0..8) |m| for (0..4) |j| {
-                    const bit = fileCode(block, 4 * m + j) >> 4;
+                    const bit = codes[4 * m + j] >> 4;
                     out[high_offset + 4 * r + j] |= bit << @intCast(m);
                 };
             }
@@ -123,39 +126,24 @@ const GemmDecoder = struct {
 
     /// Blocks b0..b0+q.len of row r of the matrix at w (n_rows rows `row_bytes` apart).
     pub fn decodeRowBlocks(w: [*]const u8, row_bytes: usize, n_rows: usize, r: usize, n_blocks: usize, b0: usize, q: [][32]u8, d: []f32, off: []f32) void {
-        _ = n_blocks;
         if (r >= groupedRows(n_rows)) {
-            const row = w + r * row_bytes;
-            for (q, d, off, b0..) |*out, *scale, *offset_mult, b| {
-                const block = row + b * block_bytes;
-                scale.* = q5_0.scale(block);
-                offset_mult.* = offset * scale.*;
-                out.* = decodeFileBlock(block);
-            }
-            return;
+            return q5_0.gemmDecoder.decodeBlocks(w + r * row_bytes, n_blocks, b0, q, d, off);
         }
         const group = w + (r / group_rows) * group_rows * row_bytes;
         const lane = r % group_rows;
+        const use_simd = cpu_path.simd();
         for (q, d, off, b0..) |*out, *scale, *offset_mult, b| {
-            scale.* = common.f16At(group + b * group_block_bytes + 2 * lane);
-            offset_mult.* = offset * scale.*;
-            if (cpu_path.simd()) {
+            if (use_simd) {
+                scale.* = common.f16At(group + b * group_block_bytes + 2 * lane);
+                offset_mult.* = offset * scale.*;
                 out.* = rowCodesSimd(group + b * group_block_bytes, lane);
             } else {
+                // Scalar twin: the block rebuilt in the file layout, through the file decoder.
                 var block: [22]u8 = undefined;
                 blockInFileLayout(group, lane, b, &block);
-                out.* = decodeFileBlock(&block);
+                q5_0.gemmDecoder.decodeBlocks(&block, 1, 0, @as(*[1][32]u8, out), @as(*[1]f32, scale), @as(*[1]f32, offset_mult));
             }
         }
-    }
-
-    fn decodeFileBlock(block: [*]const u8) [32]u8 {
-        if (cpu_path.simd()) return q5_0.decodeSimd(block);
-        var values: [32]i32 = undefined;
-        q5_0.decodeScalar(block, &values);
-        var codes: [32]u8 = undefined;
-        gemm32.storeCodes(values, offset, &codes);
-        return codes;
     }
 };
 
