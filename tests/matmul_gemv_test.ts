@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { GgmlType, type GgmlTypeId, ggmlTypeInfo } from "../src/ggml_types.ts";
 import {
+  activationBlockElements,
   activationFormat,
   KERNEL_TYPES,
   REPACKABLE_TYPES,
@@ -35,7 +36,7 @@ function reference(
 ) {
   const rowBytes = weightRowBytes(type, k);
   const format = activationFormat(type);
-  const block = format === "q8k" ? 256 : 32;
+  const block = activationBlockElements(format);
   const y = new Float64Array(t * n);
   const bound = new Float64Array(t * n);
   for (let r = 0; r < n; r++) {

@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { GgmlType, type GgmlTypeId, ggmlTypeInfo } from "../src/ggml_types.ts";
-import { activationFormat, setSimd, weightRowBytes } from "../src/kernels/quants.ts";
+import {
+  activationBlockElements,
+  activationFormat,
+  setSimd,
+  weightRowBytes,
+} from "../src/kernels/quants.ts";
 import { moeFfn, type MoeShape } from "../src/kernels/moe.ts";
 import { activationBlockScale, dequantizeReference } from "../src/quants/reference.ts";
 import { ThreadPool } from "../src/thread_pool.ts";
@@ -52,7 +57,7 @@ function reference(shape: MoeShape, o: {
   // The activation rounding term Σ_blocks Σ|w|·d/2, d the block's reference scale.
   const matvecBound = (w: Float64Array, x: ArrayLike<number>, type: GgmlTypeId) => {
     const format = activationFormat(type);
-    const block = format === "f32" ? 0 : format === "q8k" ? 256 : 32;
+    const block = activationBlockElements(format);
     let mag = 0;
     let act = 0;
     for (let i = 0; i < w.length; i++) mag += Math.abs(w[i] * x[i]);
@@ -96,7 +101,7 @@ function reference(shape: MoeShape, o: {
       // The kernel quantizes its own h, within dh of ours: its block scale is at most the
       // reference scale of |h| + dh (both the amax and the pair rule grow with |values|).
       const downFormat = activationFormat(shape.downType);
-      const block = downFormat === "f32" ? 0 : downFormat === "q8k" ? 256 : 32;
+      const block = activationBlockElements(downFormat);
       const q = new Float64Array(nFf);
       for (let b = 0; downFormat !== "f32" && b < nFf / block; b++) {
         const widest = Array.from(

@@ -137,6 +137,22 @@ export function activationFormat(type: GgmlTypeId): ActivationFormat {
 }
 
 /**
+ * Elements that share one scale in an activation format: 32 for Q8A and Q8P, 256 for Q8_K, 0 for
+ * f32 rows (no blocks).
+ *
+ * @param format An activation format.
+ * @returns Its block length.
+ * @example
+ * ```ts
+ * activationBlockElements("q8k"); // 256
+ * ```
+ */
+export function activationBlockElements(format: ActivationFormat): 0 | 32 | 256 {
+  if (format === "f32") return 0;
+  return format === "q8k" ? 256 : 32;
+}
+
+/**
  * Bytes of one activation row of `k` elements for weight type `type`.
  *
  * @param type A kernel weight type.
@@ -151,7 +167,8 @@ export function activationRowBytes(type: GgmlTypeId, k: number): number {
   const format = activationFormat(type);
   checkRowLength(type, k);
   if (format === "f32") return 4 * k;
-  return format === "q8k" ? (k / 256) * 292 : (k / 32) * 40;
+  const block = activationBlockElements(format);
+  return (k / block) * (format === "q8k" ? 292 : 40);
 }
 
 /**
