@@ -30,11 +30,12 @@ import { ThreadPool } from "../src/thread_pool.ts";
 import { tinyModelPath } from "./helpers/tiny_model.ts";
 import { rng } from "./quants_helpers.ts";
 
-Deno.test("repackedTypeId names the internal layouts of IQ4_NL, Q4_0, Q4_K and Q5_0 only", () => {
+Deno.test("repackedTypeId names the internal layouts of IQ4_NL, Q4_0, Q4_K, Q5_0 and Q6_K only", () => {
   assert.equal(repackedTypeId(GgmlType.IQ4_NL), 2020);
   assert.equal(repackedTypeId(GgmlType.Q4_0), 2002);
   assert.equal(repackedTypeId(GgmlType.Q4_K), 2012);
   assert.equal(repackedTypeId(GgmlType.Q5_0), 2006);
+  assert.equal(repackedTypeId(GgmlType.Q6_K), 2014);
   for (const t of [GgmlType.Q5_K, GgmlType.Q8_0, GgmlType.F16, 1020, 2020, 9999]) {
     assert.equal(repackedTypeId(t), undefined);
   }
@@ -49,12 +50,13 @@ Deno.test("repacked kernel types have names, and the file type's row geometry", 
   assert.equal(kernelTypeByName("IQ4_NL"), GgmlType.IQ4_NL);
   assert.equal(kernelTypeByName("Q4_K_X4"), undefined);
   assert.equal(kernelTypeByName("Q4_K_R8"), 2012);
-  assert.equal(kernelTypeByName("Q6_K_R8"), undefined);
+  assert.equal(kernelTypeByName("Q6_K_R8"), 2014);
+  assert.equal(kernelTypeByName("Q5_K_R8"), undefined);
   assert.equal(kernelTypeByName("NOPE"), undefined);
   assert.equal(weightRowBytes(1020 as GgmlTypeId, 2048), weightRowBytes(GgmlType.IQ4_NL, 2048));
   assert.equal(weightRowBytes(2020 as GgmlTypeId, 2048), weightRowBytes(GgmlType.IQ4_NL, 2048));
   assert.throws(() => kernelTypeName(1012), OptionError);
-  assert.throws(() => kernelTypeName(2014), OptionError); // Q6_K has no r8 layout
+  assert.throws(() => kernelTypeName(2013), OptionError); // Q5_K has no r8 layout
   assert.ok(isRowGrouped(2020) && !isRowGrouped(1020) && !isRowGrouped(GgmlType.IQ4_NL));
 });
 
@@ -69,11 +71,11 @@ Deno.test("single rows of an interleaved layout are refused, in TypeScript and i
   );
 });
 
-for (const type of [GgmlType.IQ4_NL, GgmlType.Q4_0, GgmlType.Q4_K]) {
-  // 11 blocks per row (x4: two groups of 4 and a tail of 3 in the file layout), or 3 Q4_K
-  // super-blocks; 19 rows: two interleaved groups of 8 and 3 rows in the x4 (Q4_K: file) layout.
+for (const type of [GgmlType.IQ4_NL, GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q6_K]) {
+  // 11 blocks per row (x4: two groups of 4 and a tail of 3 in the file layout), or 3 K-quant
+  // super-blocks; 19 rows: two interleaved groups of 8 and 3 rows in the x4 (K: file) layout.
   Deno.test(`repackRows: type ${type} matrix multiplies exactly like the file's rows`, () => {
-    const k = type === GgmlType.Q4_K ? 768 : 352;
+    const k = type === GgmlType.Q4_K || type === GgmlType.Q6_K ? 768 : 352;
     const nRows = 19;
     const random = rng(type);
     const rows = Array.from({ length: nRows }, () => {
@@ -121,7 +123,7 @@ for (const type of [GgmlType.IQ4_NL, GgmlType.Q4_0, GgmlType.Q4_K]) {
 Deno.test("repackRows refuses types without a layout and impossible shapes", () => {
   using buffer = new NativeBuffer(4096);
   const a = buffer.address;
-  assert.throws(() => repackRows(GgmlType.Q6_K, a, a, 210, 256, 1), OptionError);
+  assert.throws(() => repackRows(GgmlType.Q5_K, a, a, 176, 256, 1), OptionError);
   assert.throws(() => repackRows(GgmlType.IQ4_NL, a, a, 17, 32, 1), /below one row/);
   assert.throws(() => repackRows(GgmlType.IQ4_NL, a, a, 18, 33, 1), OptionError);
   assert.throws(() => repackRows(GgmlType.IQ4_NL, a, a, 18, 32, 0), /Cannot repack 0 rows/);
@@ -145,6 +147,7 @@ for (
     ["IQ4_NL", "kb-vb"],
     ["Q4_0", "kb-vb"],
     ["Q4_K", "kb-vb"],
+    ["Q6_K", "kb-vb"],
     ["IQ4_NL", "kvb"],
   ] as const
 ) {

@@ -37,6 +37,7 @@ export const REPACKABLE_TYPES: readonly GgmlTypeId[] = [
   GgmlType.IQ4_NL,
   GgmlType.Q4_K,
   GgmlType.Q5_0,
+  GgmlType.Q6_K,
 ];
 
 /** File types with the per-row x4 layout (the r8 layouts' tail rows; benches compare both). */

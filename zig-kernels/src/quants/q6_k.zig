@@ -55,7 +55,8 @@ pub inline fn dotDecoded(dw: *const Decoded, a: *align(1) const common.BlockQ8K)
     return @as(simd.F32x8, @floatFromInt(total)) * @as(simd.F32x8, @splat(a.d * dw.d));
 }
 
-inline fn quant(w: [*]const u8, e: usize) i32 {
+/// Element e's value q − 32 (in [−32, 31]) of the block at w.
+pub inline fn quant(w: [*]const u8, e: usize) i32 {
     const n = e / 128;
     const i = (e % 128) / 32;
     const l = e % 32;
@@ -63,6 +64,15 @@ inline fn quant(w: [*]const u8, e: usize) i32 {
     const low: i32 = if (i < 2) ql & 0x0F else ql >> 4;
     const high: i32 = (w[128 + 32 * n + l] >> @intCast(2 * i)) & 3;
     return (low | (high << 4)) - 32;
+}
+
+/// Writes element e's 6-bit code q (value q − 32) into a block whose ql and qh bytes start at 0.
+pub inline fn orCode(w: [*]u8, e: usize, q: u8) void {
+    const n = e / 128;
+    const i = (e % 128) / 32;
+    const l = e % 32;
+    w[64 * n + 32 * (i % 2) + l] |= if (i < 2) (q & 0x0F) else ((q & 0x0F) << 4);
+    w[128 + 32 * n + l] |= @as(u8, q >> 4) << @intCast(2 * i);
 }
 
 /// Scalar twin: integer dot per 16-element group, recomputing no sums from bsums.
@@ -148,12 +158,7 @@ pub fn quantizeRow(x: []const f32, dst: [*]u8) void {
             for (0..16) |l| {
                 const e = 16 * g + l;
                 const qf = if (ds != 0) @round(src[e] / ds) else 0;
-                const q: u8 = @intFromFloat(@min(31.0, @max(-32.0, qf)) + 32.0);
-                const n = e / 128;
-                const i = (e % 128) / 32;
-                const ll = e % 32;
-                w[64 * n + 32 * (i % 2) + ll] |= if (i < 2) (q & 0x0F) else ((q & 0x0F) << 4);
-                w[128 + 32 * n + ll] |= @as(u8, q >> 4) << @intCast(2 * i);
+                orCode(w, e, @intFromFloat(@min(31.0, @max(-32.0, qf)) + 32.0));
             }
         }
     }

@@ -40,6 +40,8 @@ pub const Type = enum(u32) {
     q4_k_r8 = grouped_offset + 12,
     /// Internal: Q5_0 matrices repacked by `repackRows` (quants/q5_0_r8.zig).
     q5_0_r8 = grouped_offset + 6,
+    /// Internal: Q6_K matrices repacked by `repackRows` (quants/q6_k_r8.zig).
+    q6_k_r8 = grouped_offset + 14,
 };
 
 /// Internal ids of the per-row x4 layouts are the file type's id plus this.
@@ -186,11 +188,14 @@ const Q4_0R8 = r8.R8(@import("q4_0.zig"));
 const IQ4_NLR8 = r8.R8(@import("iq4_nl.zig"));
 
 /// An r8 layout: grouped rows; the per-row entries are those of the layout its trailing n mod 8
-/// rows keep (x4, or the file's for Q4_K), which callers never reach for grouped rows
-/// (group_rows > 1 tells them). IQ4_NL_R8 and Q4_0_R8 have no GEMM tile: their row-range dots,
-/// 4 tokens per decoded block, beat every tile at every token count (per core on 2048×1408, in
-/// GOP/s, dots against the tile: IQ4_NL_R8 116/103 at t=512, 121/76 at t=16; Q4_0_R8 155/126
-/// and 168/93). Q4_K_R8's and Q5_0_R8's tiles take over from 128 tokens (`gemm_tokens_min`).
+/// rows keep (x4, or the file's for Q4_K, Q5_0 and Q6_K), which callers never reach for grouped
+/// rows (group_rows > 1 tells them). IQ4_NL_R8 and Q4_0_R8 have no GEMM tile: their row-range
+/// dots, 4 tokens per decoded block, beat every tile at every token count (per core on
+/// 2048×1408, in GOP/s, dots against the tile: IQ4_NL_R8 116/103 at t=512, 121/76 at t=16;
+/// Q4_0_R8 155/126 and 168/93). Q6_K_R8 has none either: its dots read 102 GOP/s at t=512
+/// against the file layout's tile's 116, but 106 against 75 at t=8, and a tile over rebuilt
+/// file blocks ran at 34–48. Q4_K_R8's and Q5_0_R8's tiles take over from 128 tokens
+/// (`gemm_tokens_min`).
 fn groupedTraitsOf(comptime Module: type, comptime TailRows: type, activation: Activation) Traits {
     var t = traitsOf(TailRows, activation);
     t.gemm_tile = if (@hasDecl(Module, "gemmTile")) Module.gemmTile else null;
@@ -205,6 +210,8 @@ const table_iq4_nl_r8 = groupedTraitsOf(IQ4_NLR8, IQ4_NLX4, .q8p);
 const table_q4_k_r8 = groupedTraitsOf(Q4_KR8, @import("q4_k.zig"), .q8k);
 const Q5_0R8 = @import("q5_0_r8.zig");
 const table_q5_0_r8 = groupedTraitsOf(Q5_0R8, @import("q5_0.zig"), .q8a);
+const Q6_KR8 = @import("q6_k_r8.zig");
+const table_q6_k_r8 = groupedTraitsOf(Q6_KR8, @import("q6_k.zig"), .q8k);
 
 /// The traits of a ggml type id, or null when this library has no kernels for it.
 pub fn traits(type_id: u32) ?*const Traits {
@@ -229,13 +236,14 @@ pub fn traits(type_id: u32) ?*const Traits {
         .iq4_nl_r8 => &table_iq4_nl_r8,
         .q4_k_r8 => &table_q4_k_r8,
         .q5_0_r8 => &table_q5_0_r8,
+        .q6_k_r8 => &table_q6_k_r8,
     };
 }
 
 /// The internal id of the faster repacked layout of file type `type_id`, or null if it has none.
 pub fn repackedType(type_id: u32) ?u32 {
     return switch (std.meta.intToEnum(Type, type_id) catch return null) {
-        .q4_0, .iq4_nl, .q4_k, .q5_0 => type_id + grouped_offset,
+        .q4_0, .iq4_nl, .q4_k, .q5_0, .q6_k => type_id + grouped_offset,
         else => null,
     };
 }
@@ -250,6 +258,7 @@ pub fn repackRows(type_id: u32, src: [*]const u8, dst: [*]u8, row_bytes: usize, 
         .iq4_nl => IQ4_NLR8.repackMatrix(src, dst, row_bytes, k, n_rows),
         .q4_k => Q4_KR8.repackMatrix(src, dst, row_bytes, k, n_rows),
         .q5_0 => Q5_0R8.repackMatrix(src, dst, row_bytes, k, n_rows),
+        .q6_k => Q6_KR8.repackMatrix(src, dst, row_bytes, k, n_rows),
         else => return false,
     }
     return true;
@@ -262,6 +271,7 @@ test {
     _ = r8;
     _ = Q4_KR8;
     _ = Q5_0R8;
+    _ = Q6_KR8;
     _ = gemm32;
 }
 
