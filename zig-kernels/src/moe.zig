@@ -25,11 +25,12 @@
 //!    all selected experts' row chunks (own range first, in order, then stealing): for one token
 //!    and 2 threads, thread 0 streams experts 1-3 and thread 1 experts 4-6 front to back, which
 //!    streams from DRAM much faster than alternating chunks of one shared counter. An expert
-//!    with ≥ Traits.gemm_tokens_min (8; Q4_K_R8, Q5_0_R8: 128) tokens, in a batch averaging
-//!    that many per expert (prefill), runs the chunk's rows × all its tokens through the type's
-//!    GEMM tile kernel (`Traits.gemm_tile`, up to 128 rows per chunk): gate products into h, up
-//!    products into the still unused `out` area, then h = silu(g)·u over the tile. Otherwise (token generation) each row gets the gate and up
-//!    dot products of up to 4 of the expert's tokens at once, h = silu(g)·u; barrier.
+//!    with ≥ Traits.gemm_tokens_min (8; Q6_K_R8: 96; Q4_K_R8, Q5_0_R8: 128) tokens, in a batch
+//!    averaging that many per expert (prefill), runs the chunk's rows × all its tokens through the
+//!    type's GEMM tile kernel (`Traits.gemm_tile`, up to 128 rows per chunk): gate products into
+//!    h, up products into the still unused `out` area, then h = silu(g)·u over the tile.
+//!    Otherwise (token generation) each row gets the gate and up dot products of up to 4 of the
+//!    expert's tokens at once, h = silu(g)·u; barrier.
 //! 3. h rows are quantized for the down projection; barrier.
 //! 4. chunks of (expert, n_embd rows), queued the same way: down products (GEMM tiles or dots,
 //!    as in phase 2) into per-pair outputs; barrier.

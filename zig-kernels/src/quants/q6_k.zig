@@ -90,7 +90,10 @@ pub const dots = kblock.Engine(@This()).dots;
 
 /// The GEMM tile kernel (gemm_k.zig): unsigned 6-bit codes, a scale per 16-element group, and
 /// the −32 offset as the subtracted term with multiplier 32·scale and dmin = d.
-pub const gemmTile = gemm_k.GemmK(struct {
+pub const gemmTile = gemm_k.GemmK(GemmDecoder).tile;
+
+/// One super-block → gemm_k.Super (q6_k_r8.zig's tile decodes its trailing file rows with it).
+pub const GemmDecoder = struct {
     pub const block_bytes = 210;
     pub const group_scales = true;
 
@@ -111,7 +114,7 @@ pub const gemmTile = gemm_k.GemmK(struct {
             }
         }
     }
-}).tile;
+};
 
 pub fn dequantizeRow(src: [*]const u8, dst: []f32) void {
     std.debug.assert(dst.len % 256 == 0);

@@ -25,6 +25,7 @@ const simd = @import("../simd.zig");
 const cpu_path = @import("../cpu_path.zig");
 const common = @import("common.zig");
 const q6_k = @import("q6_k.zig");
+const gemm_k = @import("gemm_k.zig");
 const r8 = @import("r8.zig");
 
 const F32x8 = simd.F32x8;
@@ -90,19 +91,22 @@ pub fn repackMatrix(src: [*]const u8, dst: [*]u8, row_bytes: usize, k: usize, n_
     for (groupedRows(n_rows)..n_rows) |r| @memcpy(dst[r * row_bytes ..][0 .. nb * block_bytes], src[r * row_bytes ..][0 .. nb * block_bytes]);
 }
 
+/// The 6-bit code of element e of row `lane` in the group super-block at src.
+inline fn codeAt(src: [*]const u8, lane: usize, e: usize) u8 {
+    const m = e / 4;
+    const byte = 4 * lane + e % 4;
+    const low = (src[lowAt(m / 2) + byte] >> @intCast(4 * (m % 2))) & 15;
+    const high = (src[highAt(m / 4) + byte] >> high_shift[m % 4]) & 3;
+    return low | high << 4;
+}
+
 /// Super-block b of row `lane` of the group at `group`, rebuilt in the file layout.
 fn blockInFileLayout(group: [*]const u8, lane: usize, b: usize, out: *[block_bytes]u8) void {
     const src = group + b * group_block_bytes;
     @memset(out[0..192], 0);
     @memcpy(out[208..210], src[2 * lane ..][0..2]);
     for (0..16) |g| out[192 + g] = src[scaleByte(g, lane)];
-    for (0..256) |e| {
-        const m = e / 4;
-        const byte = 4 * lane + e % 4;
-        const low = (src[lowAt(m / 2) + byte] >> @intCast(4 * (m % 2))) & 15;
-        const high = (src[highAt(m / 4) + byte] >> high_shift[m % 4]) & 3;
-        q6_k.orCode(out, e, low | high << 4);
-    }
+    for (0..256) |e| q6_k.orCode(out, e, codeAt(src, lane, e));
 }
 
 /// r8 layout → file layout (the inverse of repackMatrix; tests).
@@ -209,7 +213,53 @@ pub fn groupScalar(comptime ncols: usize, group: [*]const u8, act: [*]const u8, 
     }
 }
 
-test "Q6_K r8 round-trips; its row-range dots match the file rows'" {
+/// The GEMM tile kernel (gemm_k.zig) over super-blocks decoded from r8 groups and file rows.
+pub const gemmTile = gemm_k.GemmK(GemmDecoder).tile;
+/// Below this many tokens the row-range dots beat the tile (quants.Traits.gemm_tokens_min). Per
+/// core on 2048×1408, GOP/s, tile against dots: 68/109 at t=16, 107/110 at 64, 114/110 at 96,
+/// 111/104 at 512 (the file layout's tile: 119).
+pub const gemm_tokens_min = 96;
+
+const GemmDecoder = struct {
+    pub const block_bytes = q6_k.block_bytes;
+    pub const group_scales = true;
+
+    /// Super-block s of row r of the `n_rows` rows at w.
+    pub fn decodeRowSuper(w: [*]const u8, row_bytes: usize, n_rows: usize, r: usize, s: usize, out: *gemm_k.Super) void {
+        if (r >= groupedRows(n_rows)) return q6_k.GemmDecoder.decodeSuper(w + r * row_bytes + s * q6_k.block_bytes, out);
+        const lane = r % group_rows;
+        const src = w + (r / group_rows) * group_rows * row_bytes + s * group_block_bytes;
+        out.d = common.f16At(src + 2 * lane);
+        out.dmin = out.d;
+        for (0..16) |g| {
+            out.sc[g] = @as(i8, @bitCast(src[scaleByte(g, lane)]));
+            out.m[g] = 32 * out.sc[g];
+        }
+        if (!cpu_path.simd()) {
+            for (0..256) |e| out.u[e / 32][e % 32] = codeAt(src, lane, e);
+            return;
+        }
+        // Sub-block i is groups 2i and 2i + 1: code registers j = 0..3 of each, whose 4 bytes
+        // of row `lane` sit in a low-nibble word (nibble j mod 2) and a high-pair word.
+        const nibble_shift: @Vector(8, u32) = .{ 0, 4, 0, 4, 0, 4, 0, 4 };
+        const pair_shift: @Vector(8, u32) = .{ high_shift[0], high_shift[1], high_shift[2], high_shift[3], high_shift[0], high_shift[1], high_shift[2], high_shift[3] };
+        for (0..8) |i| {
+            var low: @Vector(8, u32) = undefined;
+            var high: @Vector(8, u32) = undefined;
+            inline for (0..8) |word| {
+                const g = 2 * i + word / 4;
+                const j = word % 4;
+                low[word] = std.mem.readInt(u32, src[lowAt(2 * g + j / 2) + 4 * lane ..][0..4], .little);
+                high[word] = std.mem.readInt(u32, src[highAt(g) + 4 * lane ..][0..4], .little);
+            }
+            const codes = ((low >> nibble_shift) & @as(@Vector(8, u32), @splat(0x0F0F0F0F))) |
+                (((high >> pair_shift) & @as(@Vector(8, u32), @splat(0x03030303))) << @splat(4));
+            out.u[i] = @bitCast(codes);
+        }
+    }
+};
+
+test "Q6_K r8 round-trips; its row-range dots and GEMM match the file rows'" {
     // 3 super-blocks per row; 19 rows: 2 groups and 3 file-layout rows; padded rows.
     const k = 768;
     const n = 19;
@@ -252,5 +302,10 @@ test "Q6_K r8 round-trips; its row-range dots match the file rows'" {
                 }
             }
         }
+        var y_r8: [t * n]f32 = undefined;
+        var y_file: [t * n]f32 = undefined;
+        gemmTile(&packed_m, row_bytes, n, &acts, act_row, t, k, &y_r8, n);
+        q6_k.gemmTile(&file, row_bytes, n, &acts, act_row, t, k, &y_file, n);
+        for (y_file, y_r8) |want, got| try std.testing.expectApproxEqAbs(want, got, 1e-4 * (1 + @abs(want)));
     }
 }
