@@ -30,13 +30,14 @@ import { ThreadPool } from "../src/thread_pool.ts";
 import { tinyModelPath } from "./helpers/tiny_model.ts";
 import { rng } from "./quants_helpers.ts";
 
-Deno.test("repackedTypeId names the internal layouts of IQ4_NL, Q4_0, Q4_K, Q5_0 and Q6_K only", () => {
+Deno.test("repackedTypeId names the internal layouts of IQ4_NL, Q4_0, Q4_K, Q5_0, Q6_K and Q8_0 only", () => {
   assert.equal(repackedTypeId(GgmlType.IQ4_NL), 2020);
   assert.equal(repackedTypeId(GgmlType.Q4_0), 2002);
   assert.equal(repackedTypeId(GgmlType.Q4_K), 2012);
   assert.equal(repackedTypeId(GgmlType.Q5_0), 2006);
   assert.equal(repackedTypeId(GgmlType.Q6_K), 2014);
-  for (const t of [GgmlType.Q5_K, GgmlType.Q8_0, GgmlType.F16, 1020, 2020, 9999]) {
+  assert.equal(repackedTypeId(GgmlType.Q8_0), 2008);
+  for (const t of [GgmlType.Q5_K, GgmlType.Q4_1, GgmlType.F16, 1020, 2020, 9999]) {
     assert.equal(repackedTypeId(t), undefined);
   }
 });
@@ -71,7 +72,7 @@ Deno.test("single rows of an interleaved layout are refused, in TypeScript and i
   );
 });
 
-for (const type of [GgmlType.IQ4_NL, GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q6_K]) {
+for (const type of [GgmlType.IQ4_NL, GgmlType.Q4_0, GgmlType.Q8_0, GgmlType.Q4_K, GgmlType.Q6_K]) {
   // 11 blocks per row (x4: two groups of 4 and a tail of 3 in the file layout), or 3 K-quant
   // super-blocks; 19 rows: two interleaved groups of 8 and 3 rows in the x4 (K: file) layout.
   Deno.test(`repackRows: type ${type} matrix multiplies exactly like the file's rows`, () => {
@@ -148,6 +149,7 @@ for (
     ["Q4_0", "kb-vb"],
     ["Q4_K", "kb-vb"],
     ["Q6_K", "kb-vb"],
+    ["Q8_0", "kb-vb"],
     ["IQ4_NL", "kvb"],
   ] as const
 ) {

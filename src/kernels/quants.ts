@@ -38,6 +38,7 @@ export const REPACKABLE_TYPES: readonly GgmlTypeId[] = [
   GgmlType.Q4_K,
   GgmlType.Q5_0,
   GgmlType.Q6_K,
+  GgmlType.Q8_0,
 ];
 
 /** File types with the per-row x4 layout (the r8 layouts' tail rows; benches compare both). */

@@ -42,6 +42,8 @@ pub const Type = enum(u32) {
     q5_0_r8 = grouped_offset + 6,
     /// Internal: Q6_K matrices repacked by `repackRows` (quants/q6_k_r8.zig).
     q6_k_r8 = grouped_offset + 14,
+    /// Internal: Q8_0 matrices repacked by `repackRows` (quants/q8_0_r8.zig).
+    q8_0_r8 = grouped_offset + 8,
 };
 
 /// Internal ids of the per-row x4 layouts are the file type's id plus this.
@@ -106,7 +108,7 @@ pub const Traits = struct {
     /// 2048×1408, GEMM against dots in GOP/s: t=4 Q4_K 51/68, Q8_0 34/60, IQ4_NL_X4 36/65; t=8
     /// 76/80, 66/67, 73/63; t=16 GEMM ahead for all). Q4_K_R8 and Q5_0_R8: 128 (their dots need
     /// no decode beyond the GEMV's; Q4_K_R8 127 against 99–120 at t=64, 126 against 130 at 128).
-    /// Q6_K_R8: 96 (q6_k_r8.zig).
+    /// Q6_K_R8: 96, Q8_0_R8: 128 (q6_k_r8.zig, q8_0_r8.zig).
     gemm_tokens_min: usize = 8,
     /// Rows interleaved together (r8 layouts: 8). Above 1, single rows are not addressable:
     /// `dots`, `dequantizeRow` and `quantizeRow` do not apply, callers go through `rowsDot`
@@ -189,12 +191,12 @@ const Q4_0R8 = r8.R8(@import("q4_0.zig"));
 const IQ4_NLR8 = r8.R8(@import("iq4_nl.zig"));
 
 /// An r8 layout: grouped rows; the per-row entries are those of the layout its trailing n mod 8
-/// rows keep (x4, or the file's for Q4_K, Q5_0 and Q6_K), which callers never reach for grouped
-/// rows (group_rows > 1 tells them). IQ4_NL_R8 and Q4_0_R8 have no GEMM tile: their row-range
+/// rows keep (x4 for IQ4_NL and Q4_0, the file's for the others), which callers never reach for
+/// grouped rows (group_rows > 1 tells them). IQ4_NL_R8 and Q4_0_R8 have no GEMM tile: their row-range
 /// dots, 4 tokens per decoded block, beat every tile at every token count (per core on
 /// 2048×1408, in GOP/s, dots against the tile: IQ4_NL_R8 116/103 at t=512, 121/76 at t=16;
-/// Q4_0_R8 155/126 and 168/93). Q4_K_R8's and Q5_0_R8's tiles take over from 128 tokens,
-/// Q6_K_R8's from 96 (`gemm_tokens_min`).
+/// Q4_0_R8 155/126 and 168/93). The tiles of Q4_K_R8, Q5_0_R8 and Q8_0_R8 take over from 128
+/// tokens, Q6_K_R8's from 96 (`gemm_tokens_min`).
 fn groupedTraitsOf(comptime Module: type, comptime TailRows: type, activation: Activation) Traits {
     var t = traitsOf(TailRows, activation);
     t.gemm_tile = if (@hasDecl(Module, "gemmTile")) Module.gemmTile else null;
@@ -211,6 +213,8 @@ const Q5_0R8 = @import("q5_0_r8.zig");
 const table_q5_0_r8 = groupedTraitsOf(Q5_0R8, @import("q5_0.zig"), .q8a);
 const Q6_KR8 = @import("q6_k_r8.zig");
 const table_q6_k_r8 = groupedTraitsOf(Q6_KR8, @import("q6_k.zig"), .q8k);
+const Q8_0R8 = @import("q8_0_r8.zig");
+const table_q8_0_r8 = groupedTraitsOf(Q8_0R8, @import("q8_0.zig"), .q8a);
 
 /// The traits of a ggml type id, or null when this library has no kernels for it.
 pub fn traits(type_id: u32) ?*const Traits {
@@ -236,13 +240,14 @@ pub fn traits(type_id: u32) ?*const Traits {
         .q4_k_r8 => &table_q4_k_r8,
         .q5_0_r8 => &table_q5_0_r8,
         .q6_k_r8 => &table_q6_k_r8,
+        .q8_0_r8 => &table_q8_0_r8,
     };
 }
 
 /// The internal id of the faster repacked layout of file type `type_id`, or null if it has none.
 pub fn repackedType(type_id: u32) ?u32 {
     return switch (std.meta.intToEnum(Type, type_id) catch return null) {
-        .q4_0, .iq4_nl, .q4_k, .q5_0, .q6_k => type_id + grouped_offset,
+        .q4_0, .iq4_nl, .q4_k, .q5_0, .q6_k, .q8_0 => type_id + grouped_offset,
         else => null,
     };
 }
@@ -258,6 +263,7 @@ pub fn repackRows(type_id: u32, src: [*]const u8, dst: [*]u8, row_bytes: usize, 
         .q4_k => Q4_KR8.repackMatrix(src, dst, row_bytes, k, n_rows),
         .q5_0 => Q5_0R8.repackMatrix(src, dst, row_bytes, k, n_rows),
         .q6_k => Q6_KR8.repackMatrix(src, dst, row_bytes, k, n_rows),
+        .q8_0 => Q8_0R8.repackMatrix(src, dst, row_bytes, k, n_rows),
         else => return false,
     }
     return true;
@@ -271,6 +277,7 @@ test {
     _ = Q4_KR8;
     _ = Q5_0R8;
     _ = Q6_KR8;
+    _ = Q8_0R8;
     _ = gemm32;
 }
 
