@@ -16,7 +16,7 @@ import {
   type WeightRef,
 } from "./deepseek2/weights.ts";
 import { KERNEL_TYPES } from "./kernels/quants.ts";
-import { repackableBytes, repackedBytes, repackWeights } from "./deepseek2/repack_weights.ts";
+import { repackedBytes, repackWeights } from "./deepseek2/repack_weights.ts";
 import { buildForward, type ForwardGraph } from "./deepseek2/graph.ts";
 import { NativeBuffer } from "./deepseek2/native_memory.ts";
 import { dequantizeReference } from "./quants/reference.ts";
@@ -69,10 +69,11 @@ export interface LoadOptions {
    */
   prefault?: boolean;
   /**
-   * Copy IQ4_NL, Q4_0, Q4_K, Q5_0, Q6_K and Q8_0 matmul weights at load into the kernels' repacked layout (8
-   * rows interleaved): their GEMVs run ~1.4–1.9× faster per core, at the cost of owning a copy
-   * of them in memory and a longer load. true always repacks, false keeps every weight in the file
-   * mapping; the default repacks when the copy fits in half of the memory available now.
+   * Copy IQ4_NL, Q4_0, Q4_K, Q5_0, Q6_K and Q8_0 matmul weights at load into the kernels'
+   * repacked layout (8 rows interleaved): their GEMVs run ~1.4–2× faster per core, at the cost of
+   * owning a copy of them in memory and a longer load. true always repacks, false keeps every weight in the file
+   * mapping; the default repacks when the file fits in three quarters of the memory available
+   * now (the copied tensors' mapped pages are reclaimed like page cache once copied).
    */
   repack?: boolean;
 }
@@ -181,7 +182,7 @@ export class Model implements Disposable {
         dequantizeReference(typeId as GgmlTypeId, bytes, n);
       const loaded = loadWeights(file, hp, alloc, dequantize);
       checkKernelTypes(loaded);
-      const repack = opts.repack ?? repackFits(repackableBytes(loaded));
+      const repack = opts.repack ?? repackFits(file.fileSize);
       // Progress: reading the file, then (a similar amount of work) writing the repacked copy.
       const readShare = repack ? 0.5 : 0.95;
       if (opts.prefault ?? true) prefault(file, (f) => opts.onProgress?.(readShare * f));
@@ -253,12 +254,16 @@ export class Model implements Disposable {
 }
 
 /**
- * Whether a repacked copy of `bytes` fits in half of the memory available now. Without
- * --allow-sys the amount is unknown: repack, as on any machine that can hold the model twice.
+ * Whether the model still fits in memory with its repackable weights copied: a quarter of the
+ * memory available now must stay free beside the file's bytes. After the copy, the mapped pages
+ * of the copied tensors are never read again, so the kernel reclaims them like any page cache:
+ * the model holds about its file size either way, part of it as memory the process owns (a Q6_K
+ * V2-Lite file: 14 GB, 13.9 GB of them copied). Without --allow-sys the amount is unknown:
+ * repack.
  */
-function repackFits(bytes: number): boolean {
+function repackFits(fileBytes: number): boolean {
   try {
-    return bytes < 0.5 * Deno.systemMemoryInfo().available;
+    return fileBytes < 0.75 * Deno.systemMemoryInfo().available;
   } catch {
     return true;
   }

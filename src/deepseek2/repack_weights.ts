@@ -73,7 +73,7 @@ export function repackWeights(
  * @returns Bytes of repackable matmul weights not repacked yet.
  * @example
  * ```ts ignore
- * if (repackableBytes(weights) < Deno.systemMemoryInfo().available / 2) { ... }
+ * console.log(`${repackableBytes(weights) / 2 ** 30} GiB to copy`);
  * ```
  */
 export function repackableBytes(weights: DeepSeek2Weights): number {
