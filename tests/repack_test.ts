@@ -13,7 +13,7 @@ import assert from "node:assert/strict";
 import { native } from "../ffi/library.ts";
 import { unwrap } from "../ffi/status.ts";
 import { OptionError } from "../src/errors.ts";
-import { GgmlType, type GgmlTypeId } from "../src/ggml_types.ts";
+import { GgmlType, type GgmlTypeId, ggmlTypeInfo } from "../src/ggml_types.ts";
 import { NativeBuffer } from "../src/deepseek2/native_memory.ts";
 import {
   dequantizeRow,
@@ -30,14 +30,15 @@ import { ThreadPool } from "../src/thread_pool.ts";
 import { tinyModelPath } from "./helpers/tiny_model.ts";
 import { rng } from "./quants_helpers.ts";
 
-Deno.test("repackedTypeId names the internal layouts of IQ4_NL, Q4_0, Q4_K, Q5_0, Q6_K and Q8_0 only", () => {
+Deno.test("repackedTypeId names the internal layouts of IQ4_NL, Q4_0, Q4_K, Q5_0, Q5_K, Q6_K and Q8_0 only", () => {
   assert.equal(repackedTypeId(GgmlType.IQ4_NL), 2020);
   assert.equal(repackedTypeId(GgmlType.Q4_0), 2002);
   assert.equal(repackedTypeId(GgmlType.Q4_K), 2012);
   assert.equal(repackedTypeId(GgmlType.Q5_0), 2006);
   assert.equal(repackedTypeId(GgmlType.Q6_K), 2014);
   assert.equal(repackedTypeId(GgmlType.Q8_0), 2008);
-  for (const t of [GgmlType.Q5_K, GgmlType.Q4_1, GgmlType.F16, 1020, 2020, 9999]) {
+  assert.equal(repackedTypeId(GgmlType.Q5_K), 2013);
+  for (const t of [GgmlType.Q4_1, GgmlType.Q5_1, GgmlType.IQ4_XS, GgmlType.F16, 1020, 2020, 9999]) {
     assert.equal(repackedTypeId(t), undefined);
   }
 });
@@ -52,12 +53,13 @@ Deno.test("repacked kernel types have names, and the file type's row geometry", 
   assert.equal(kernelTypeByName("Q4_K_X4"), undefined);
   assert.equal(kernelTypeByName("Q4_K_R8"), 2012);
   assert.equal(kernelTypeByName("Q6_K_R8"), 2014);
-  assert.equal(kernelTypeByName("Q5_K_R8"), undefined);
+  assert.equal(kernelTypeByName("Q5_K_R8"), 2013);
+  assert.equal(kernelTypeByName("Q4_1_R8"), undefined);
   assert.equal(kernelTypeByName("NOPE"), undefined);
   assert.equal(weightRowBytes(1020 as GgmlTypeId, 2048), weightRowBytes(GgmlType.IQ4_NL, 2048));
   assert.equal(weightRowBytes(2020 as GgmlTypeId, 2048), weightRowBytes(GgmlType.IQ4_NL, 2048));
   assert.throws(() => kernelTypeName(1012), OptionError);
-  assert.throws(() => kernelTypeName(2013), OptionError); // Q5_K has no r8 layout
+  assert.throws(() => kernelTypeName(2003), OptionError); // Q4_1 has no r8 layout
   assert.ok(isRowGrouped(2020) && !isRowGrouped(1020) && !isRowGrouped(GgmlType.IQ4_NL));
 });
 
@@ -72,11 +74,20 @@ Deno.test("single rows of an interleaved layout are refused, in TypeScript and i
   );
 });
 
-for (const type of [GgmlType.IQ4_NL, GgmlType.Q4_0, GgmlType.Q8_0, GgmlType.Q4_K, GgmlType.Q6_K]) {
+for (
+  const type of [
+    GgmlType.IQ4_NL,
+    GgmlType.Q4_0,
+    GgmlType.Q8_0,
+    GgmlType.Q4_K,
+    GgmlType.Q5_K,
+    GgmlType.Q6_K,
+  ]
+) {
   // 11 blocks per row (x4: two groups of 4 and a tail of 3 in the file layout), or 3 K-quant
   // super-blocks; 19 rows: two interleaved groups of 8 and 3 rows in the x4 (K: file) layout.
   Deno.test(`repackRows: type ${type} matrix multiplies exactly like the file's rows`, () => {
-    const k = type === GgmlType.Q4_K || type === GgmlType.Q6_K ? 768 : 352;
+    const k = ggmlTypeInfo(type)!.blockElements === 256 ? 768 : 352;
     const nRows = 19;
     const random = rng(type);
     const rows = Array.from({ length: nRows }, () => {
@@ -124,7 +135,7 @@ for (const type of [GgmlType.IQ4_NL, GgmlType.Q4_0, GgmlType.Q8_0, GgmlType.Q4_K
 Deno.test("repackRows refuses types without a layout and impossible shapes", () => {
   using buffer = new NativeBuffer(4096);
   const a = buffer.address;
-  assert.throws(() => repackRows(GgmlType.Q5_K, a, a, 176, 256, 1), OptionError);
+  assert.throws(() => repackRows(GgmlType.Q4_1, a, a, 20, 32, 1), OptionError);
   assert.throws(() => repackRows(GgmlType.IQ4_NL, a, a, 17, 32, 1), /below one row/);
   assert.throws(() => repackRows(GgmlType.IQ4_NL, a, a, 18, 33, 1), OptionError);
   assert.throws(() => repackRows(GgmlType.IQ4_NL, a, a, 18, 32, 0), /Cannot repack 0 rows/);

@@ -25,7 +25,7 @@
 //!    all selected experts' row chunks (own range first, in order, then stealing): for one token
 //!    and 2 threads, thread 0 streams experts 1-3 and thread 1 experts 4-6 front to back, which
 //!    streams from DRAM much faster than alternating chunks of one shared counter. An expert
-//!    with ≥ Traits.gemm_tokens_min (8; Q6_K_R8: 96; the other r8 tiles: 128) tokens, in a batch
+//!    with ≥ Traits.gemm_tokens_min (8; the r8 layouts' tiles: 48 to 128) tokens, in a batch
 //!    averaging that many per expert (prefill), runs the chunk's rows × all its tokens through the
 //!    type's GEMM tile kernel (`Traits.gemm_tile`, up to 128 rows per chunk): gate products into
 //!    h, up products into the still unused `out` area, then h = silu(g)·u over the tile.

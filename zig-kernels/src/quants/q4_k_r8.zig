@@ -38,7 +38,7 @@ const group_block_bytes = group_rows * block_bytes;
 const codes_offset = 128;
 
 /// Where row r's scale (or min) of sub-block s sits in S (or M).
-inline fn scaleIndex(s: usize, r: usize) usize {
+pub inline fn scaleIndex(s: usize, r: usize) usize {
     return 32 * (s / 4) + 16 * (r / 4) + 4 * (s % 4) + r % 4;
 }
 
@@ -52,34 +52,41 @@ pub fn repackMatrix(src: [*]const u8, dst: [*]u8, row_bytes: usize, k: usize, n_
     while (r0 < groupedRows(n_rows)) : (r0 += group_rows) {
         for (0..nb) |b| {
             const out = dst + r0 * row_bytes + b * group_block_bytes;
-            var s_bytes: [64]u8 = undefined;
-            var m_bytes: [64]u8 = undefined;
-            for (0..group_rows) |r| {
-                const w = src + (r0 + r) * row_bytes + b * block_bytes;
-                @memcpy(out[2 * r ..][0..2], w[0..2]);
-                @memcpy(out[16 + 2 * r ..][0..2], w[2..4]);
-                for (0..8) |s| {
-                    const sm = kblock.scaleMin(w[4..16], s);
-                    s_bytes[scaleIndex(s, r)] = sm.sc;
-                    m_bytes[scaleIndex(s, r)] = sm.m;
-                }
-                for (0..4) |j| for (0..8) |p| for (0..4) |e| {
-                    out[codes_offset + 256 * j + 32 * p + 4 * r + e] = w[16 + 32 * j + 4 * p + e];
-                };
-            }
-            for (0..32) |i| {
-                out[32 + i] = (s_bytes[i] & 15) | (s_bytes[32 + i] & 15) << 4;
-                out[64 + i] = (m_bytes[i] & 15) | (m_bytes[32 + i] & 15) << 4;
-                out[96 + i] = (s_bytes[i] >> 4) | (s_bytes[32 + i] >> 4) << 2 | (m_bytes[i] >> 4) << 4 | (m_bytes[32 + i] >> 4) << 6;
-            }
+            var blocks: [group_rows][*]const u8 = undefined;
+            for (&blocks, 0..) |*w, r| w.* = src + (r0 + r) * row_bytes + b * block_bytes;
+            repackHeader(out, blocks);
+            for (blocks, 0..) |w, r| for (0..4) |j| for (0..8) |p| for (0..4) |e| {
+                out[codes_offset + 256 * j + 32 * p + 4 * r + e] = w[16 + 32 * j + 4 * p + e];
+            };
         }
     }
     for (groupedRows(n_rows)..n_rows) |r| @memcpy(dst[r * row_bytes ..][0 .. nb * block_bytes], src[r * row_bytes ..][0 .. nb * block_bytes]);
 }
 
-/// Super-block b of row `lane` of the group at `group`, rebuilt in the file layout.
-fn blockInFileLayout(group: [*]const u8, lane: usize, b: usize, out: *[block_bytes]u8) void {
-    const src = group + b * group_block_bytes;
+/// The group header [0, 128) from 8 file super-blocks whose first 16 bytes are d, dmin and the
+/// packed 6-bit scales and mins (Q4_K's and Q5_K's alike).
+pub fn repackHeader(out: [*]u8, blocks: [group_rows][*]const u8) void {
+    var s_bytes: [64]u8 = undefined;
+    var m_bytes: [64]u8 = undefined;
+    for (blocks, 0..) |w, r| {
+        @memcpy(out[2 * r ..][0..2], w[0..2]);
+        @memcpy(out[16 + 2 * r ..][0..2], w[2..4]);
+        for (0..8) |s| {
+            const sm = kblock.scaleMin(w[4..16], s);
+            s_bytes[scaleIndex(s, r)] = sm.sc;
+            m_bytes[scaleIndex(s, r)] = sm.m;
+        }
+    }
+    for (0..32) |i| {
+        out[32 + i] = (s_bytes[i] & 15) | (s_bytes[32 + i] & 15) << 4;
+        out[64 + i] = (m_bytes[i] & 15) | (m_bytes[32 + i] & 15) << 4;
+        out[96 + i] = (s_bytes[i] >> 4) | (s_bytes[32 + i] >> 4) << 2 | (m_bytes[i] >> 4) << 4 | (m_bytes[32 + i] >> 4) << 6;
+    }
+}
+
+/// Row `lane`'s d, dmin and packed scales (a file super-block's first 16 bytes) from the group
+/// header at src.
+pub fn headerInFileLayout(src: [*]const u8, lane: usize, out: *[16]u8) void {
     @memcpy(out[0..2], src[2 * lane ..][0..2]);
     @memcpy(out[2..4], src[16 + 2 * lane ..][0..2]);
     var sc: [8]u8 = undefined;
@@ -92,6 +99,12 @@ fn blockInFileLayout(group: [*]const u8, lane: usize, b: usize, out: *[block_byt
         m[s] = ((src[64 + low] >> (4 * half)) & 15) | ((src[96 + low] >> (4 + 2 * half)) & 3) << 4;
     }
     kblock.packScaleMin(sc, m, out[4..16]);
+}
+
+/// Super-block b of row `lane` of the group at `group`, rebuilt in the file layout.
+fn blockInFileLayout(group: [*]const u8, lane: usize, b: usize, out: *[block_bytes]u8) void {
+    const src = group + b * group_block_bytes;
+    headerInFileLayout(src, lane, out[0..16]);
     for (0..4) |j| for (0..8) |p| for (0..4) |e| {
         out[16 + 32 * j + 4 * p + e] = src[codes_offset + 256 * j + 32 * p + 4 * lane + e];
     };
@@ -118,7 +131,7 @@ const zero_byte: i8 = -128; // top bit set: vpshufb writes 0
 
 /// vpshufb indices over S (or M) halves: row r's value of sub-block s (mod 4) in 16-bit lanes
 /// 2r and 2r+1 (r mod 4 within each 128-bit lane), the layout vpmaddwd leaves code sums in.
-const scale_index: [4]I8x32 = blk: {
+pub const scale_index: [4]I8x32 = blk: {
     var out: [4]I8x32 = undefined;
     for (0..4) |s| {
         var idx: [32]i8 = undefined;
@@ -133,7 +146,7 @@ const scale_index: [4]I8x32 = blk: {
 
 /// vpshufb indices over M halves: row r's mins of sub-blocks 2j and 2j+1 (mod 4) as the 16-bit
 /// pair in 32-bit lane r, to meet the activation sums (B_2j, B_2j+1) in one vpmaddwd.
-const min_pair_index: [2]I8x32 = blk: {
+pub const min_pair_index: [2]I8x32 = blk: {
     var out: [2]I8x32 = undefined;
     for (0..2) |j| {
         var idx: [32]i8 = undefined;
@@ -148,7 +161,7 @@ const min_pair_index: [2]I8x32 = blk: {
 
 const scales8 = r8.scales8;
 /// S and M of one group super-block: [S[0..32), S[32..64), M[0..32), M[32..64)].
-inline fn unpackScales(src: [*]const u8) [4]U8x32 {
+pub inline fn unpackScales(src: [*]const u8) [4]U8x32 {
     const m4: U8x32 = @splat(15);
     const m2: U8x32 = @splat(3);
     const lo_s: U8x32 = src[32..64].*;
@@ -164,7 +177,7 @@ inline fn unpackScales(src: [*]const u8) [4]U8x32 {
 
 const broadcast4 = r8.broadcast4;
 /// The activation sums of sub-blocks 2j and 2j+1 as one 16-bit pair in every 32-bit lane.
-inline fn bsumPair(a: *align(1) const common.BlockQ8K, j: usize) I16x16 {
+pub inline fn bsumPair(a: *align(1) const common.BlockQ8K, j: usize) I16x16 {
     const lo: i16 = a.bsums[4 * j] + a.bsums[4 * j + 1];
     const hi: i16 = a.bsums[4 * j + 2] + a.bsums[4 * j + 3];
     const word: u32 = @as(u32, @as(u16, @bitCast(lo))) | @as(u32, @as(u16, @bitCast(hi))) << 16;

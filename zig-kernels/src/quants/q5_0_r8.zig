@@ -162,20 +162,7 @@ inline fn rowCodesSimd(src: [*]const u8, lane: usize) [32]u8 {
     const hi: @Vector(4, u32) = @bitCast((bytes >> @splat(4)) & mask);
     // Piece p: low nibbles are elements 8p..8p+3, high nibbles 8p+4..8p+7.
     const ordered: U8x32 = @bitCast(@shuffle(u32, lo, hi, [8]i32{ 0, -1, 1, -2, 2, -3, 3, -4 }));
-    // Element e = 4m + j: bit m of plane byte j.
-    const plane: @Vector(4, u8) = src[high_offset + 4 * lane ..][0..4].*;
-    const spread = @shuffle(u8, plane, undefined, [4]i32{ 0, 1, 2, 3 } ** 8);
-    const bit: U8x32 = [4]u8{ 1, 1, 1, 1 } ++ [4]u8{ 2, 2, 2, 2 } ++ [4]u8{ 4, 4, 4, 4 } ++ [4]u8{ 8, 8, 8, 8 } ++
-        [4]u8{ 16, 16, 16, 16 } ++ [4]u8{ 32, 32, 32, 32 } ++ [4]u8{ 64, 64, 64, 64 } ++ [4]u8{ 128, 128, 128, 128 };
-    const zero: U8x32 = @splat(0);
-    return ordered | @select(u8, (spread & bit) != zero, @as(U8x32, @splat(0x10)), zero);
-}
-
-/// 0x10 in byte 4r + j where element 4m + j of row r has its high bit set.
-inline fn highBits(plane: U8x32, comptime m: usize) U8x32 {
-    const words: @Vector(16, u16) = @bitCast(plane);
-    const shifted: U8x32 = @bitCast(if (m < 4) words << @splat(4 - m) else if (m > 4) words >> @splat(m - 4) else words);
-    return shifted & @as(U8x32, @splat(0x10));
+    return ordered | r8.rowHighBits(src[high_offset + 4 * lane ..][0..4].*);
 }
 
 /// One block of a group against `ncols` activation blocks: acc[c] lane r += d_r·da_c·Σ code·q,
@@ -191,7 +178,7 @@ inline fn blockSimd(comptime ncols: usize, src: [*]const u8, q: [ncols][*]const 
         const lows = [2]U8x32{ bytes & mask, @as(U8x32, @bitCast(@as(@Vector(16, u16), @bitCast(bytes)) >> @splat(4))) & mask };
         inline for (0..2) |h| {
             const m = 2 * p + h;
-            const codes = lows[h] | highBits(plane, m);
+            const codes = lows[h] | r8.highBits(plane, m);
             inline for (0..ncols) |c| {
                 const prod = simd.mulAddBytes(codes, r8.broadcast4(q[c] + 4 * m));
                 sum16[c] = if (m % 4 == 0) prod else sum16[c] + prod;

@@ -44,6 +44,8 @@ pub const Type = enum(u32) {
     q6_k_r8 = grouped_offset + 14,
     /// Internal: Q8_0 matrices repacked by `repackRows` (quants/q8_0_r8.zig).
     q8_0_r8 = grouped_offset + 8,
+    /// Internal: Q5_K matrices repacked by `repackRows` (quants/q5_k_r8.zig).
+    q5_k_r8 = grouped_offset + 13,
 };
 
 /// Internal ids of the per-row x4 layouts are the file type's id plus this.
@@ -108,7 +110,7 @@ pub const Traits = struct {
     /// 2048×1408, GEMM against dots in GOP/s: t=4 Q4_K 51/68, Q8_0 34/60, IQ4_NL_X4 36/65; t=8
     /// 76/80, 66/67, 73/63; t=16 GEMM ahead for all). Q4_K_R8 and Q5_0_R8: 128 (their dots need
     /// no decode beyond the GEMV's; Q4_K_R8 127 against 99–120 at t=64, 126 against 130 at 128).
-    /// Q6_K_R8: 96, Q8_0_R8: 128 (q6_k_r8.zig, q8_0_r8.zig).
+    /// Q5_K_R8: 48, Q6_K_R8: 96, Q8_0_R8: 128 (their files).
     gemm_tokens_min: usize = 8,
     /// Rows interleaved together (r8 layouts: 8). Above 1, single rows are not addressable:
     /// `dots`, `dequantizeRow` and `quantizeRow` do not apply, callers go through `rowsDot`
@@ -195,8 +197,8 @@ const IQ4_NLR8 = r8.R8(@import("iq4_nl.zig"));
 /// grouped rows (group_rows > 1 tells them). IQ4_NL_R8 and Q4_0_R8 have no GEMM tile: their row-range
 /// dots, 4 tokens per decoded block, beat every tile at every token count (per core on
 /// 2048×1408, in GOP/s, dots against the tile: IQ4_NL_R8 116/103 at t=512, 121/76 at t=16;
-/// Q4_0_R8 155/126 and 168/93). The tiles of Q4_K_R8, Q5_0_R8 and Q8_0_R8 take over from 128
-/// tokens, Q6_K_R8's from 96 (`gemm_tokens_min`).
+/// Q4_0_R8 155/126 and 168/93). The other r8 layouts keep a tile, from `gemm_tokens_min` tokens
+/// (Q5_K_R8 48, Q6_K_R8 96, Q4_K_R8, Q5_0_R8 and Q8_0_R8 128).
 fn groupedTraitsOf(comptime Module: type, comptime TailRows: type, activation: Activation) Traits {
     var t = traitsOf(TailRows, activation);
     t.gemm_tile = if (@hasDecl(Module, "gemmTile")) Module.gemmTile else null;
@@ -215,6 +217,8 @@ const Q6_KR8 = @import("q6_k_r8.zig");
 const table_q6_k_r8 = groupedTraitsOf(Q6_KR8, @import("q6_k.zig"), .q8k);
 const Q8_0R8 = @import("q8_0_r8.zig");
 const table_q8_0_r8 = groupedTraitsOf(Q8_0R8, @import("q8_0.zig"), .q8a);
+const Q5_KR8 = @import("q5_k_r8.zig");
+const table_q5_k_r8 = groupedTraitsOf(Q5_KR8, @import("q5_k.zig"), .q8k);
 
 /// The traits of a ggml type id, or null when this library has no kernels for it.
 pub fn traits(type_id: u32) ?*const Traits {
@@ -241,13 +245,14 @@ pub fn traits(type_id: u32) ?*const Traits {
         .q5_0_r8 => &table_q5_0_r8,
         .q6_k_r8 => &table_q6_k_r8,
         .q8_0_r8 => &table_q8_0_r8,
+        .q5_k_r8 => &table_q5_k_r8,
     };
 }
 
 /// The internal id of the faster repacked layout of file type `type_id`, or null if it has none.
 pub fn repackedType(type_id: u32) ?u32 {
     return switch (std.meta.intToEnum(Type, type_id) catch return null) {
-        .q4_0, .iq4_nl, .q4_k, .q5_0, .q6_k, .q8_0 => type_id + grouped_offset,
+        .q4_0, .iq4_nl, .q4_k, .q5_0, .q5_k, .q6_k, .q8_0 => type_id + grouped_offset,
         else => null,
     };
 }
@@ -264,6 +269,7 @@ pub fn repackRows(type_id: u32, src: [*]const u8, dst: [*]u8, row_bytes: usize, 
         .q5_0 => Q5_0R8.repackMatrix(src, dst, row_bytes, k, n_rows),
         .q6_k => Q6_KR8.repackMatrix(src, dst, row_bytes, k, n_rows),
         .q8_0 => Q8_0R8.repackMatrix(src, dst, row_bytes, k, n_rows),
+        .q5_k => Q5_KR8.repackMatrix(src, dst, row_bytes, k, n_rows),
         else => return false,
     }
     return true;
@@ -278,6 +284,7 @@ test {
     _ = Q5_0R8;
     _ = Q6_KR8;
     _ = Q8_0R8;
+    _ = Q5_KR8;
     _ = gemm32;
 }
 

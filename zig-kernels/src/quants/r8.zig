@@ -96,6 +96,27 @@ pub inline fn broadcast4(q: [*]const u8) I8x32 {
     return @bitCast(word);
 }
 
+/// A high-bit plane (q5_0_r8.zig, q5_k_r8 in q4_k_r8.zig): byte 4r + j, bit m is the high bit of
+/// element 4m + j of row r. Returns 0x10 in byte 4r + j where that bit is set, for register m
+/// (elements 4m..4m+3 of every row): one 16-bit shift and one mask, since the bits a 16-bit shift
+/// carries across bytes never land on bit 4.
+pub inline fn highBits(plane: U8x32, comptime m: usize) U8x32 {
+    const words: @Vector(16, u16) = @bitCast(plane);
+    const shifted: U8x32 = @bitCast(if (m < 4) words << @splat(4 - m) else if (m > 4) words >> @splat(m - 4) else words);
+    return shifted & @as(U8x32, @splat(0x10));
+}
+
+/// One row's 4 plane bytes (byte j, bit m: element 4m + j) as 0x10 or 0 per element, in
+/// element order (the GEMM decoders, which gather one row at a time).
+pub inline fn rowHighBits(plane: [4]u8) U8x32 {
+    const vec: @Vector(4, u8) = plane;
+    const spread = @shuffle(u8, vec, undefined, [4]i32{ 0, 1, 2, 3 } ** 8);
+    const bit: U8x32 = [4]u8{ 1, 1, 1, 1 } ++ [4]u8{ 2, 2, 2, 2 } ++ [4]u8{ 4, 4, 4, 4 } ++ [4]u8{ 8, 8, 8, 8 } ++
+        [4]u8{ 16, 16, 16, 16 } ++ [4]u8{ 32, 32, 32, 32 } ++ [4]u8{ 64, 64, 64, 64 } ++ [4]u8{ 128, 128, 128, 128 };
+    const zero: U8x32 = @splat(0);
+    return @select(u8, (spread & bit) != zero, @as(U8x32, @splat(0x10)), zero);
+}
+
 /// Builds the r8 layout's kernels for `Base` (iq4_nl.zig or q4_0.zig).
 pub fn R8(comptime Base: type) type {
     comptime std.debug.assert(Base.block_bytes == 18 and Base.block_elements == 32);
