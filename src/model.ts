@@ -69,11 +69,12 @@ export interface LoadOptions {
    */
   prefault?: boolean;
   /**
-   * Copy IQ4_NL, Q4_0, Q4_K, Q5_0, Q5_K, Q6_K and Q8_0 matmul weights at load into the kernels'
-   * repacked layout (8 rows interleaved): their GEMVs run ~1.4–2× faster per core, at the cost of
-   * owning a copy of them in memory and a longer load. true always repacks, false keeps every weight in the file
-   * mapping; the default repacks when the file fits in three quarters of the memory available
-   * now (the copied tensors' mapped pages are reclaimed like page cache once copied).
+   * Copy IQ4_NL, Q4_0, Q4_K, Q5_0, Q5_1, Q5_K, Q6_K and Q8_0 matmul weights at load into the
+   * kernels' repacked layout (8 rows interleaved): their GEMVs run ~1.4–2× faster per core, at
+   * the cost of owning a copy of them in memory and a longer load. true always repacks, false
+   * keeps every weight in the file mapping; the default repacks when the file fits in three
+   * quarters of the memory available now (the copied tensors' mapped pages are reclaimed like
+   * page cache once copied).
    */
   repack?: boolean;
 }

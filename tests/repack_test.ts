@@ -30,7 +30,7 @@ import { ThreadPool } from "../src/thread_pool.ts";
 import { tinyModelPath } from "./helpers/tiny_model.ts";
 import { rng } from "./quants_helpers.ts";
 
-Deno.test("repackedTypeId names the internal layouts of IQ4_NL, Q4_0, Q4_K, Q5_0, Q5_K, Q6_K and Q8_0 only", () => {
+Deno.test("repackedTypeId names the internal layouts of IQ4_NL, Q4_0, Q4_K, Q5_0, Q5_1, Q5_K, Q6_K and Q8_0 only", () => {
   assert.equal(repackedTypeId(GgmlType.IQ4_NL), 2020);
   assert.equal(repackedTypeId(GgmlType.Q4_0), 2002);
   assert.equal(repackedTypeId(GgmlType.Q4_K), 2012);
@@ -38,7 +38,8 @@ Deno.test("repackedTypeId names the internal layouts of IQ4_NL, Q4_0, Q4_K, Q5_0
   assert.equal(repackedTypeId(GgmlType.Q6_K), 2014);
   assert.equal(repackedTypeId(GgmlType.Q8_0), 2008);
   assert.equal(repackedTypeId(GgmlType.Q5_K), 2013);
-  for (const t of [GgmlType.Q4_1, GgmlType.Q5_1, GgmlType.IQ4_XS, GgmlType.F16, 1020, 2020, 9999]) {
+  assert.equal(repackedTypeId(GgmlType.Q5_1), 2007);
+  for (const t of [GgmlType.Q4_1, GgmlType.IQ4_XS, GgmlType.F16, 1020, 2020, 9999]) {
     assert.equal(repackedTypeId(t), undefined);
   }
 });
@@ -78,6 +79,7 @@ for (
   const type of [
     GgmlType.IQ4_NL,
     GgmlType.Q4_0,
+    GgmlType.Q5_1,
     GgmlType.Q8_0,
     GgmlType.Q4_K,
     GgmlType.Q5_K,
@@ -161,6 +163,7 @@ for (
     ["Q4_K", "kb-vb"],
     ["Q6_K", "kb-vb"],
     ["Q8_0", "kb-vb"],
+    ["Q5_1", "kb-vb"],
     ["IQ4_NL", "kvb"],
   ] as const
 ) {

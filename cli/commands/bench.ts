@@ -38,7 +38,7 @@ Usage: bench -m MODEL [flags]
   -b, --batch-size N       prompt batch size                          (default 512)
   -o, --output FMT         md, json, jsonl or csv                     (default md)
   --plot FILE.svg          also draw t/s against depth per strategy and cache type
-  -rtr, --run-time-repack 0|1,...  repack IQ4_NL/Q4_0/Q4_K/Q5_0/Q5_K/Q6_K/Q8_0 weights at load for faster matmuls (default 1)
+  -rtr, --run-time-repack 0|1,...  repack IQ4_NL/Q4_0/Q4_K/Q5_0/Q5_1/Q5_K/Q6_K/Q8_0 weights at load for faster matmuls (default 1)
   --no-warmup              skip the untimed warm-up run
   -h, --help               this text
 

@@ -37,6 +37,7 @@ export const REPACKABLE_TYPES: readonly GgmlTypeId[] = [
   GgmlType.IQ4_NL,
   GgmlType.Q4_K,
   GgmlType.Q5_0,
+  GgmlType.Q5_1,
   GgmlType.Q5_K,
   GgmlType.Q6_K,
   GgmlType.Q8_0,

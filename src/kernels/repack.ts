@@ -1,11 +1,11 @@
 /**
  * Load-time repacking of weight matrices into faster kernel layouts. IQ4_NL, Q4_0, Q4_K, Q5_0,
- * Q5_K, Q6_K and Q8_0 matrices get the r8 layout (zig-kernels/src/quants/r8.zig, q4_k_r8.zig,
- * q5_0_r8.zig, q5_k_r8.zig, q6_k_r8.zig, q8_0_r8.zig): rows interleaved in groups of 8 so one vpmaddubsw meets
- * 8 rows and no horizontal sums remain; the n mod 8 last rows keep a per-row layout (x4,
- * quants/x4.zig, for IQ4_NL and Q4_0; the file's for the others). Same bytes per matrix; per core
- * the GEMV runs ~1.4× (Q8_0) to ~2× (Q4_0, Q4_K, Q5_0, Q6_K; IQ4_NL with Q8P activations)
- * faster.
+ * Q5_1, Q5_K, Q6_K and Q8_0 matrices get the r8 layout (zig-kernels/src/quants/r8.zig,
+ * q4_k_r8.zig, q5_0_r8.zig for Q5_0 and Q5_1, q5_k_r8.zig, q6_k_r8.zig, q8_0_r8.zig): rows
+ * interleaved in groups of 8 so one vpmaddubsw meets 8 rows and no horizontal sums remain; the
+ * n mod 8 last rows keep a per-row layout (x4, quants/x4.zig, for IQ4_NL and Q4_0; the file's for
+ * the others). Same bytes per matrix; per core the GEMV runs ~1.4× (Q8_0) to ~2× (Q4_0, Q4_K,
+ * Q5_0, Q5_K, Q6_K; IQ4_NL with Q8P activations) faster.
  * Repacked layouts have internal type ids (file type id + 2000 for r8, + 1000 for x4) that only
  * the kernels know; a GGUF file never contains them.
  * @module

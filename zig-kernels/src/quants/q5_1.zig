@@ -29,6 +29,8 @@ pub inline fn decodeScalar(w: [*]const u8, values: *[32]i32) void {
 const engine = block32.Engine(@This());
 pub const dots = engine.dots;
 pub const dequantizeRow = engine.dequantizeRow;
+/// This type's rows as gemm32 panels (q5_0_r8.zig's Q5_1 decodes its trailing rows with it).
+pub const gemmDecoder = engine.gemmDecoder;
 
 /// Reference quantization (ggml quantize_row_q5_1_ref): d = (max − min)/31, m = min,
 /// q = trunc((x − min)/d + 0.5).

@@ -46,6 +46,8 @@ pub const Type = enum(u32) {
     q8_0_r8 = grouped_offset + 8,
     /// Internal: Q5_K matrices repacked by `repackRows` (quants/q5_k_r8.zig).
     q5_k_r8 = grouped_offset + 13,
+    /// Internal: Q5_1 matrices repacked by `repackRows` (quants/q5_0_r8.zig).
+    q5_1_r8 = grouped_offset + 7,
 };
 
 /// Internal ids of the per-row x4 layouts are the file type's id plus this.
@@ -198,7 +200,7 @@ const IQ4_NLR8 = r8.R8(@import("iq4_nl.zig"));
 /// dots, 4 tokens per decoded block, beat every tile at every token count (per core on
 /// 2048×1408, in GOP/s, dots against the tile: IQ4_NL_R8 116/103 at t=512, 121/76 at t=16;
 /// Q4_0_R8 155/126 and 168/93). The other r8 layouts keep a tile, from `gemm_tokens_min` tokens
-/// (Q5_K_R8 48, Q6_K_R8 96, Q4_K_R8, Q5_0_R8 and Q8_0_R8 128).
+/// (Q5_K_R8 48, Q6_K_R8 96, Q4_K_R8, Q5_0_R8, Q5_1_R8 and Q8_0_R8 128).
 fn groupedTraitsOf(comptime Module: type, comptime TailRows: type, activation: Activation) Traits {
     var t = traitsOf(TailRows, activation);
     t.gemm_tile = if (@hasDecl(Module, "gemmTile")) Module.gemmTile else null;
@@ -211,8 +213,10 @@ const Q4_KR8 = @import("q4_k_r8.zig");
 const table_q4_0_r8 = groupedTraitsOf(Q4_0R8, Q4_0X4, .q8a);
 const table_iq4_nl_r8 = groupedTraitsOf(IQ4_NLR8, IQ4_NLX4, .q8p);
 const table_q4_k_r8 = groupedTraitsOf(Q4_KR8, @import("q4_k.zig"), .q8k);
-const Q5_0R8 = @import("q5_0_r8.zig");
+const Q5_0R8 = @import("q5_0_r8.zig").Q5_0;
 const table_q5_0_r8 = groupedTraitsOf(Q5_0R8, @import("q5_0.zig"), .q8a);
+const Q5_1R8 = @import("q5_0_r8.zig").Q5_1;
+const table_q5_1_r8 = groupedTraitsOf(Q5_1R8, @import("q5_1.zig"), .q8a);
 const Q6_KR8 = @import("q6_k_r8.zig");
 const table_q6_k_r8 = groupedTraitsOf(Q6_KR8, @import("q6_k.zig"), .q8k);
 const Q8_0R8 = @import("q8_0_r8.zig");
@@ -246,13 +250,14 @@ pub fn traits(type_id: u32) ?*const Traits {
         .q6_k_r8 => &table_q6_k_r8,
         .q8_0_r8 => &table_q8_0_r8,
         .q5_k_r8 => &table_q5_k_r8,
+        .q5_1_r8 => &table_q5_1_r8,
     };
 }
 
 /// The internal id of the faster repacked layout of file type `type_id`, or null if it has none.
 pub fn repackedType(type_id: u32) ?u32 {
     return switch (std.meta.intToEnum(Type, type_id) catch return null) {
-        .q4_0, .iq4_nl, .q4_k, .q5_0, .q5_k, .q6_k, .q8_0 => type_id + grouped_offset,
+        .q4_0, .iq4_nl, .q4_k, .q5_0, .q5_1, .q5_k, .q6_k, .q8_0 => type_id + grouped_offset,
         else => null,
     };
 }
@@ -270,6 +275,7 @@ pub fn repackRows(type_id: u32, src: [*]const u8, dst: [*]u8, row_bytes: usize, 
         .q6_k => Q6_KR8.repackMatrix(src, dst, row_bytes, k, n_rows),
         .q8_0 => Q8_0R8.repackMatrix(src, dst, row_bytes, k, n_rows),
         .q5_k => Q5_KR8.repackMatrix(src, dst, row_bytes, k, n_rows),
+        .q5_1 => Q5_1R8.repackMatrix(src, dst, row_bytes, k, n_rows),
         else => return false,
     }
     return true;
@@ -281,7 +287,7 @@ test {
     _ = @import("x4.zig");
     _ = r8;
     _ = Q4_KR8;
-    _ = Q5_0R8;
+    _ = @import("q5_0_r8.zig");
     _ = Q6_KR8;
     _ = Q8_0R8;
     _ = Q5_KR8;
