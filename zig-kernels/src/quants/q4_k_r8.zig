@@ -24,6 +24,7 @@ const q4_k = @import("q4_k.zig");
 const kblock = @import("kblock.zig");
 const gemm_k = @import("gemm_k.zig");
 const r8 = @import("r8.zig");
+const r8_layout_test = @import("r8_layout_test.zig");
 
 const F32x8 = simd.F32x8;
 const I8x32 = simd.I8x32;
@@ -112,15 +113,7 @@ fn blockInFileLayout(group: [*]const u8, lane: usize, b: usize, out: *[block_byt
 
 /// r8 layout → file layout (the inverse of repackMatrix; tests).
 pub fn unpackMatrix(src: [*]const u8, dst: [*]u8, row_bytes: usize, k: usize, n_rows: usize) void {
-    const nb = k / 256;
-    for (0..n_rows) |r| {
-        if (r >= groupedRows(n_rows)) {
-            @memcpy(dst[r * row_bytes ..][0 .. nb * block_bytes], src[r * row_bytes ..][0 .. nb * block_bytes]);
-            continue;
-        }
-        const group = src + (r / group_rows) * group_rows * row_bytes;
-        for (0..nb) |b| blockInFileLayout(group, r % group_rows, b, dst[r * row_bytes + b * block_bytes ..][0..block_bytes]);
-    }
+    r8.unpackGroups(block_elements, block_bytes, blockInFileLayout, src, dst, row_bytes, k, n_rows);
 }
 
 /// Row-range dot products for 1..ncols_max activation rows, indexed by ncols − 1; the trailing
@@ -229,22 +222,28 @@ pub inline fn groupSimd(comptime ncols: usize, group: [*]const u8, act: [*]const
 
 /// Scalar twin: each row's super-blocks rebuilt in the file layout, then Q4_K's scalar dot.
 pub fn groupScalar(comptime ncols: usize, group: [*]const u8, act: [*]const u8, act_stride: usize, k: usize, y: [*]f32, y_stride: usize) void {
-    const n_supers = k / 256;
-    for (0..group_rows) |lane| {
-        var sum: [ncols]f32 = @splat(0);
-        for (0..n_supers) |b| {
-            var block: [block_bytes]u8 = undefined;
-            blockInFileLayout(group, lane, b, &block);
-            inline for (0..ncols) |c| sum[c] += q4_k.dotScalar(&block, common.q8k(act + c * act_stride + b * @sizeOf(common.BlockQ8K)));
-        }
-        inline for (0..ncols) |c| y[c * y_stride + lane] = sum[c];
-    }
+    r8.superGroupScalar(ncols, block_bytes, blockInFileLayout, q4_k.dotScalar, group, act, act_stride, k, y, y_stride);
 }
 
 /// The GEMM tile kernel (gemm_k.zig) over super-blocks decoded from r8 groups and file rows.
 pub const gemmTile = gemm_k.GemmK(GemmDecoder).tile;
 /// Below this many tokens the row-range dots beat the tile (quants.Traits.gemm_tokens_min).
 pub const gemm_tokens_min = 128;
+
+/// Row `lane`'s d, dmin and per-group scales and mins from the group header at src, as
+/// gemm_k.Super holds them (q5_k_r8.zig's decoder shares it).
+pub fn decodeHeaderRow(src: [*]const u8, lane: usize, out: *gemm_k.Super) void {
+    out.d = common.f16At(src + 2 * lane);
+    out.dmin = common.f16At(src + 16 + 2 * lane);
+    const halves: [4][32]u8 = @bitCast(unpackScales(src));
+    for (0..8) |sub| {
+        const i = scaleIndex(sub, lane);
+        out.sc[2 * sub] = halves[i / 32][i % 32];
+        out.sc[2 * sub + 1] = out.sc[2 * sub];
+        out.m[2 * sub] = halves[2 + i / 32][i % 32];
+        out.m[2 * sub + 1] = out.m[2 * sub];
+    }
+}
 
 const GemmDecoder = struct {
     pub const block_bytes = q4_k.block_bytes;
@@ -262,16 +261,7 @@ const GemmDecoder = struct {
             return File.decodeSuper(&block, out);
         }
         const src = group + s * group_block_bytes;
-        out.d = common.f16At(src + 2 * lane);
-        out.dmin = common.f16At(src + 16 + 2 * lane);
-        const halves: [4][32]u8 = @bitCast(unpackScales(src));
-        for (0..8) |sub| {
-            const i = scaleIndex(sub, lane);
-            out.sc[2 * sub] = halves[i / 32][i % 32];
-            out.sc[2 * sub + 1] = out.sc[2 * sub];
-            out.m[2 * sub] = halves[2 + i / 32][i % 32];
-            out.m[2 * sub + 1] = out.m[2 * sub];
-        }
+        decodeHeaderRow(src, lane, out);
         // Row `lane`'s 4 bytes of each piece of pair j are its elements 4p..4p+3 of sub-blocks
         // 2j (low nibbles) and 2j+1 (high nibbles), in element order.
         for (0..4) |j| {
@@ -285,52 +275,10 @@ const GemmDecoder = struct {
 };
 
 test "Q4_K r8 round-trips; its row-range dots and GEMM match the file rows'" {
-    // 3 super-blocks per row; 19 rows: 2 groups and 3 file-layout rows; padded rows.
-    const k = 768;
-    const n = 19;
-    const nb = k / 256;
-    const row_bytes = nb * block_bytes + 16;
-    var prng = std.Random.DefaultPrng.init(29);
-    const random = prng.random();
-    var file: [n * row_bytes]u8 = @splat(0);
-    var x: [k]f32 = undefined;
-    for (0..n) |r| {
-        for (&x) |*v| v.* = random.floatNorm(f32);
-        q4_k.quantizeRow(&x, file[r * row_bytes ..].ptr);
-        // Random scale bytes too, so every 6-bit pattern of the packing is exercised.
-        for (0..nb) |b| random.bytes(file[r * row_bytes + b * block_bytes + 4 ..][0..12]);
-    }
-    var packed_m: [file.len]u8 = @splat(0);
-    repackMatrix(&file, &packed_m, row_bytes, k, n);
-    var back: [file.len]u8 = @splat(0);
-    unpackMatrix(&packed_m, &back, row_bytes, k, n);
-    for (0..n) |r| try std.testing.expectEqualSlices(u8, file[r * row_bytes ..][0 .. nb * block_bytes], back[r * row_bytes ..][0 .. nb * block_bytes]);
-    const t = 9;
-    const act_row = nb * @sizeOf(common.BlockQ8K);
-    var acts: [t * act_row]u8 = undefined;
-    for (0..t) |c| {
-        var xa: [k]f32 = undefined;
-        for (&xa) |*v| v.* = random.floatNorm(f32);
-        common.quantizeRowQ8K(&xa, acts[c * act_row ..].ptr);
-    }
-    for ([_]bool{ true, false }) |use_simd| {
-        cpu_path.use_simd.store(use_simd, .monotonic);
-        defer cpu_path.use_simd.store(true, .monotonic);
-        inline for (1..5) |ncols| {
-            for ([_][2]usize{ .{ 0, n }, .{ 8, 16 }, .{ 8, 19 }, .{ 16, 18 }, .{ 0, 8 } }) |range| {
-                var got: [4 * n]f32 = undefined;
-                rows_dots[ncols - 1](&packed_m, row_bytes, n, range[0], range[1], &acts, act_row, k, &got, n);
-                for (range[0]..range[1]) |r| {
-                    var want: [4]f32 = undefined;
-                    q4_k.dots[ncols - 1](file[r * row_bytes ..].ptr, &acts, act_row, k, &want);
-                    for (0..ncols) |c| try std.testing.expectApproxEqAbs(want[c], got[c * n + r - range[0]], 1e-4 * (1 + @abs(want[c])));
-                }
-            }
-        }
-        var y_r8: [t * n]f32 = undefined;
-        var y_file: [t * n]f32 = undefined;
-        gemmTile(&packed_m, row_bytes, n, &acts, act_row, t, k, &y_r8, n);
-        q4_k.gemmTile(&file, row_bytes, n, &acts, act_row, t, k, &y_file, n);
-        for (y_file, y_r8) |want, got| try std.testing.expectApproxEqAbs(want, got, 1e-4 * (1 + @abs(want)));
-    }
+    try r8_layout_test.expectLayoutMatchesFile(@This(), q4_k, .{ .k = 768, .file_type = 12, .seed = 29, .scramble = randomScales });
+}
+
+/// Random scale bytes, so every 6-bit pattern of the packing is exercised.
+fn randomScales(random: std.Random, block: []u8) void {
+    random.bytes(block[4..16]);
 }

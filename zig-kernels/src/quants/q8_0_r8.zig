@@ -20,6 +20,7 @@ const common = @import("common.zig");
 const q8_0 = @import("q8_0.zig");
 const block32 = @import("block32.zig");
 const r8 = @import("r8.zig");
+const r8_layout_test = @import("r8_layout_test.zig");
 const gemm32 = @import("gemm32.zig");
 
 const F32x8 = simd.F32x8;
@@ -62,15 +63,7 @@ fn blockInFileLayout(group: [*]const u8, lane: usize, b: usize, block: *[block_b
 
 /// r8 layout → file layout (the exact inverse of repackMatrix; tests).
 pub fn unpackMatrix(src: [*]const u8, dst: [*]u8, row_bytes: usize, k: usize, n_rows: usize) void {
-    const nb = k / 32;
-    for (0..n_rows) |r| {
-        if (r >= groupedRows(n_rows)) {
-            @memcpy(dst[r * row_bytes ..][0 .. nb * block_bytes], src[r * row_bytes ..][0 .. nb * block_bytes]);
-            continue;
-        }
-        const group = src + (r / group_rows) * group_rows * row_bytes;
-        for (0..nb) |b| blockInFileLayout(group, r % group_rows, b, dst[r * row_bytes + b * block_bytes ..][0..block_bytes]);
-    }
+    r8.unpackGroups(block_elements, block_bytes, blockInFileLayout, src, dst, row_bytes, k, n_rows);
 }
 
 /// Dot products of a row range for 1..ncols_max activation rows, indexed by ncols − 1; the
@@ -113,25 +106,7 @@ pub inline fn groupSimd(comptime ncols: usize, group: [*]const u8, act: [*]const
 /// Scalar twin of groupSimd: each row's blocks rebuilt in the file layout, exact integer block
 /// sums.
 pub fn groupScalar(comptime ncols: usize, group: [*]const u8, act: [*]const u8, act_stride: usize, k: usize, y: [*]f32, y_stride: usize) void {
-    const n_blocks = k / 32;
-    const n_full = n_blocks / 4 * 4;
-    for (0..group_rows) |lane| {
-        var sum: [ncols]f32 = @splat(0);
-        for (0..n_blocks) |b| {
-            var block: [block_bytes]u8 = undefined;
-            blockInFileLayout(group, lane, b, &block);
-            var values: [32]i32 = undefined;
-            q8_0.decodeScalar(&block, &values);
-            const dw = q8_0.scale(&block);
-            inline for (0..ncols) |c| {
-                const a = common.activationBlock(act + c * act_stride, b, n_full);
-                var isum: i32 = 0;
-                for (values, a.q) |v, x| isum += v * x;
-                sum[c] += dw * a.d * @as(f32, @floatFromInt(isum));
-            }
-        }
-        inline for (0..ncols) |c| y[c * y_stride + lane] = sum[c];
-    }
+    r8.blockGroupScalar(q8_0, ncols, blockInFileLayout, group, act, act_stride, k, y, y_stride);
 }
 
 /// The file layout's signed GEMM tile (gemm32.zig) over panels gathered from r8 groups and file
@@ -163,55 +138,11 @@ const GemmDecoder = struct {
     }
 };
 
-const q8_0_file_tile = @import("quants.zig").traits(8).?.gemm_tile.?;
-
 test "Q8_0 r8 repack round-trips; its row-range dots and GEMM tile match the file rows'" {
-    // 11 blocks (two whole Q8A groups and 3 single blocks); 19 rows: 2 groups and 3 file rows.
-    const k = 352;
-    const n = 19;
-    const nb = k / 32;
-    const row_bytes = nb * block_bytes + 2; // padded rows: groups are 8 × row_bytes long
-    var prng = std.Random.DefaultPrng.init(37);
-    const random = prng.random();
-    var file: [n * row_bytes]u8 = @splat(0);
-    var x: [k]f32 = undefined;
-    for (0..n) |r| {
-        for (&x) |*v| v.* = random.floatNorm(f32);
-        q8_0.quantizeRow(&x, file[r * row_bytes ..].ptr);
-    }
-    // −128 (which the reference quantizer never writes but a file may hold) in one row.
-    file[3 * row_bytes + 2 + 5] = 0x80;
-    var packed_m: [file.len]u8 = @splat(0);
-    repackMatrix(&file, &packed_m, row_bytes, k, n);
-    var back: [file.len]u8 = @splat(0);
-    unpackMatrix(&packed_m, &back, row_bytes, k, n);
-    for (0..n) |r| try std.testing.expectEqualSlices(u8, file[r * row_bytes ..][0 .. nb * block_bytes], back[r * row_bytes ..][0 .. nb * block_bytes]);
-    const t = 9;
-    const act_row = nb * @sizeOf(common.BlockQ8A);
-    var acts: [t * act_row]u8 = undefined;
-    for (0..t) |c| {
-        var xa: [k]f32 = undefined;
-        for (&xa) |*v| v.* = random.floatNorm(f32);
-        common.quantizeRowQ8A(&xa, acts[c * act_row ..].ptr);
-    }
-    for ([_]bool{ true, false }) |use_simd| {
-        cpu_path.use_simd.store(use_simd, .monotonic);
-        defer cpu_path.use_simd.store(true, .monotonic);
-        var y_r8: [t * n]f32 = undefined;
-        var y_file: [t * n]f32 = undefined;
-        gemmTile(&packed_m, row_bytes, n, &acts, act_row, t, k, &y_r8, n);
-        q8_0_file_tile(&file, row_bytes, n, &acts, act_row, t, k, &y_file, n);
-        for (y_file, y_r8) |want, got| try std.testing.expectApproxEqAbs(want, got, 1e-4 * (1 + @abs(want)));
-        inline for (1..5) |ncols| {
-            for ([_][2]usize{ .{ 0, n }, .{ 8, 16 }, .{ 8, 19 }, .{ 16, 18 }, .{ 0, 8 } }) |range| {
-                var got: [4 * n]f32 = undefined;
-                rows_dots[ncols - 1](&packed_m, row_bytes, n, range[0], range[1], &acts, act_row, k, &got, n);
-                for (range[0]..range[1]) |r| {
-                    var want: [4]f32 = undefined;
-                    q8_0.dots[ncols - 1](file[r * row_bytes ..].ptr, &acts, act_row, k, &want);
-                    for (0..ncols) |c| try std.testing.expectApproxEqAbs(want[c], got[c * n + r - range[0]], 1e-4 * (1 + @abs(want[c])));
-                }
-            }
-        }
-    }
+    try r8_layout_test.expectLayoutMatchesFile(@This(), q8_0, .{ .k = 352, .file_type = 8, .seed = 37, .scramble = withMinus128 });
+}
+
+/// −128 in every block, which the reference quantizer never writes but a file may hold.
+fn withMinus128(random: std.Random, block: []u8) void {
+    block[2 + random.uintLessThan(usize, 32)] = 0x80;
 }

@@ -117,6 +117,82 @@ pub inline fn rowHighBits(plane: [4]u8) U8x32 {
     return @select(u8, (spread & bit) != zero, @as(U8x32, @splat(0x10)), zero);
 }
 
+/// r8 layout → file layout (the inverse of a repackMatrix; tests) for a layout whose blocks
+/// `rebuild(group, lane, b, out)` rebuilds in the file layout; trailing rows are copied.
+pub fn unpackGroups(comptime block_elements: usize, comptime block_bytes: usize, comptime rebuild: fn ([*]const u8, usize, usize, *[block_bytes]u8) void, src: [*]const u8, dst: [*]u8, row_bytes: usize, k: usize, n_rows: usize) void {
+    const nb = k / block_elements;
+    for (0..n_rows) |r| {
+        if (r >= groupedRows(n_rows)) {
+            @memcpy(dst[r * row_bytes ..][0 .. nb * block_bytes], src[r * row_bytes ..][0 .. nb * block_bytes]);
+            continue;
+        }
+        const group = src + (r / group_rows) * group_rows * row_bytes;
+        for (0..nb) |b| rebuild(group, r % group_rows, b, dst[r * row_bytes + b * block_bytes ..][0..block_bytes]);
+    }
+}
+
+/// Scalar twin of a K-quant r8 layout's groupSimd: each row's super-blocks rebuilt in the file
+/// layout (`rebuild(group, lane, b, out)`), then the file type's scalar dot against Q8_K.
+pub fn superGroupScalar(
+    comptime ncols: usize,
+    comptime block_bytes: usize,
+    comptime rebuild: fn ([*]const u8, usize, usize, *[block_bytes]u8) void,
+    comptime dotScalar: fn ([*]const u8, *align(1) const common.BlockQ8K) f32,
+    group: [*]const u8,
+    act: [*]const u8,
+    act_stride: usize,
+    k: usize,
+    y: [*]f32,
+    y_stride: usize,
+) void {
+    for (0..group_rows) |lane| {
+        var sum: [ncols]f32 = @splat(0);
+        for (0..k / 256) |b| {
+            var block: [block_bytes]u8 = undefined;
+            rebuild(group, lane, b, &block);
+            inline for (0..ncols) |c| sum[c] += dotScalar(&block, common.q8k(act + c * act_stride + b * @sizeOf(common.BlockQ8K)));
+        }
+        inline for (0..ncols) |c| y[c * y_stride + lane] = sum[c];
+    }
+}
+
+/// Scalar twin of a 32-element block type's r8 groupSimd (`Base`: decodeScalar, scale, and
+/// has_min with m at byte 2): each row's blocks rebuilt in the file layout, exact integer block
+/// sums of the decoded values, plus m·s for a type with a min.
+pub fn blockGroupScalar(
+    comptime Base: type,
+    comptime ncols: usize,
+    comptime rebuild: fn ([*]const u8, usize, usize, *[Base.block_bytes]u8) void,
+    group: [*]const u8,
+    act: [*]const u8,
+    act_stride: usize,
+    k: usize,
+    y: [*]f32,
+    y_stride: usize,
+) void {
+    const has_min = @hasDecl(Base, "has_min") and Base.has_min;
+    const n_blocks = k / 32;
+    const n_full = n_blocks / 4 * 4;
+    for (0..group_rows) |lane| {
+        var sum: [ncols]f32 = @splat(0);
+        for (0..n_blocks) |b| {
+            var block: [Base.block_bytes]u8 = undefined;
+            rebuild(group, lane, b, &block);
+            var values: [32]i32 = undefined;
+            Base.decodeScalar(&block, &values);
+            const dw = Base.scale(&block);
+            inline for (0..ncols) |c| {
+                const a = common.activationBlock(act + c * act_stride, b, n_full);
+                var isum: i32 = 0;
+                for (values, a.q) |v, x| isum += v * x;
+                sum[c] += dw * a.d * @as(f32, @floatFromInt(isum));
+                if (has_min) sum[c] += common.f16At(block[2..]) * a.s;
+            }
+        }
+        inline for (0..ncols) |c| y[c * y_stride + lane] = sum[c];
+    }
+}
+
 /// Builds the r8 layout's kernels for `Base` (iq4_nl.zig or q4_0.zig).
 pub fn R8(comptime Base: type) type {
     comptime std.debug.assert(Base.block_bytes == 18 and Base.block_elements == 32);
