@@ -209,15 +209,21 @@ pub inline fn groupSimd(comptime ncols: usize, group: [*]const u8, act: [*]const
             const mins: I16x16 = @bitCast(simd.shuffleBytes(@bitCast(halves[2 + j / 2]), min_pair_index[j % 2]));
             inline for (0..ncols) |c| msum[c] += simd.mulAddPairs(mins, bsumPair(a[c], j));
         }
-        const d8 = scales8(src);
-        const dmin8 = scales8(src + 16);
-        inline for (0..ncols) |c| {
-            const da: F32x8 = @splat(a[c].d);
-            acc[c] = @mulAdd(F32x8, @floatFromInt(isum[c]), d8 * da, acc[c]);
-            acc[c] = @mulAdd(F32x8, -@as(F32x8, @floatFromInt(msum[c])), dmin8 * da, acc[c]);
-        }
+        accumulateSuper(ncols, src, a, isum, msum, &acc);
     }
     inline for (0..ncols) |c| y[c * y_stride ..][0..group_rows].* = acc[c];
+}
+
+/// acc[c] lane r += da_c·(d_r·isum[c] − dmin_r·msum[c]) for one group super-block at src:
+/// its 8 rows' code sums and min sums against activation row c (q5_k_r8.zig shares it).
+pub inline fn accumulateSuper(comptime ncols: usize, src: [*]const u8, a: [ncols]*align(1) const common.BlockQ8K, isum: [ncols]I32x8, msum: [ncols]I32x8, acc: *[ncols]F32x8) void {
+    const d8 = scales8(src);
+    const dmin8 = scales8(src + 16);
+    inline for (0..ncols) |c| {
+        const da: F32x8 = @splat(a[c].d);
+        acc[c] = @mulAdd(F32x8, @floatFromInt(isum[c]), d8 * da, acc[c]);
+        acc[c] = @mulAdd(F32x8, -@as(F32x8, @floatFromInt(msum[c])), dmin8 * da, acc[c]);
+    }
 }
 
 /// Scalar twin: each row's super-blocks rebuilt in the file layout, then Q4_K's scalar dot.

@@ -124,13 +124,7 @@ pub inline fn groupSimd(comptime ncols: usize, group: [*]const u8, act: [*]const
             const mins: I16x16 = @bitCast(simd.shuffleBytes(@bitCast(halves[2 + j / 2]), k_header.min_pair_index[j % 2]));
             inline for (0..ncols) |c| msum[c] += simd.mulAddPairs(mins, k_header.bsumPair(a[c], j));
         }
-        const d8 = r8.scales8(src);
-        const dmin8 = r8.scales8(src + 16);
-        inline for (0..ncols) |c| {
-            const da: F32x8 = @splat(a[c].d);
-            acc[c] = @mulAdd(F32x8, @floatFromInt(isum[c]), d8 * da, acc[c]);
-            acc[c] = @mulAdd(F32x8, -@as(F32x8, @floatFromInt(msum[c])), dmin8 * da, acc[c]);
-        }
+        k_header.accumulateSuper(ncols, src, a, isum, msum, &acc);
     }
     inline for (0..ncols) |c| y[c * y_stride ..][0..group_rows].* = acc[c];
 }

@@ -26,6 +26,9 @@ const cpu_path = @import("../cpu_path.zig");
 const common = @import("common.zig");
 const block32 = @import("block32.zig");
 const x4 = @import("x4.zig");
+const r8_layout_test = @import("r8_layout_test.zig");
+const iq4_nl = @import("iq4_nl.zig");
+const q4_0 = @import("q4_0.zig");
 
 const F32x8 = simd.F32x8;
 const I8x32 = simd.I8x32;
@@ -355,57 +358,8 @@ pub fn R8(comptime Base: type) type {
     };
 }
 
-test "r8 repack round-trips; its row-range dots match the x4 rows'" {
-    const iq4_nl = @import("iq4_nl.zig");
-    const q4_0 = @import("q4_0.zig");
-    inline for (.{ iq4_nl, q4_0 }) |Base| {
-        const L = R8(Base);
-        const X = x4.X4(Base);
-        // 11 blocks (two whole Q8A groups and 3 single blocks); 19 rows: 2 groups and 3 x4 rows.
-        const k = 352;
-        const n = 19;
-        const nb = k / 32;
-        const row_bytes = nb * 18 + 4; // padded rows: groups are 8 × row_bytes long
-        var prng = std.Random.DefaultPrng.init(23);
-        const random = prng.random();
-        var file: [n * row_bytes]u8 = @splat(0);
-        var x: [k]f32 = undefined;
-        for (0..n) |r| {
-            for (&x) |*v| v.* = random.floatNorm(f32);
-            Base.quantizeRow(&x, file[r * row_bytes ..].ptr);
-        }
-        var packed_m: [file.len]u8 = @splat(0);
-        L.repackMatrix(&file, &packed_m, row_bytes, k, n);
-        var back: [file.len]u8 = @splat(0);
-        L.unpackMatrix(&packed_m, &back, row_bytes, k, n);
-        for (0..n) |r| try std.testing.expectEqualSlices(u8, file[r * row_bytes ..][0 .. nb * 18], back[r * row_bytes ..][0 .. nb * 18]);
-        // x4 rows as the per-row reference.
-        var rows_x4: [file.len]u8 = @splat(0);
-        for (0..n) |r| X.repackRow(file[r * row_bytes ..].ptr, rows_x4[r * row_bytes ..].ptr, k);
-        const t = 9;
-        const act_row = nb * @sizeOf(common.BlockQ8A);
-        var acts: [t * act_row]u8 = undefined;
-        for (0..t) |c| {
-            var xa: [k]f32 = undefined;
-            for (&xa) |*v| v.* = random.floatNorm(f32);
-            // IQ4_NL's r8 kernels need Q8P activations (see kernel_offset).
-            if (Base.unsigned_quants) common.quantizeRowQ8A(&xa, acts[c * act_row ..].ptr) else common.quantizeRowQ8P(&xa, acts[c * act_row ..].ptr);
-        }
-        for ([_]bool{ true, false }) |use_simd| {
-            cpu_path.use_simd.store(use_simd, .monotonic);
-            defer cpu_path.use_simd.store(true, .monotonic);
-            inline for (1..5) |ncols| {
-                // Every range start a multiple of 8, ends anywhere up to n.
-                for ([_][2]usize{ .{ 0, n }, .{ 8, 16 }, .{ 8, 19 }, .{ 16, 18 }, .{ 0, 8 } }) |range| {
-                    var got: [4 * n]f32 = undefined;
-                    L.rows_dots[ncols - 1](&packed_m, row_bytes, n, range[0], range[1], &acts, act_row, k, &got, n);
-                    for (range[0]..range[1]) |r| {
-                        var want: [4]f32 = undefined;
-                        X.dots[ncols - 1](rows_x4[r * row_bytes ..].ptr, &acts, act_row, k, &want);
-                        for (0..ncols) |c| try std.testing.expectApproxEqAbs(want[c], got[c * n + r - range[0]], 1e-4 * (1 + @abs(want[c])));
-                    }
-                }
-            }
-        }
-    }
+test "r8 repack round-trips; its row-range dots match the file rows'" {
+    // The trailing rows are x4 rows; the file layout's dots judge them too.
+    try r8_layout_test.expectLayoutMatchesFile(R8(iq4_nl), iq4_nl, .{ .k = 352, .file_type = 20, .seed = 23 });
+    try r8_layout_test.expectLayoutMatchesFile(R8(q4_0), q4_0, .{ .k = 352, .file_type = 2, .seed = 24 });
 }
