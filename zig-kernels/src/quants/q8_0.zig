@@ -24,8 +24,6 @@ pub inline fn decodeScalar(w: [*]const u8, values: *[32]i32) void {
 const engine = block32.Engine(@This());
 pub const dots = engine.dots;
 pub const dequantizeRow = engine.dequantizeRow;
-/// This type's rows as gemm32 panels (q8_0_r8.zig decodes its trailing rows with it).
-pub const gemmDecoder = engine.gemmDecoder;
 
 /// Reference quantization (ggml quantize_row_q8_0_ref): d = amax/127, q = round(x/d), d as fp16.
 /// Rounds half away from zero like the reference, unlike the activation quantizer.
