@@ -40,7 +40,7 @@ const { values } = parseArgs({
   options: {
     types: {
       type: "string",
-      default: "IQ4_NL,IQ4_NL_X4,IQ4_NL_R8,Q4_0,Q4_0_X4,Q4_0_R8,Q4_K,Q4_K_R8,Q8_0,F16",
+      default: "IQ4_NL,IQ4_NL_X4,IQ4_NL_R8,Q4_0,Q4_0_X4,Q4_0_R8,Q4_K,Q4_K_R8,Q8_0,Q8_0_R8,F16",
     },
     shapes: { type: "string", default: "" },
     threads: { type: "string", default: "2" },
@@ -331,7 +331,9 @@ function moePrefillSection(): void {
   );
   console.log(`|---|---|---|---|---|---|`);
   for (
-    const type of ["IQ4_NL_R8", "Q4_0_R8", "Q8_0"].map((n) => kernelTypeByName(n)!) as GgmlTypeId[]
+    const type of ["IQ4_NL_R8", "Q4_0_R8", "Q8_0", "Q8_0_R8"].map((n) =>
+      kernelTypeByName(n)!
+    ) as GgmlTypeId[]
   ) {
     const random = rng(type + 7);
     const gate = randomWeight(type, nEmbd, nFf * nExpert, random);

@@ -12,11 +12,12 @@
 //!   IQ4_NL (file and x4 layouts) uses it too, with its codebook shifted into [0, 240] (offset
 //!   −127) and Q8P activations: one vpmaddwd per vpmaddubsw, since only a single pair sum is
 //!   bounded.
-//! * signed int8 weights (Q8_0, and IQ4_XS's codebook sub-blocks): vpmaddubsw would need
-//!   the sign trick, and vpsignb competes with the multiplies for the same pipes (1.6 cycles per
-//!   step in isolation). Instead weights and activations are widened to int16 and multiplied with
-//!   vpmaddwd alone (exact: |w·a| ≤ 128·127), 8 tokens per register so one conversion and one
-//!   FMA serve 8 tokens.
+//! * signed int8 weights (IQ4_XS's codebook sub-blocks; the engine's Q8_0 tile, which Q8_0
+//!   no longer uses: sign_xor_tile.zig is faster): vpmaddubsw would need the sign trick, and
+//!   vpsignb competes with the multiplies for the same pipes (1.6 cycles per step in isolation).
+//!   Instead weights and activations are widened to int16 and multiplied with vpmaddwd alone
+//!   (exact: |w·a| ≤ 128·127), 8 tokens per register so one conversion and one FMA serve 8
+//!   tokens.
 const std = @import("std");
 const simd = @import("../simd.zig");
 const cpu_path = @import("../cpu_path.zig");
@@ -499,7 +500,7 @@ fn Signed(comptime Decoder: type, comptime Activations: type) type {
 }
 
 /// out[j] = { v[0][j], v[1][j], …, v[7][j] }: 32-bit unpacks, 64-bit unpacks, 128-bit permutes.
-inline fn transpose8(v: [8]U32x8) [8]U32x8 {
+pub inline fn transpose8(v: [8]U32x8) [8]U32x8 {
     var t: [8]U32x8 = undefined;
     inline for (0..4) |m| {
         t[2 * m] = @shuffle(u32, v[2 * m], v[2 * m + 1], [8]i32{ 0, -1, 1, -2, 4, -5, 5, -6 });

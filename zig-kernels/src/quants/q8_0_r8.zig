@@ -37,7 +37,7 @@ const ones: I16x16 = @splat(1);
 pub const block_elements = 32;
 pub const block_bytes = q8_0.block_bytes;
 const group_rows = r8.group_rows;
-pub const group_block_bytes = group_rows * block_bytes;
+const group_block_bytes = group_rows * block_bytes;
 const codes_offset = 16;
 const groupedRows = r8.groupedRows;
 
@@ -114,8 +114,10 @@ pub fn groupScalar(comptime ncols: usize, group: [*]const u8, act: [*]const u8, 
     r8.blockGroupScalar(q8_0, ncols, blockInFileLayout, group, act, act_stride, k, y, y_stride);
 }
 
-/// Block `src` of a group as 8 signed registers and the rows' scales (sign_xor_tile.Tile).
-pub inline fn decodeBlock(src: [*]const u8, w: *[8]I8x32) F32x8 {
+/// Block b of the group at `group` as 8 signed registers and the rows' scales
+/// (sign_xor_tile.Tile): the layout's registers as stored.
+pub inline fn decodeBlock(group: [*]const u8, _: usize, b: usize, w: *[8]I8x32) F32x8 {
+    const src = group + b * group_block_bytes;
     inline for (w, 0..) |*reg, m| reg.* = @bitCast(src[codes_offset + 32 * m ..][0..32].*);
     return r8.scales8(src);
 }

@@ -112,7 +112,7 @@ pub const Traits = struct {
     /// 2048×1408, GEMM against dots in GOP/s: t=4 Q4_K 51/68, Q8_0 34/60, IQ4_NL_X4 36/65; t=8
     /// 76/80, 66/67, 73/63; t=16 GEMM ahead for all). Q4_K_R8 and Q5_0_R8: 128 (their dots need
     /// no decode beyond the GEMV's; Q4_K_R8 127 against 99–120 at t=64, 126 against 130 at 128).
-    /// Q5_K_R8: 48, Q6_K_R8: 96, Q8_0_R8: 128 (their files).
+    /// Q5_K_R8: 48, Q6_K_R8: 96, Q8_0 and Q8_0_R8: 16 (their files).
     gemm_tokens_min: usize = 8,
     /// Rows interleaved together (r8 layouts: 8). Above 1, single rows are not addressable:
     /// `dots`, `dequantizeRow` and `quantizeRow` do not apply, callers go through `rowsDot`
@@ -200,7 +200,7 @@ const IQ4_NLR8 = r8.R8(@import("iq4_nl.zig"));
 /// dots, 4 tokens per decoded block, beat every tile at every token count (per core on
 /// 2048×1408, in GOP/s, dots against the tile: IQ4_NL_R8 116/103 at t=512, 121/76 at t=16;
 /// Q4_0_R8 155/126 and 168/93). The other r8 layouts keep a tile, from `gemm_tokens_min` tokens
-/// (Q5_K_R8 48, Q6_K_R8 96, Q4_K_R8, Q5_0_R8, Q5_1_R8 and Q8_0_R8 128).
+/// (Q8_0_R8 16, Q5_K_R8 48, Q6_K_R8 96, Q4_K_R8, Q5_0_R8 and Q5_1_R8 128).
 fn groupedTraitsOf(comptime Module: type, comptime TailRows: type, activation: Activation) Traits {
     var t = traitsOf(TailRows, activation);
     t.gemm_tile = if (@hasDecl(Module, "gemmTile")) Module.gemmTile else null;

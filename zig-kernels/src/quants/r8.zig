@@ -61,6 +61,26 @@ pub fn rowsDots(comptime L: type, comptime tail_dots: [block32.ncols_max]block32
     return fns;
 }
 
+/// Row-range dots of a per-row layout: every row through `dots` (a grouped tile's fallback for
+/// file rows, sign_xor_tile.zig).
+pub fn perRowDots(comptime dots: [block32.ncols_max]block32.DotFn) [block32.ncols_max]RowsDotFn {
+    var fns: [block32.ncols_max]RowsDotFn = undefined;
+    for (&fns, 1..) |*f, ncols| f.* = PerRowDot(dots[ncols - 1], ncols).call;
+    return fns;
+}
+
+fn PerRowDot(comptime dot: block32.DotFn, comptime ncols: usize) type {
+    return struct {
+        fn call(w: [*]const u8, row_bytes: usize, _: usize, r0: usize, r1: usize, act: [*]const u8, act_stride: usize, k: usize, y: [*]f32, y_stride: usize) void {
+            for (r0..r1) |r| {
+                var part: [block32.ncols_max]f32 = undefined;
+                dot(w + r * row_bytes, act, act_stride, k, &part);
+                inline for (0..ncols) |c| y[c * y_stride + r - r0] = part[c];
+            }
+        }
+    };
+}
+
 fn RowsDot(comptime L: type, comptime tail_dot: block32.DotFn, comptime ncols: usize) type {
     return struct {
         fn call(w: [*]const u8, row_bytes: usize, n_rows: usize, r0: usize, r1: usize, act: [*]const u8, act_stride: usize, k: usize, y: [*]f32, y_stride: usize) void {

@@ -1,6 +1,7 @@
-//! A prefill tile for r8 layouts of signed weights against Q8A/Q8P activations, 8 tokens per
-//! decoded register: Q8_0_R8's. (IQ4_NL_R8 through it matched its own dots, which need no sign
-//! work with Q8P activations: 113–119 against 116–120 GOP/s per core, so it keeps the dots.)
+//! A prefill tile for signed weights against Q8A/Q8P activations, 8 rows × 8 tokens per decoded
+//! register: Q8_0's, over Q8_0_R8 groups and over 8 file rows gathered. (IQ4_NL_R8 through it
+//! matched its own dots, which need no sign work with Q8P activations: 113–119 against 116–120
+//! GOP/s per core, so it keeps the dots.)
 //!
 //! vpmaddubsw wants one operand unsigned. The sign trick (|w| against vpsignb(a, w)) costs a
 //! third multiply-pipe µop per 32 products on this core, where vpsignb runs; int16 widening
@@ -136,10 +137,10 @@ const Panel = struct {
     }
 };
 
-/// The prefill tile of layout `L` (gemm32.GemmTileFn): L.decodeBlock(src, &w) writes a group
-/// block's 8 registers as signed bytes (register m: elements 4m..4m+3 of the 8 rows) and
-/// returns the rows' scales; L.group_block_bytes is a group block's size; L.rows_dots serve
-/// the n mod 8 trailing rows, and every row on the scalar path.
+/// The prefill tile of layout `L` (gemm32.GemmTileFn): L.decodeBlock(group, row_bytes, b, &w)
+/// writes block b of the 8 rows at `group` as 8 signed registers (register m: elements
+/// 4m..4m+3 of each row, row r in lane r) and returns the rows' scales; L.rows_dots serve the
+/// n mod 8 trailing rows, and every row on the scalar path.
 pub fn Tile(comptime L: type) type {
     return struct {
         /// Each group of 8 rows is decoded into a Panel once per K slice and token group, then
@@ -162,7 +163,7 @@ pub fn Tile(comptime L: type) type {
                         const count = @min(slice_blocks, n_blocks - b0);
                         for (0..count) |i| {
                             var regs: [8]I8x32 = undefined;
-                            const d = L.decodeBlock(group + (b0 + i) * L.group_block_bytes, &regs);
+                            const d = L.decodeBlock(group, w_row_bytes, b0 + i, &regs);
                             panel.store(i, &regs, d);
                         }
                         for (0..octs) |o| {
