@@ -15,7 +15,8 @@
 //! Prefill (gemmTile) decodes each group once per K slice into |w| and sign masks, then meets 8
 //! tokens per panel load with the sign-xor trick (blockSums): vpxor instead of vpsignb, so 2
 //! multiply-pipe µops per 32 products, as many as the int8 peak's, where the sign trick needs 3
-//! and the int16 widening of the file layout's tile needs 2 plus 2.5 broadcast loads.
+//! and int16 widening (gemm32.zig's signed tile, which this layout used before) needs 2 plus
+//! 2.5 broadcast loads.
 const std = @import("std");
 const simd = @import("../simd.zig");
 const cpu_path = @import("../cpu_path.zig");
@@ -31,7 +32,6 @@ const F32x8 = simd.F32x8;
 const I8x32 = simd.I8x32;
 const I16x16 = simd.I16x16;
 const I32x8 = simd.I32x8;
-const U8x32 = simd.U8x32;
 const ones: I16x16 = @splat(1);
 
 pub const block_elements = 32;
