@@ -1,23 +1,17 @@
-//! GEMM tile kernels of the 32-element block types (Q8_0, Q4_0, Q5_0, IQ4_NL and the x4 layouts)
-//! for many tokens at once (the r8 layouts need none: their row-range dots are faster). A tile's
-//! weight rows are decoded once per K slice into a small panel laid out for the kernel, so the
-//! decode cost is shared by every token of the tile; the GEMV keeps the per-row dots of
-//! block32.zig.
+//! GEMM tile kernel of the unsigned 32-element block types (Q4_0, Q5_0, Q5_1, IQ4_NL and the
+//! x4 layouts) for many tokens at once (IQ4_NL_R8 and Q4_0_R8 need none: their row-range dots
+//! are faster). A tile's weight rows are decoded once per K slice into a small panel laid out
+//! for the kernel, so the decode cost is shared by every token of the tile; the GEMV keeps the
+//! per-row dots of block32.zig.
 //!
-//! Two kernels, chosen by what the multiplies cost on AVX2 (measured on Zen 3, where the int8
-//! probe's vpmaddubsw → vpmaddwd → vpaddd runs one 32-product step per cycle):
-//! * unsigned 4/5-bit codes (Q4_0, Q5_0): vpmaddubsw(codes, activations) four times per block,
-//!   summed in 16 bits (|sum| ≤ 4·2·31·127 < 2^15), then one vpmaddwd: ~3 vector ops per 32
-//!   products. The offset (−8, −16) is applied per row through the activation block sums.
-//!   IQ4_NL (file and x4 layouts) uses it too, with its codebook shifted into [0, 240] (offset
-//!   −127) and Q8P activations: one vpmaddwd per vpmaddubsw, since only a single pair sum is
-//!   bounded.
-//! * signed int8 weights (IQ4_XS's codebook sub-blocks; the engine's Q8_0 tile, which Q8_0
-//!   no longer uses: sign_xor_tile.zig is faster): vpmaddubsw would need the sign trick, and
-//!   vpsignb competes with the multiplies for the same pipes (1.6 cycles per step in isolation).
-//!   Instead weights and activations are widened to int16 and multiplied with vpmaddwd alone
-//!   (exact: |w·a| ≤ 128·127), 8 tokens per register so one conversion and one FMA serve 8
-//!   tokens.
+//! Unsigned 4/5-bit codes (Q4_0, Q5_0): vpmaddubsw(codes, activations) four times per block,
+//! summed in 16 bits (|sum| ≤ 4·2·31·127 < 2^15), then one vpmaddwd: ~3 vector ops per 32
+//! products. The offset (−8, −16) is applied per row through the activation block sums. IQ4_NL
+//! (file and x4 layouts) uses it too, with its codebook shifted into [0, 240] (offset −127) and
+//! Q8P activations: one vpmaddwd per vpmaddubsw, since only a single pair sum is bounded.
+//!
+//! Signed int8 weights (Q8_0, IQ4_XS) have their own tile, sign_xor_tile.zig, which replaced
+//! this file's int16-widening kernel (vpmaddwd on widened weights and activations).
 const std = @import("std");
 const simd = @import("../simd.zig");
 const cpu_path = @import("../cpu_path.zig");
@@ -57,7 +51,7 @@ pub fn storeCodes(values: [32]i32, comptime offset: f32, out: *[32]u8) void {
 pub fn Gemm(comptime Decoder: type) type {
     if (Decoder.unsigned_quants) return Unsigned(Decoder, Q8aLayout);
     if (Decoder.unsigned_shift != 0) return Unsigned(Shifted(Decoder), Q8aLayout);
-    return Signed(Decoder, Q8aLayout);
+    @compileError("signed weights without an unsigned shift take sign_xor_tile.zig's tile");
 }
 
 /// A weight type's `unsigned_shift` (IQ4_NL's 127), or 0: a signed type's values v with
@@ -87,13 +81,6 @@ fn Shifted(comptime Signed8: type) type {
             }
         }
     };
-}
-
-/// The signed-weight GEMM tile kernel over 32-element sub-blocks of Q8_K activations (IQ4_XS:
-/// codebook values with a float scale d·(ls − 32) per sub-block). `Decoder` as for Gemm, with
-/// n_blocks counting sub-blocks and b0 a multiple of 8.
-pub fn GemmSignedQ8K(comptime Decoder: type) type {
-    return Signed(Decoder, Q8kSubBlocks);
 }
 
 /// Sub-block b (32 elements) of a Q8_K activation row: its quants and the row block's scale.
@@ -323,175 +310,6 @@ fn Unsigned(comptime Decoder: type, comptime Layout: type) type {
                         var isum: i32 = 0;
                         for (0..32) |e| isum += @as(i32, panel.w[i][e / 8][8 * r + e % 8]) * a.q[e];
                         acc[t][2 * r] += panel.d[i][2 * r] * a.d * @as(f32, @floatFromInt(isum)) + panel.d_offset[i][2 * r] * a.s;
-                    }
-                }
-            }
-        }
-    };
-}
-
-/// The signed-weight kernel: int16 weights and activations, 8 tokens per register, 4 rows per
-/// register tile.
-fn Signed(comptime Decoder: type, comptime Activations: type) type {
-    return struct {
-        const rows = 4;
-        /// Tokens side by side in one activation register (8 × 2 int16 elements).
-        const oct = 8;
-        /// Blocks per slice: a 4-row weight panel (2 KiB) stays in L1 while every token oct of
-        /// the group streams past it (4 KiB each). Against 8: 4 was slower at every token count;
-        /// 16 matched it at 48 and 512 tokens (faster at 8) but doubles the stack's activation
-        /// panels.
-        const slice_blocks = 8;
-        /// Tokens per group: each weight panel is decoded once per group and slice.
-        const token_group = 256;
-        const octs_max = token_group / oct;
-        /// Rows whose accumulators are kept across the K slices (the activation panel of a slice
-        /// is built once per 128 rows). With 256 tokens, the activation panels (140 KiB) and the
-        /// accumulators (128 KiB) live on the stack; the panel builds then cost ~8% of the
-        /// multiplies instead of ~15% with 128 × 64.
-        const row_group = 128;
-
-        /// One row's slice: pair j of block i is weights 2j and 2j+1 as int16 (one 32-bit word).
-        /// The kernel broadcasts a pair to the 8 tokens of an activation register as it loads it
-        /// (vpbroadcastd from memory costs a load, like the memory operand it replaces), so
-        /// vpmaddwd leaves token t's sum of elements 2j, 2j+1 in lane t; storing the pairs
-        /// pre-broadcast made the panel build cost as much as the products at 8 tokens.
-        const WeightSlice = struct {
-            w: [slice_blocks][16]u32 align(32),
-            d: [slice_blocks]f32,
-        };
-
-        /// Eight tokens' slice: register j of block i holds elements 2j, 2j+1 of token t in
-        /// int16 lanes 2t, 2t+1; `d` the token scales, token t's in lane t.
-        const ActivationSlice = struct {
-            q: [slice_blocks][16]I16x16 align(32),
-            d: [slice_blocks]F32x8 align(32),
-        };
-
-        /// See GemmTileFn. Loops: token groups of 256, row groups of 128, K slices of 8 blocks
-        /// (activation panels built once per slice), then 4-row weight panels × token octs.
-        pub fn tile(w: [*]const u8, w_row_bytes: usize, n_rows: usize, act: [*]const u8, act_stride: usize, n_tokens: usize, k: usize, y: [*]f32, y_row_stride: usize) void {
-            std.debug.assert(k % 32 == 0 and n_rows > 0 and n_tokens > 0);
-            const n_blocks = k / 32;
-            const use_simd = cpu_path.simd();
-            var acts: [octs_max]ActivationSlice = undefined;
-            var weights: [rows]WeightSlice = undefined;
-            var acc: [row_group / rows][octs_max][rows]F32x8 = undefined;
-            var token: usize = 0;
-            while (token < n_tokens) : (token += token_group) {
-                const tokens_here = @min(token_group, n_tokens - token);
-                const octs = std.math.divCeil(usize, tokens_here, oct) catch unreachable;
-                var row_start: usize = 0;
-                while (row_start < n_rows) : (row_start += row_group) {
-                    const n_fours = std.math.divCeil(usize, @min(row_group, n_rows - row_start), rows) catch unreachable;
-                    for (acc[0..n_fours]) |*per_four| @memset(per_four[0..octs], @splat(@splat(0)));
-                    var b0: usize = 0;
-                    while (b0 < n_blocks) : (b0 += slice_blocks) {
-                        const count = @min(slice_blocks, n_blocks - b0);
-                        for (0..octs) |o| {
-                            const first = token + o * oct;
-                            buildActivations(&acts[o], act + first * act_stride, act_stride, @min(oct, token + tokens_here - first), n_blocks, b0, count);
-                        }
-                        for (0..n_fours) |f| {
-                            const row = row_start + f * rows;
-                            for (0..rows) |r| {
-                                if (row + r < n_rows) {
-                                    buildWeights(&weights[r], w, w_row_bytes, n_rows, row + r, n_blocks, b0, count);
-                                } else {
-                                    weights[r] = std.mem.zeroes(WeightSlice);
-                                }
-                            }
-                            for (0..octs) |o| {
-                                if (use_simd) octSimd(&weights, &acts[o], count, &acc[f][o]) else octScalar(&weights, &acts[o], count, &acc[f][o]);
-                            }
-                        }
-                    }
-                    for (0..n_fours) |f| {
-                        const row = row_start + f * rows;
-                        for (0..tokens_here) |t| {
-                            const out = y + (token + t) * y_row_stride + row;
-                            for (0..@min(rows, n_rows - row)) |r| out[r] = acc[f][t / oct][r][t % oct];
-                        }
-                    }
-                }
-            }
-        }
-
-        /// Decodes blocks b0..b0+count of one row to int16 pairs.
-        fn buildWeights(slice: *WeightSlice, w: [*]const u8, w_row_bytes: usize, n_rows: usize, r: usize, n_blocks: usize, b0: usize, count: usize) void {
-            var q: [slice_blocks][32]u8 align(32) = undefined;
-            var off: [slice_blocks]f32 = undefined; // 0 for signed types
-            decodeRow(Decoder, w, w_row_bytes, n_rows, r, n_blocks, b0, q[0..count], slice.d[0..count], off[0..count]);
-            for (0..count) |i| {
-                const wide: @Vector(32, i16) = @as(I8x32, @bitCast(q[i]));
-                const pairs: [16]u32 = @bitCast(wide);
-                slice.w[i] = pairs;
-            }
-        }
-
-        /// Interleaves `n_tokens` (1..8) tokens' Q8A blocks b0..b0+count into int16 registers;
-        /// missing tokens are zeros (their outputs are never written). Each token's block is
-        /// widened to 2 registers of 8 int16 pairs; an 8×8 transpose of 32-bit pairs then puts
-        /// pair j of the 8 tokens side by side.
-        fn buildActivations(slice: *ActivationSlice, act: [*]const u8, act_stride: usize, n_tokens: usize, n_blocks: usize, b0: usize, count: usize) void {
-            for (0..count) |i| {
-                var lo: [oct]U32x8 = @splat(@splat(0));
-                var hi: [oct]U32x8 = @splat(@splat(0));
-                var d: [oct]f32 = @splat(0);
-                for (0..n_tokens) |t| {
-                    const a = Activations.block(act + t * act_stride, b0 + i, n_blocks);
-                    const q: I8x32 = a.q.*;
-                    const wide: [2]U32x8 = @bitCast(@as(@Vector(32, i16), q));
-                    lo[t] = wide[0];
-                    hi[t] = wide[1];
-                    d[t] = a.d;
-                }
-                const lo_t = transpose8(lo);
-                const hi_t = transpose8(hi);
-                inline for (0..8) |j| {
-                    slice.q[i][j] = @bitCast(lo_t[j]);
-                    slice.q[i][8 + j] = @bitCast(hi_t[j]);
-                }
-                slice.d[i] = d;
-            }
-        }
-
-        /// 4 rows × 8 tokens over a slice. Per block: 16 activation registers, each multiplied
-        /// (vpmaddwd, weights as memory operands) with 4 rows and summed, then one conversion
-        /// and one FMA per row for all 8 tokens.
-        fn octSimd(weights: *const [rows]WeightSlice, acts: *const ActivationSlice, count: usize, acc_io: *[rows]F32x8) void {
-            var acc = acc_io.*;
-            for (0..count) |i| {
-                var p: [rows]I32x8 = undefined;
-                inline for (0..16) |j| {
-                    const a = acts.q[i][j];
-                    inline for (0..rows) |r| {
-                        const prod = simd.mulAddPairs(a, @bitCast(@as(U32x8, @splat(weights[r].w[i][j]))));
-                        p[r] = if (j == 0) prod else p[r] + prod;
-                    }
-                }
-                const da = acts.d[i];
-                inline for (0..rows) |r| {
-                    acc[r] = @mulAdd(F32x8, @floatFromInt(p[r]), da * @as(F32x8, @splat(weights[r].d[i])), acc[r]);
-                }
-            }
-            acc_io.* = acc;
-        }
-
-        /// Scalar twin of octSimd over the same panels: exact integer block sums, scaled and
-        /// accumulated in lane t of row r.
-        fn octScalar(weights: *const [rows]WeightSlice, acts: *const ActivationSlice, count: usize, acc: *[rows]F32x8) void {
-            for (0..count) |i| {
-                for (0..rows) |r| {
-                    for (0..oct) |t| {
-                        var isum: i32 = 0;
-                        for (0..32) |e| {
-                            const pair: [2]i16 = @bitCast(weights[r].w[i][e / 2]);
-                            const wv: i32 = pair[e % 2];
-                            const av: i32 = acts.q[i][e / 2][2 * t + e % 2];
-                            isum += wv * av;
-                        }
-                        acc[r][t] += weights[r].d[i] * acts.d[i][t] * @as(f32, @floatFromInt(isum));
                     }
                 }
             }

@@ -1,7 +1,7 @@
-//! A prefill tile for signed weights against Q8A/Q8P activations, 8 rows × 8 tokens per decoded
-//! register: Q8_0's, over Q8_0_R8 groups and over 8 file rows gathered. (IQ4_NL_R8 through it
-//! matched its own dots, which need no sign work with Q8P activations: 113–119 against 116–120
-//! GOP/s per core, so it keeps the dots.)
+//! A prefill tile for signed weights, 8 rows × 8 tokens per decoded register: Q8_0's (over
+//! Q8_0_R8 groups, and over 8 file rows gathered) against Q8A activations, and IQ4_XS's (its
+//! sub-blocks gathered) against Q8_K. (IQ4_NL_R8 through it matched its own dots, which need no
+//! sign work with Q8P activations: 113–119 against 116–120 GOP/s per core, so it keeps them.)
 //!
 //! vpmaddubsw wants one operand unsigned. The sign trick (|w| against vpsignb(a, w)) costs a
 //! third multiply-pipe µop per 32 products on this core, where vpsignb runs; int16 widening
@@ -108,6 +108,42 @@ fn blockSumsScalar(comptime ncols: usize, codes: [*]const u8, correction: I32x8,
     return sums;
 }
 
+/// Where the tile finds activation block b of a row: blocks come in runs (Q8A's groups of 4,
+/// Q8_K's super-blocks of 8) whose quants are 32 bytes apart from one base address.
+pub const Q8aActivations = struct {
+    /// Blocks per run; the n mod 4 last blocks of a Q8A row are single blocks.
+    pub const run_blocks = 4;
+    pub inline fn runBase(row: [*]const u8, b: usize) [*]const u8 {
+        return row + b / 4 * @sizeOf(common.GroupQ8A);
+    }
+    pub const q_offset = @offsetOf(common.GroupQ8A, "q");
+    /// Block b's scale, b inside a run.
+    pub inline fn scale(row: [*]const u8, b: usize) f32 {
+        return common.q8aGroup(runBase(row, b)).d[b % 4];
+    }
+    pub inline fn single(row: [*]const u8, b: usize, n_blocks: usize) struct { q: [*]const u8, d: f32 } {
+        const a = common.activationBlock(row, b, n_blocks / 4 * 4);
+        return .{ .q = @ptrCast(a.q), .d = a.d };
+    }
+};
+
+/// Q8_K rows (256-element blocks, one scale): sub-block b is 32 quants of block b / 8.
+pub const Q8kActivations = struct {
+    /// Half a Q8_K block: runs of 8 unrolled twice the code, and ran 10% slower.
+    pub const run_blocks = 4;
+    pub inline fn runBase(row: [*]const u8, b: usize) [*]const u8 {
+        return row + b / 8 * @sizeOf(common.BlockQ8K) + 32 * (b % 8);
+    }
+    pub const q_offset = @offsetOf(common.BlockQ8K, "q");
+    pub inline fn scale(row: [*]const u8, b: usize) f32 {
+        return common.q8k(row + b / 8 * @sizeOf(common.BlockQ8K)).d;
+    }
+    pub inline fn single(row: [*]const u8, b: usize, _: usize) struct { q: [*]const u8, d: f32 } {
+        const a = common.q8k(row + b / 8 * @sizeOf(common.BlockQ8K));
+        return .{ .q = @ptrCast(a.q[32 * (b % 8) ..]), .d = a.d };
+    }
+};
+
 /// Tokens per pass of the prefill tile: each panel register is loaded once for 8 tokens.
 const tile_tokens = 8;
 /// Tokens whose accumulators a group keeps across its K slices (8 KiB on the stack).
@@ -138,10 +174,12 @@ const Panel = struct {
 };
 
 /// The prefill tile of layout `L` (gemm32.GemmTileFn): L.decodeBlock(group, row_bytes, b, &w)
-/// writes block b of the 8 rows at `group` as 8 signed registers (register m: elements
-/// 4m..4m+3 of each row, row r in lane r) and returns the rows' scales; L.rows_dots serve the
-/// n mod 8 trailing rows, and every row on the scalar path.
+/// writes block b (32 elements) of the 8 rows at `group` as 8 signed registers (register m:
+/// elements 4m..4m+3 of each row, row r in lane r) and returns the rows' scales; L.rows_dots
+/// serve the n mod 8 trailing rows, and every row on the scalar path; L.Activations (default
+/// Q8aActivations) addresses the activation blocks.
 pub fn Tile(comptime L: type) type {
+    const Acts = if (@hasDecl(L, "Activations")) L.Activations else Q8aActivations;
     return struct {
         /// Each group of 8 rows is decoded into a Panel once per K slice and token group, then
         /// the tokens pass 8 at a time through blockSums.
@@ -169,7 +207,7 @@ pub fn Tile(comptime L: type) type {
                         for (0..octs) |o| {
                             const first = token + o * tile_tokens;
                             switch (@min(tile_tokens, n_tokens - first)) {
-                                inline 1...tile_tokens => |ncols| panelTokens(ncols, &panel, act + first * act_stride, act_stride, n_blocks, b0, count, acc[o][0..ncols]),
+                                inline 1...tile_tokens => |ncols| panelTokens(Acts, ncols, &panel, act + first * act_stride, act_stride, n_blocks, b0, count, acc[o][0..ncols]),
                                 else => unreachable,
                             }
                         }
@@ -188,19 +226,19 @@ pub fn Tile(comptime L: type) type {
 }
 
 /// Blocks b0..b0+count of the panel against `ncols` tokens: acc[c] lane r += d_r·da_c·Σ w_r·q_c.
-/// Within a Q8A group of 4 blocks the columns' block addresses are fixed offsets from the
-/// group's, so the asm's pointers change once per 4 blocks.
-inline fn panelTokens(comptime ncols: usize, panel: *const Panel, act: [*]const u8, act_stride: usize, n_blocks: usize, b0: usize, count: usize, acc: *[ncols]F32x8) void {
-    const n_full = n_blocks / 4 * 4;
+/// Within a run of activation blocks the columns' block addresses are fixed offsets from the
+/// run's, so the asm's pointers change once per run.
+inline fn panelTokens(comptime Acts: type, comptime ncols: usize, panel: *const Panel, act: [*]const u8, act_stride: usize, n_blocks: usize, b0: usize, count: usize, acc: *[ncols]F32x8) void {
+    const run = Acts.run_blocks;
+    const n_runs = n_blocks / run * run;
     var i: usize = 0;
-    while (i + 4 <= count and b0 + i + 4 <= n_full) : (i += 4) {
-        var q: [ncols][*]const u8 = undefined;
-        inline for (0..ncols) |c| q[c] = @ptrCast(common.q8aGroup(act + c * act_stride + (b0 + i) / 4 * @sizeOf(common.GroupQ8A)));
-        inline for (0..4) |j| {
-            const isum = blockSums(ncols, @ptrCast(&panel.codes[i + j]), panel.correction[i + j], q, @offsetOf(common.GroupQ8A, "q") + 32 * j);
+    while (i + run <= count and b0 + i + run <= n_runs) : (i += run) {
+        var base: [ncols][*]const u8 = undefined;
+        inline for (0..ncols) |c| base[c] = Acts.runBase(act + c * act_stride, b0 + i);
+        inline for (0..run) |j| {
+            const isum = blockSums(ncols, @ptrCast(&panel.codes[i + j]), panel.correction[i + j], base, Acts.q_offset + 32 * j);
             inline for (0..ncols) |c| {
-                const da = common.q8aGroup(q[c]).d[j];
-                acc[c] = @mulAdd(F32x8, @floatFromInt(isum[c]), panel.d[i + j] * @as(F32x8, @splat(da)), acc[c]);
+                acc[c] = @mulAdd(F32x8, @floatFromInt(isum[c]), panel.d[i + j] * @as(F32x8, @splat(Acts.scale(act + c * act_stride, b0 + i + j))), acc[c]);
             }
         }
     }
@@ -208,8 +246,8 @@ inline fn panelTokens(comptime ncols: usize, panel: *const Panel, act: [*]const 
         var q: [ncols][*]const u8 = undefined;
         var da: [ncols]f32 = undefined;
         inline for (0..ncols) |c| {
-            const a = common.activationBlock(act + c * act_stride, b0 + i, n_full);
-            q[c] = @ptrCast(a.q);
+            const a = Acts.single(act + c * act_stride, b0 + i, n_blocks);
+            q[c] = a.q;
             da[c] = a.d;
         }
         const isum = blockSums(ncols, @ptrCast(&panel.codes[i]), panel.correction[i], q, 0);
