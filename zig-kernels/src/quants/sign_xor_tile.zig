@@ -32,10 +32,12 @@ const groupedRows = r8.groupedRows;
 /// Σ w·a of one block for 8 rows × ncols (≤ 8) activation blocks, exactly, by the sign-xor
 /// trick: |w| · (a xor s) with s = (w < 0 ? −1 : 0) is w·a − |w|·[w < 0] (a xor −1 = −a − 1),
 /// so a vpxor replaces vpsignb (a multiply-pipe µop on this core), and the sums start from the
-/// block's `correction` Σ_{w<0} |w| per row, which no activation enters. |w| ≤ 128 and a xor s ∈ [−128, 127]
-/// keep every vpmaddubsw pair within int16. `codes` holds register m's |w| at 64m and its s at
-/// 64m + 32 (a Panel block); column c's 4 bytes of register m are at q[c] + q_offset + 4m. Inline asm: written in Zig, LLVM reordered the column loop around
-/// hoisted |w| and s registers and spilled them.
+/// block's `correction` Σ_{w<0} |w| per row, which no activation enters. |w| ≤ 128 and
+/// a xor s ∈ [−128, 127] keep every vpmaddubsw pair within int16. `codes` holds register m's
+/// |w| at 64m and its s at 64m + 32 (a Panel block); column c's 4 bytes of register m are at
+/// q[c] + q_offset + 4m. Inline asm: written in Zig, LLVM reordered the column loop around
+/// hoisted |w| and s registers and spilled them. The asm reads the panel and the activations,
+/// hence the memory clobber (without it the panel's stores could be moved or dropped).
 inline fn blockSums(comptime ncols: usize, codes: [*]const u8, correction: I32x8, q: [ncols][*]const u8, comptime q_offset: usize) [ncols]I32x8 {
     comptime std.debug.assert(ncols >= 1 and ncols <= 8);
     @setEvalBranchQuota(10_000_000);
@@ -86,7 +88,7 @@ inline fn blockSums(comptime ncols: usize, codes: [*]const u8, correction: I32x8
           [q7] "r" (qs[7]),
           [ones] "x" (ones),
           [correction] "x" (correction),
-    );
+        : .{ .memory = true });
     const s = [8]I32x8{ s0, s1, s2, s3, s4, s5, s6, s7 };
     return s[0..ncols].*;
 }
@@ -108,19 +110,23 @@ fn blockSumsScalar(comptime ncols: usize, codes: [*]const u8, correction: I32x8,
     return sums;
 }
 
-/// Where the tile finds activation block b of a row: blocks come in runs (Q8A's groups of 4,
-/// Q8_K's super-blocks of 8) whose quants are 32 bytes apart from one base address.
+/// Where the tile finds activation block b of a Q8A/Q8P row. Blocks come in runs (Q8A's groups
+/// of 4; half Q8_K blocks below) whose quants lie 32 bytes apart from one base address, so the
+/// asm's addresses are fixed displacements within a run.
 pub const Q8aActivations = struct {
     /// Blocks per run; the n mod 4 last blocks of a Q8A row are single blocks.
     pub const run_blocks = 4;
+    /// Base address of the run holding block b (b a multiple of run_blocks).
     pub inline fn runBase(row: [*]const u8, b: usize) [*]const u8 {
         return row + b / 4 * @sizeOf(common.GroupQ8A);
     }
+    /// Where the run's first block's quants start, from its base.
     pub const q_offset = @offsetOf(common.GroupQ8A, "q");
     /// Block b's scale, b inside a run.
     pub inline fn scale(row: [*]const u8, b: usize) f32 {
         return common.q8aGroup(runBase(row, b)).d[b % 4];
     }
+    /// Block b outside the runs (the last n mod 4): its quants and scale.
     pub inline fn single(row: [*]const u8, b: usize, n_blocks: usize) struct { q: [*]const u8, d: f32 } {
         const a = common.activationBlock(row, b, n_blocks / 4 * 4);
         return .{ .q = @ptrCast(a.q), .d = a.d };
@@ -131,13 +137,18 @@ pub const Q8aActivations = struct {
 pub const Q8kActivations = struct {
     /// Half a Q8_K block: runs of 8 unrolled twice the code, and ran 10% slower.
     pub const run_blocks = 4;
+    /// Base address of the run holding sub-block b (b a multiple of 4).
     pub inline fn runBase(row: [*]const u8, b: usize) [*]const u8 {
         return row + b / 8 * @sizeOf(common.BlockQ8K) + 32 * (b % 8);
     }
+    /// Where the run's first sub-block's quants start, from its base.
     pub const q_offset = @offsetOf(common.BlockQ8K, "q");
+    /// Sub-block b's scale: its Q8_K block's.
     pub inline fn scale(row: [*]const u8, b: usize) f32 {
         return common.q8k(row + b / 8 * @sizeOf(common.BlockQ8K)).d;
     }
+    /// Sub-block b with its scale (Q8_K rows have no blocks outside the runs; kept for the
+    /// interface).
     pub inline fn single(row: [*]const u8, b: usize, _: usize) struct { q: [*]const u8, d: f32 } {
         const a = common.q8k(row + b / 8 * @sizeOf(common.BlockQ8K));
         return .{ .q = @ptrCast(a.q[32 * (b % 8) ..]), .d = a.d };
