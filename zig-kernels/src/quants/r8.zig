@@ -95,11 +95,7 @@ fn RowsDot(comptime L: type, comptime tail_dot: block32.DotFn, comptime ncols: u
                 const out = y + (r - r0);
                 if (use_simd) L.groupSimd(ncols, group, act, act_stride, k, out, y_stride) else L.groupScalar(ncols, group, act, act_stride, k, out, y_stride);
             }
-            while (r < r1) : (r += 1) {
-                var part: [block32.ncols_max]f32 = undefined;
-                tail_dot(w + r * row_bytes, act, act_stride, k, &part);
-                inline for (0..ncols) |c| y[c * y_stride + r - r0] = part[c];
-            }
+            PerRowDot(tail_dot, ncols).call(w, row_bytes, n_rows, r, r1, act, act_stride, k, y + (r - r0), y_stride);
         }
     };
 }
