@@ -177,6 +177,43 @@ for (
   }
 }
 
+// Past 64 tokens the row-range dots take row chunks as tall as the GEMM's (up to 128 rows, where
+// fewer tokens take at most 32: zig-kernels/src/matmul.zig). The r8 layouts without a GEMM tile
+// run every token count through their dots: 603 rows (chunks of 128 and 32 that end in 3 file
+// rows) × 67 tokens (two chunks of 64 and a tail of 3), 1 and 2 threads. Same bound as above.
+for (const type of [GgmlType.IQ4_NL, GgmlType.Q4_0, GgmlType.Q4_K]) {
+  const name = `${ggmlTypeInfo(type)!.name}_R8`;
+  Deno.test(`matmul ${name} past 64 tokens (tall row chunks) matches float64 reference`, () => {
+    const k = 256;
+    const n = 603;
+    const t = 67;
+    const random = rng(91 + type);
+    const weight = randomWeight(type, k, n, random);
+    const x = normals(random, t * k);
+    const ref = reference(type, weight, k, n, x, t);
+    const packed = repackedCopy(type, weight, k, n);
+    for (const pool of pools.slice(0, 2)) {
+      const y = matmul(pool, {
+        type: repackedTypeId(type)! as GgmlTypeId,
+        weight: packed,
+        k,
+        n,
+        x,
+        t,
+      });
+      for (let i = 0; i < t * n; i++) {
+        const err = Math.abs(y[i] - ref.y[i]);
+        assert.ok(
+          err <= ref.bound[i],
+          `${name} threads=${pool.threads} y[${i}]=${y[i]} ref ${ref.y[i]} err ${err} > ${
+            ref.bound[i]
+          }`,
+        );
+      }
+    }
+  });
+}
+
 Deno.test("matmul honours rowBytes strides and a caller's scratch", () => {
   const k = 64;
   const n = 3;

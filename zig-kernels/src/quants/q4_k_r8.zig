@@ -1,6 +1,7 @@
 //! The r8 layout of Q4_K: 8 rows interleaved per super-block (r8.zig explains the idea and the
 //! row-range contract), so one vpmaddubsw meets 8 rows, sub-block sums stay in 16 bits until one
 //! vpmaddwd weights them by the 8 rows' scales, and a super-block ends in one FMA for 8 rows.
+//! Prefill runs the same dots, 4 tokens per unpacked sub-block (nibble_sums.zig's asm).
 //! A matrix keeps its bytes; its n mod 8 trailing rows keep the file layout. Super-block b of a
 //! group (1152 bytes = 8 × 144):
 //!
@@ -18,13 +19,13 @@
 //! packed bytes of 8 rows (96) are exactly these 96 bytes, so the layout keeps the file's size.
 const std = @import("std");
 const simd = @import("../simd.zig");
-const cpu_path = @import("../cpu_path.zig");
 const common = @import("common.zig");
 const q4_k = @import("q4_k.zig");
 const kblock = @import("kblock.zig");
 const gemm_k = @import("gemm_k.zig");
 const r8 = @import("r8.zig");
 const r8_layout_test = @import("r8_layout_test.zig");
+const nibble_sums = @import("nibble_sums.zig");
 
 const F32x8 = simd.F32x8;
 const I8x32 = simd.I8x32;
@@ -178,6 +179,13 @@ pub inline fn bsumPair(a: *align(1) const common.BlockQ8K, j: usize) I16x16 {
     return @bitCast(words);
 }
 
+/// Row r's scale of sub-block s in 16-bit lanes 2r and 2r+1, from unpackScales' halves.
+inline fn subBlockScales(halves: [4]U8x32, s: usize) I16x16 {
+    return @bitCast(simd.shuffleBytes(@bitCast(halves[s / 4]), scale_index[s % 4]));
+}
+
+/// The group's dots: 2 to 4 tokens through nibble_sums' asm, one sub-block at a time; one
+/// token in Zig.
 pub inline fn groupSimd(comptime ncols: usize, group: [*]const u8, act: [*]const u8, act_stride: usize, k: usize, y: [*]f32, y_stride: usize) void {
     @setEvalBranchQuota(20000);
     const n_supers = k / 256;
@@ -191,20 +199,23 @@ pub inline fn groupSimd(comptime ncols: usize, group: [*]const u8, act: [*]const
         var isum: [ncols]I32x8 = @splat(@splat(0));
         var msum: [ncols]I32x8 = @splat(@splat(0));
         inline for (0..4) |j| {
-            // Sub-blocks 2j and 2j+1: their 8 pieces' byte products summed in 16 bits
-            // (≤ 8·2·15·127 < 2^15), then weighted by the rows' scales in one vpmaddwd each.
-            var sum16: [ncols][2]I16x16 = @splat(.{ @splat(0), @splat(0) });
-            inline for (0..8) |p| {
-                const bytes: U8x32 = src[codes_offset + 256 * j + 32 * p ..][0..32].*;
-                const codes = [2]U8x32{ bytes & m4, (bytes >> @splat(4)) & m4 };
-                inline for (0..2) |h| {
-                    inline for (0..ncols) |c| sum16[c][h] += simd.mulAddBytes(codes[h], broadcast4(@ptrCast(a[c].q[32 * (2 * j + h) + 4 * p ..])));
+            // Sub-blocks 2j and 2j+1 are the low and high nibbles of pair j's 8 pieces.
+            if (ncols == 1) {
+                // One token: each piece loaded once for both sub-blocks, whose 16-bit sums
+                // (≤ 8·2·15·127 < 2^15) are weighted by the rows' scales in one vpmaddwd each.
+                // (The asm below unpacks per sub-block: 88 against 112 GOP/s here.)
+                var sum16: [2]I16x16 = .{ @splat(0), @splat(0) };
+                inline for (0..8) |p| {
+                    const bytes: U8x32 = src[codes_offset + 256 * j + 32 * p ..][0..32].*;
+                    const codes = [2]U8x32{ bytes & m4, (bytes >> @splat(4)) & m4 };
+                    inline for (0..2) |h| sum16[h] += simd.mulAddBytes(codes[h], broadcast4(@ptrCast(a[0].q[32 * (2 * j + h) + 4 * p ..])));
                 }
-            }
-            inline for (0..2) |h| {
+                inline for (0..2) |h| isum[0] += simd.mulAddPairs(sum16[h], subBlockScales(halves, 2 * j + h));
+            } else inline for (0..2) |h| {
                 const s = 2 * j + h;
-                const sc: I16x16 = @bitCast(simd.shuffleBytes(@bitCast(halves[s / 4]), scale_index[s % 4]));
-                inline for (0..ncols) |c| isum[c] += simd.mulAddPairs(sum16[c][h], sc);
+                var q: [ncols][*]const u8 = undefined;
+                inline for (0..ncols) |c| q[c] = @ptrCast(a[c].q[32 * s ..]);
+                nibble_sums.subBlockSums(ncols, h == 1, src + codes_offset + 256 * j, q, subBlockScales(halves, s), &isum);
             }
             const mins: I16x16 = @bitCast(simd.shuffleBytes(@bitCast(halves[2 + j / 2]), min_pair_index[j % 2]));
             inline for (0..ncols) |c| msum[c] += simd.mulAddPairs(mins, bsumPair(a[c], j));
@@ -231,13 +242,11 @@ pub fn groupScalar(comptime ncols: usize, group: [*]const u8, act: [*]const u8, 
     r8.superGroupScalar(ncols, block_bytes, blockInFileLayout, q4_k.dotScalar, group, act, act_stride, k, y, y_stride);
 }
 
-/// The GEMM tile kernel (gemm_k.zig) over super-blocks decoded from r8 groups and file rows.
-pub const gemmTile = gemm_k.GemmK(GemmDecoder).tile;
-/// Below this many tokens the row-range dots beat the tile (quants.Traits.gemm_tokens_min).
-pub const gemm_tokens_min = 128;
+// No GEMM tile: the dots, 4 tokens per decoded sub-block, beat gemm_k's at every token count
+// (per core on 2048×1408 at t=512: 142–147 against 127–129 GOP/s).
 
 /// Row `lane`'s d, dmin and per-group scales and mins from the group header at src, as
-/// gemm_k.Super holds them (q5_k_r8.zig's decoder shares it).
+/// gemm_k.Super holds them (q5_k_r8.zig's GEMM decoder).
 pub fn decodeHeaderRow(src: [*]const u8, lane: usize, out: *gemm_k.Super) void {
     out.d = common.f16At(src + 2 * lane);
     out.dmin = common.f16At(src + 16 + 2 * lane);
@@ -251,36 +260,7 @@ pub fn decodeHeaderRow(src: [*]const u8, lane: usize, out: *gemm_k.Super) void {
     }
 }
 
-const GemmDecoder = struct {
-    pub const block_bytes = q4_k.block_bytes;
-    pub const group_scales = false;
-    const File = kblock.SuperDecoder(q4_k);
-
-    /// Super-block s of row r of the `n_rows` rows at w.
-    pub fn decodeRowSuper(w: [*]const u8, row_bytes: usize, n_rows: usize, r: usize, s: usize, out: *gemm_k.Super) void {
-        if (r >= groupedRows(n_rows)) return File.decodeSuper(w + r * row_bytes + s * q4_k.block_bytes, out);
-        const group = w + (r / group_rows) * group_rows * row_bytes;
-        const lane = r % group_rows;
-        if (!cpu_path.simd()) {
-            var block: [q4_k.block_bytes]u8 = undefined;
-            blockInFileLayout(group, lane, s, &block);
-            return File.decodeSuper(&block, out);
-        }
-        const src = group + s * group_block_bytes;
-        decodeHeaderRow(src, lane, out);
-        // Row `lane`'s 4 bytes of each piece of pair j are its elements 4p..4p+3 of sub-blocks
-        // 2j (low nibbles) and 2j+1 (high nibbles), in element order.
-        for (0..4) |j| {
-            var words: @Vector(8, u32) = undefined;
-            inline for (0..8) |p| words[p] = std.mem.readInt(u32, src[codes_offset + 256 * j + 32 * p + 4 * lane ..][0..4], .little);
-            const bytes: U8x32 = @bitCast(words);
-            out.u[2 * j] = bytes & @as(U8x32, @splat(15));
-            out.u[2 * j + 1] = bytes >> @splat(4);
-        }
-    }
-};
-
-test "Q4_K r8 round-trips; its row-range dots and GEMM match the file rows'" {
+test "Q4_K r8 round-trips; its row-range dots match the file rows'" {
     try r8_layout_test.expectLayoutMatchesFile(@This(), q4_k, .{ .k = 768, .file_type = 12, .seed = 29, .scramble = randomScales });
 }
 

@@ -196,11 +196,12 @@ const IQ4_NLR8 = r8.R8(@import("iq4_nl.zig"));
 
 /// An r8 layout: grouped rows; the per-row entries are those of the layout its trailing n mod 8
 /// rows keep (x4 for IQ4_NL and Q4_0, the file's for the others), which callers never reach for
-/// grouped rows (group_rows > 1 tells them). IQ4_NL_R8 and Q4_0_R8 have no GEMM tile: their row-range
-/// dots, 4 tokens per decoded block, beat every tile at every token count (per core on
-/// 2048×1408, in GOP/s, dots against the tile: IQ4_NL_R8 116/103 at t=512, 121/76 at t=16;
-/// Q4_0_R8 155/126 and 168/93). The other r8 layouts keep a tile, from `gemm_tokens_min` tokens
-/// (Q8_0_R8 16, Q5_K_R8 48, Q6_K_R8 96, Q4_K_R8, Q5_0_R8 and Q5_1_R8 128).
+/// grouped rows (group_rows > 1 tells them). IQ4_NL_R8, Q4_0_R8 and Q4_K_R8 have no GEMM tile:
+/// their row-range dots, 4 tokens per decoded block, beat every tile at every token count (per
+/// core on 2048×1408, in GOP/s, dots against the tile: IQ4_NL_R8 116/103 at t=512, 121/76 at
+/// t=16; Q4_0_R8 155/126 and 168/93; Q4_K_R8 142–147/127–129 at t=512). The other r8 layouts
+/// keep a tile, from `gemm_tokens_min` tokens (Q8_0_R8 16, Q5_K_R8 48, Q6_K_R8 96, Q5_0_R8 and
+/// Q5_1_R8 128).
 fn groupedTraitsOf(comptime Module: type, comptime TailRows: type, activation: Activation) Traits {
     var t = traitsOf(TailRows, activation);
     t.gemm_tile = if (@hasDecl(Module, "gemmTile")) Module.gemmTile else null;
