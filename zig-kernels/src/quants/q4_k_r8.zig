@@ -1,7 +1,7 @@
 //! The r8 layout of Q4_K: 8 rows interleaved per super-block (r8.zig explains the idea and the
 //! row-range contract), so one vpmaddubsw meets 8 rows, sub-block sums stay in 16 bits until one
 //! vpmaddwd weights them by the 8 rows' scales, and a super-block ends in one FMA for 8 rows.
-//! Prefill runs the same dots, 4 tokens per unpacked sub-block (nibble_sums.zig's asm).
+//! Prefill runs the same dots, 4 tokens per unpacked sub-block (code_sums.zig's asm).
 //! A matrix keeps its bytes; its n mod 8 trailing rows keep the file layout. Super-block b of a
 //! group (1152 bytes = 8 × 144):
 //!
@@ -25,7 +25,7 @@ const kblock = @import("kblock.zig");
 const gemm_k = @import("gemm_k.zig");
 const r8 = @import("r8.zig");
 const r8_layout_test = @import("r8_layout_test.zig");
-const nibble_sums = @import("nibble_sums.zig");
+const code_sums = @import("code_sums.zig");
 
 const F32x8 = simd.F32x8;
 const I8x32 = simd.I8x32;
@@ -184,7 +184,7 @@ inline fn subBlockScales(halves: [4]U8x32, s: usize) I16x16 {
     return @bitCast(simd.shuffleBytes(@bitCast(halves[s / 4]), scale_index[s % 4]));
 }
 
-/// The group's dots: 2 to 4 tokens through nibble_sums' asm, one sub-block at a time; one
+/// The group's dots: 2 to 4 tokens through code_sums' asm, one sub-block at a time; one
 /// token in Zig.
 pub inline fn groupSimd(comptime ncols: usize, group: [*]const u8, act: [*]const u8, act_stride: usize, k: usize, y: [*]f32, y_stride: usize) void {
     @setEvalBranchQuota(20000);
@@ -215,7 +215,8 @@ pub inline fn groupSimd(comptime ncols: usize, group: [*]const u8, act: [*]const
                 const s = 2 * j + h;
                 var q: [ncols][*]const u8 = undefined;
                 inline for (0..ncols) |c| q[c] = @ptrCast(a[c].q[32 * s ..]);
-                nibble_sums.subBlockSums(ncols, h == 1, src + codes_offset + 256 * j, q, subBlockScales(halves, s), &isum);
+                const scales = [1]I16x16{subBlockScales(halves, s)};
+                code_sums.subBlockSums(code_sums.NibbleCodes(h == 1), ncols, 8, 1, src + codes_offset + 256 * j, q, &scales, &isum);
             }
             const mins: I16x16 = @bitCast(simd.shuffleBytes(@bitCast(halves[2 + j / 2]), min_pair_index[j % 2]));
             inline for (0..ncols) |c| msum[c] += simd.mulAddPairs(mins, bsumPair(a[c], j));

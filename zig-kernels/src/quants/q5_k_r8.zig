@@ -22,6 +22,7 @@ const gemm_k = @import("gemm_k.zig");
 const r8 = @import("r8.zig");
 const r8_layout_test = @import("r8_layout_test.zig");
 const k_header = @import("q4_k_r8.zig");
+const code_sums = @import("code_sums.zig");
 
 const F32x8 = simd.F32x8;
 const U8x32 = simd.U8x32;
@@ -86,6 +87,30 @@ pub fn unpackMatrix(src: [*]const u8, dst: [*]u8, row_bytes: usize, k: usize, n_
 /// rows keep the file layout and Q5_K's own dots.
 pub const rows_dots = r8.rowsDots(@This(), q5_k.dots);
 
+/// Sub-block h of a pair at %[src] for code_sums: register p is the low (h = 0) or high nibbles
+/// of piece p with the fifth bit from plane h (r8.highBits, in asm).
+fn FifthBitCodes(comptime h: usize) type {
+    return struct {
+        pub fn text(comptime p: usize) []const u8 {
+            const plane = planes_offset + 32 * h;
+            // (An immediate shift from memory would be EVEX-encoded: AVX-512, off here.)
+            const fifth = std.fmt.comptimePrint("vmovdqu {d}(%[src]), %[t]\n", .{plane}) ++ if (p < 4)
+                std.fmt.comptimePrint("vpsllw ${d}, %[t], %[t]\n", .{4 - p})
+            else if (p > 4)
+                std.fmt.comptimePrint("vpsrlw ${d}, %[t], %[t]\n", .{p - 4})
+            else
+                "";
+            return code_sums.NibbleCodes(h == 1).text(p) ++ fifth ++ std.fmt.comptimePrint(
+                \\vpand 32(%[masks]), %[t], %[t]
+                \\vpor %[t], %[c{d}], %[c{d}]
+                \\
+            , .{ p, p });
+        }
+    };
+}
+
+/// The group's dots: 2 to 4 tokens through code_sums' asm, one sub-block at a time; one token
+/// in Zig.
 pub inline fn groupSimd(comptime ncols: usize, group: [*]const u8, act: [*]const u8, act_stride: usize, k: usize, y: [*]f32, y_stride: usize) void {
     @setEvalBranchQuota(20000);
     const n_supers = k / 256;
@@ -106,20 +131,26 @@ pub inline fn groupSimd(comptime ncols: usize, group: [*]const u8, act: [*]const
                 const s = 2 * j + h;
                 sc[h] = @bitCast(simd.shuffleBytes(@bitCast(halves[s / 4]), k_header.scale_index[s % 4]));
             }
-            // Pieces 0..3 and 4..7 of each sub-block: byte products summed in 16 bits, then
-            // weighted by the rows' scales.
-            var sum16: [ncols][2]I16x16 = undefined;
-            inline for (0..8) |p| {
-                const bytes: U8x32 = pair[32 * p ..][0..32].*;
-                const nibbles = [2]U8x32{ bytes & m4, (bytes >> @splat(4)) & m4 };
-                inline for (0..2) |h| {
-                    const codes = nibbles[h] | r8.highBits(planes[h], p);
-                    inline for (0..ncols) |c| {
-                        const prod = simd.mulAddBytes(codes, r8.broadcast4(@ptrCast(a[c].q[32 * (2 * j + h) + 4 * p ..])));
-                        sum16[c][h] = if (p % 4 == 0) prod else sum16[c][h] + prod;
-                        if (p % 4 == 3) isum[c] += simd.mulAddPairs(sum16[c][h], sc[h]);
+            if (ncols == 1) {
+                // One token: each piece loaded once for both sub-blocks. Pieces 0..3 and 4..7
+                // of each sub-block: byte products summed in 16 bits, then weighted by the rows'
+                // scales.
+                var sum16: [2]I16x16 = undefined;
+                inline for (0..8) |p| {
+                    const bytes: U8x32 = pair[32 * p ..][0..32].*;
+                    const nibbles = [2]U8x32{ bytes & m4, (bytes >> @splat(4)) & m4 };
+                    inline for (0..2) |h| {
+                        const codes = nibbles[h] | r8.highBits(planes[h], p);
+                        const prod = simd.mulAddBytes(codes, r8.broadcast4(@ptrCast(a[0].q[32 * (2 * j + h) + 4 * p ..])));
+                        sum16[h] = if (p % 4 == 0) prod else sum16[h] + prod;
+                        if (p % 4 == 3) isum[0] += simd.mulAddPairs(sum16[h], sc[h]);
                     }
                 }
+            } else inline for (0..2) |h| {
+                // 2 to 4 tokens: one sub-block at a time through code_sums' asm.
+                var q: [ncols][*]const u8 = undefined;
+                inline for (0..ncols) |c| q[c] = @ptrCast(a[c].q[32 * (2 * j + h) ..]);
+                code_sums.subBlockSums(FifthBitCodes(h), ncols, 4, 1, pair, q, sc[h..][0..1], &isum);
             }
             const mins: I16x16 = @bitCast(simd.shuffleBytes(@bitCast(halves[2 + j / 2]), k_header.min_pair_index[j % 2]));
             inline for (0..ncols) |c| msum[c] += simd.mulAddPairs(mins, k_header.bsumPair(a[c], j));

@@ -28,6 +28,7 @@ const q6_k = @import("q6_k.zig");
 const gemm_k = @import("gemm_k.zig");
 const r8 = @import("r8.zig");
 const r8_layout_test = @import("r8_layout_test.zig");
+const code_sums = @import("code_sums.zig");
 
 const F32x8 = simd.F32x8;
 const I8x32 = simd.I8x32;
@@ -148,6 +149,36 @@ const pair_index: I8x32 = blk: {
 
 const broadcast4 = r8.broadcast4;
 
+/// Group pair P of a super-block at %[src] for code_sums: register p = 4s + j is code register
+/// 4g + j of group g = 2P + s, its low nibble | its high pair at bits 4–5 (as groupSimd's one
+/// token, in asm).
+fn SixBitCodes(comptime P: usize) type {
+    return struct {
+        pub fn text(comptime p: usize) []const u8 {
+            const g = 2 * P + p / 4;
+            const j = p % 4;
+            const high = highAt(g);
+            // (An immediate shift from memory would be EVEX-encoded: AVX-512, off here.)
+            const pair_bits = std.fmt.comptimePrint("vmovdqu {d}(%[src]), %[t]\n", .{high}) ++ switch (j) {
+                0 => "",
+                1 => "vpsrlw $2, %[t], %[t]\n",
+                2 => "vpsllw $4, %[t], %[t]\n",
+                else => "vpsllw $2, %[t], %[t]\n",
+            };
+            return std.fmt.comptimePrint("vmovdqu {d}(%[src]), %[c{d}]\n", .{ lowAt(2 * g + j / 2), p }) ++
+                (if (j % 2 == 1) std.fmt.comptimePrint("vpsrlw $4, %[c{d}], %[c{d}]\n", .{ p, p }) else "") ++
+                std.fmt.comptimePrint("vpand (%[masks]), %[c{d}], %[c{d}]\n", .{ p, p }) ++ pair_bits ++
+                std.fmt.comptimePrint(
+                    \\vpand 64(%[masks]), %[t], %[t]
+                    \\vpor %[t], %[c{d}], %[c{d}]
+                    \\
+                , .{ p, p });
+        }
+    };
+}
+
+/// The group's dots: 2 to 4 tokens through code_sums' asm, one group pair at a time; one token
+/// in Zig.
 pub inline fn groupSimd(comptime ncols: usize, group: [*]const u8, act: [*]const u8, act_stride: usize, k: usize, y: [*]f32, y_stride: usize) void {
     @setEvalBranchQuota(20000);
     const n_supers = k / 256;
@@ -162,9 +193,16 @@ pub inline fn groupSimd(comptime ncols: usize, group: [*]const u8, act: [*]const
         inline for (0..8) |pair| {
             const narrow: @Vector(16, i8) = @bitCast(src[scales_offset + 16 * pair ..][0..16].*);
             const scales16: I8x32 = @bitCast(@as(I16x16, narrow));
-            inline for (0..2) |s| {
+            const sc_pair = [2]I16x16{ @bitCast(simd.shuffleBytes(scales16, group_index[0])), @bitCast(simd.shuffleBytes(scales16, group_index[1])) };
+            if (ncols > 1) {
+                // 2 to 4 tokens: the pair's 8 code registers through code_sums' asm.
+                var q: [ncols][*]const u8 = undefined;
+                inline for (0..ncols) |c| q[c] = @ptrCast(a[c].q[32 * pair ..]);
+                code_sums.subBlockSums(SixBitCodes(pair), ncols, 2, 2, src, q, &sc_pair, &isum);
+            } else inline for (0..2) |s| {
+                // One token, in Zig.
                 const g = 2 * pair + s;
-                const sc: I16x16 = @bitCast(simd.shuffleBytes(scales16, group_index[s]));
+                const sc = sc_pair[s];
                 const low: [2]U8x32 = .{ src[lowAt(2 * g)..][0..32].*, src[lowAt(2 * g + 1)..][0..32].* };
                 const high: U8x32 = src[highAt(g)..][0..32].*;
                 const high16: @Vector(16, u16) = @bitCast(high);
@@ -175,12 +213,10 @@ pub inline fn groupSimd(comptime ncols: usize, group: [*]const u8, act: [*]const
                     (low[1] & low4) | (@as(U8x32, @bitCast(high16 << @splat(4))) & high2),
                     ((low[1] >> @splat(4)) & low4) | (@as(U8x32, @bitCast(high16 << @splat(2))) & high2),
                 };
-                inline for (0..ncols) |c| {
-                    const q = a[c].q[16 * g ..];
-                    const first = simd.mulAddBytes(codes[0], broadcast4(@ptrCast(q[0..]))) + simd.mulAddBytes(codes[1], broadcast4(@ptrCast(q[4..])));
-                    const second = simd.mulAddBytes(codes[2], broadcast4(@ptrCast(q[8..]))) + simd.mulAddBytes(codes[3], broadcast4(@ptrCast(q[12..])));
-                    isum[c] += simd.mulAddPairs(first, sc) + simd.mulAddPairs(second, sc);
-                }
+                const q = a[0].q[16 * g ..];
+                const first = simd.mulAddBytes(codes[0], broadcast4(@ptrCast(q[0..]))) + simd.mulAddBytes(codes[1], broadcast4(@ptrCast(q[4..])));
+                const second = simd.mulAddBytes(codes[2], broadcast4(@ptrCast(q[8..]))) + simd.mulAddBytes(codes[3], broadcast4(@ptrCast(q[12..])));
+                isum[0] += simd.mulAddPairs(first, sc) + simd.mulAddPairs(second, sc);
             }
             // The −32 offset of both groups: 32·scale (≤ 4096) against the pair's bsums.
             const offset_scales = @as(I16x16, @bitCast(simd.shuffleBytes(scales16, pair_index))) << @splat(5);
