@@ -13,7 +13,7 @@
  * bench/results/flash_mla_table.json.
  * @module
  */
-import { parseArgs } from "node:util";
+import { intFlag, parseBenchArgs } from "./bench_args.ts";
 import { ThreadPool } from "../src/thread_pool.ts";
 import {
   type AttentionStrategy,
@@ -303,8 +303,9 @@ export function formatAttentionDepthTable(rows: readonly AttentionDepthRow[]): s
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({
-    args: Deno.args,
+  const usage = `Usage: deno run -A bench/flash_mla_table.ts [--threads 2] [--samples 4] [--reps 3]
+  [--depths 128,1024,16384] [--types f16,q8_KV] [--out bench/results/flash_mla_table.json]`;
+  const { values } = parseBenchArgs(usage, {
     options: {
       threads: { type: "string", default: "2" },
       samples: { type: "string", default: "4" },
@@ -315,10 +316,10 @@ if (import.meta.main) {
     },
   });
   const rows = await runAttentionDepthBench({
-    threads: Number(values.threads),
-    sampleTokens: Number(values.samples),
-    reps: Number(values.reps),
-    depths: values.depths?.split(",").map(Number),
+    threads: intFlag(usage, "threads", values.threads),
+    sampleTokens: intFlag(usage, "samples", values.samples),
+    reps: intFlag(usage, "reps", values.reps),
+    depths: values.depths?.split(",").map((depth) => intFlag(usage, "depths", depth)),
     cacheTypes: values.types?.split(",") as KvCacheType[] | undefined,
     onRow: (r) =>
       console.error(

@@ -10,7 +10,7 @@
  * @module
  */
 import process from "node:process";
-import { parseArgs } from "node:util";
+import { failUsage, intFlag, parseBenchArgs, positiveFlag } from "./bench_args.ts";
 import { GgmlType, type GgmlTypeId } from "../src/ggml_types.ts";
 import { matmul, matmulScratchBytes } from "../src/kernels/matmul.ts";
 import { ThreadPool } from "../src/thread_pool.ts";
@@ -34,8 +34,9 @@ import {
 } from "../src/kernels/quants.ts";
 import { randomWeight, rng } from "../tests/quants_helpers.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
+const USAGE = `Usage: deno run -A bench/gemv_table.ts [--types IQ4_NL,Q8_0] [--shapes ffn,expert]
+  [--threads 2] [--seconds 0.25] [--no-gemv] [--no-moe] [--no-moe-prefill] [--no-gemm]`;
+const { values } = parseBenchArgs(USAGE, {
   allowNegative: true,
   options: {
     types: {
@@ -53,15 +54,15 @@ const { values } = parseArgs({
 });
 const types = values.types.split(",").map((name) => {
   const id = kernelTypeByName(name);
-  if (id === undefined) throw new Error(`Unknown type "${name}"`);
+  if (id === undefined) failUsage(USAGE, `unknown type "${name}" in --types`);
   return id as GgmlTypeId;
 });
 const shapeFilter = values.shapes ? values.shapes.split(",") : [];
 const shapes = SHAPES.filter((s) =>
   shapeFilter.length === 0 || shapeFilter.some((f) => s.name.includes(f))
 );
-const threads = Number(values.threads);
-const seconds = Number(values.seconds);
+const threads = intFlag(USAGE, "threads", values.threads);
+const seconds = positiveFlag(USAGE, "seconds", values.seconds);
 
 /**
  * GB/s of weight bytes for GEMVs cycling through `copies` matrices for ~`seconds`: the best single

@@ -7,7 +7,7 @@
  *   deno run -A bench/machine_table.ts [--threads 2] [--json bench/results/machine.json]
  * @module
  */
-import { parseArgs } from "node:util";
+import { intFlag, parseBenchArgs } from "./bench_args.ts";
 import { ThreadPool } from "../src/thread_pool.ts";
 import { measureFmaPeak, measureInt8Peak, measureReadBandwidth } from "../src/kernels/probes.ts";
 
@@ -93,11 +93,12 @@ export function machineMarkdown(rows: MachineLimits[]): string {
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({
-    args: Deno.args,
+  const usage =
+    "Usage: deno run -A bench/machine_table.ts [--threads 2] [--json bench/results/machine.json]";
+  const { values } = parseBenchArgs(usage, {
     options: { threads: { type: "string", default: "2" }, json: { type: "string" } },
   });
-  const maxThreads = Number(values.threads);
+  const maxThreads = intFlag(usage, "threads", values.threads);
   using pool = new ThreadPool(maxThreads);
   const rows: MachineLimits[] = [];
   for (let threads = 1; threads <= maxThreads; threads++) rows.push(measureMachine(pool, threads));

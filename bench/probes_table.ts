@@ -6,7 +6,7 @@
  *   deno run -A bench/probes_table.ts [--rounds 5] [--threads 2] [--json bench/results/probes.json]
  * @module
  */
-import { parseArgs } from "node:util";
+import { intFlag, parseBenchArgs } from "./bench_args.ts";
 import { ThreadPool } from "../src/thread_pool.ts";
 import { measureFmaPeak, measureInt8Peak, measureReadBandwidth } from "../src/kernels/probes.ts";
 
@@ -97,16 +97,17 @@ export function spreadMarkdown(spreads: ProbeSpread[]): string {
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({
-    args: Deno.args,
+  const usage =
+    "Usage: deno run -A bench/probes_table.ts [--rounds 5] [--threads 2] [--json bench/results/probes.json]";
+  const { values } = parseBenchArgs(usage, {
     options: {
       rounds: { type: "string", default: "5" },
       threads: { type: "string", default: "2" },
       json: { type: "string" },
     },
   });
-  using pool = new ThreadPool(Number(values.threads));
-  const spreads = probeSpreads(pool, Number(values.rounds));
+  using pool = new ThreadPool(intFlag(usage, "threads", values.threads));
+  const spreads = probeSpreads(pool, intFlag(usage, "rounds", values.rounds));
   console.log(spreadMarkdown(spreads));
   const load = Deno.loadavg();
   console.log(`\nLoad average during the run: ${load.map((l) => l.toFixed(2)).join(" ")}`);
