@@ -65,6 +65,30 @@ function reference(
   return { y, bound };
 }
 
+/** Random weights of `type` and activations (seeded), with their float64 reference. */
+function referenceCase(type: GgmlTypeId, k: number, n: number, t: number, seed: number) {
+  const random = rng(seed);
+  const weight = randomWeight(type, k, n, random);
+  const x = normals(random, t * k);
+  return { weight, x, ref: reference(type, weight, k, n, x, t) };
+}
+
+/** Asserts the first `count` outputs within the reference's bound; `label` names the case. */
+function assertWithinBound(
+  y: Float32Array,
+  ref: { y: Float64Array; bound: Float64Array },
+  label: string,
+  count = ref.y.length,
+) {
+  for (let i = 0; i < count; i++) {
+    const err = Math.abs(y[i] - ref.y[i]);
+    assert.ok(
+      err <= ref.bound[i],
+      `${label} y[${i}]=${y[i]} ref ${ref.y[i]} err ${err} > ${ref.bound[i]}`,
+    );
+  }
+}
+
 const pools = [1, 2, 3, 4].map((threads) => new ThreadPool(threads));
 
 for (const type of KERNEL_TYPES) {
@@ -76,13 +100,10 @@ for (const type of KERNEL_TYPES) {
   for (const [k, repack] of ks.flatMap((k) => layouts.map((r) => [k, r] as const))) {
     const name = `${info.name}${repack ? "_R8" : ""}`;
     Deno.test(`matmul ${name} k=${k} matches float64 reference over 1..4 threads, SIMD and scalar`, () => {
-      const random = rng(1000 + type * 7 + k);
       // Not a multiple of 2, 3 or 4 threads; repacked: two groups of 8 rows and 5 x4 rows.
       const n = repack ? 21 : 13;
       const t = 6; // one 4-token tile plus a 2-token tail
-      const weight = randomWeight(type, k, n, random);
-      const x = normals(random, t * k);
-      const ref = reference(type, weight, k, n, x, t);
+      const { weight, x, ref } = referenceCase(type, k, n, t, 1000 + type * 7 + k);
       const kernelType = (repack ? repackedTypeId(type)! : type) as GgmlTypeId;
       const kernelWeight = repack ? repackedCopy(type, weight, k, n) : weight;
       for (const simd of [true, false]) {
@@ -97,15 +118,12 @@ for (const type of KERNEL_TYPES) {
               x: x.subarray(0, tokens * k),
               t: tokens,
             });
-            for (let i = 0; i < tokens * n; i++) {
-              const err = Math.abs(y[i] - ref.y[i]);
-              assert.ok(
-                err <= ref.bound[i],
-                `${name} simd=${simd} threads=${pool.threads} t=${tokens} y[${i}]=${y[i]} ref ${
-                  ref.y[i]
-                } err ${err} > ${ref.bound[i]}`,
-              );
-            }
+            assertWithinBound(
+              y,
+              ref,
+              `${name} simd=${simd} threads=${pool.threads} t=${tokens}`,
+              tokens * n,
+            );
           }
         }
       }
@@ -151,25 +169,14 @@ for (
       const k = blockK === 256 ? 256 * 5 : 32 * 37 + (blockK === 1 ? 3 : 0);
       const n = 70;
       const t = 37;
-      const random = rng(77 + type);
-      const weight = randomWeight(type, k, n, random);
-      const x = normals(random, t * k);
-      const ref = reference(type, weight, k, n, x, t);
+      const { weight, x, ref } = referenceCase(type, k, n, t, 77 + type);
       const kernelType = (repack ? repackedTypeId(type)! : type) as GgmlTypeId;
       const kernelWeight = repack ? repackedCopy(type, weight, k, n) : weight;
       for (const simd of [true, false]) {
         setSimd(simd);
         for (const pool of pools.slice(0, 2)) {
           const y = matmul(pool, { type: kernelType, weight: kernelWeight, k, n, x, t });
-          for (let i = 0; i < t * n; i++) {
-            const err = Math.abs(y[i] - ref.y[i]);
-            assert.ok(
-              err <= ref.bound[i],
-              `${name} simd=${simd} threads=${pool.threads} y[${i}]=${y[i]} ref ${
-                ref.y[i]
-              } err ${err} > ${ref.bound[i]}`,
-            );
-          }
+          assertWithinBound(y, ref, `${name} simd=${simd} threads=${pool.threads}`);
         }
       }
       setSimd(true);
@@ -179,37 +186,21 @@ for (
 
 // Past 64 tokens the row-range dots take row chunks as tall as the GEMM's (up to 128 rows, where
 // fewer tokens take at most 32: zig-kernels/src/matmul.zig). The r8 layouts without a GEMM tile
-// run every token count through their dots: 603 rows (chunks of 128 and 32 that end in 3 file
-// rows) × 67 tokens (two chunks of 64 and a tail of 3), 1 and 2 threads. Same bound as above.
+// run every token count through their dots: 603 rows (row chunks of 128, or of 72 with 2
+// threads, the last one ending in 3 file-layout rows) × 67 tokens (a chunk of 64 and a tail of
+// 3). Same bound as above.
 for (const type of [GgmlType.IQ4_NL, GgmlType.Q4_0, GgmlType.Q4_K]) {
   const name = `${ggmlTypeInfo(type)!.name}_R8`;
   Deno.test(`matmul ${name} past 64 tokens (tall row chunks) matches float64 reference`, () => {
     const k = 256;
     const n = 603;
     const t = 67;
-    const random = rng(91 + type);
-    const weight = randomWeight(type, k, n, random);
-    const x = normals(random, t * k);
-    const ref = reference(type, weight, k, n, x, t);
+    const { weight, x, ref } = referenceCase(type, k, n, t, 91 + type);
     const packed = repackedCopy(type, weight, k, n);
+    const kernelType = repackedTypeId(type)! as GgmlTypeId;
     for (const pool of pools.slice(0, 2)) {
-      const y = matmul(pool, {
-        type: repackedTypeId(type)! as GgmlTypeId,
-        weight: packed,
-        k,
-        n,
-        x,
-        t,
-      });
-      for (let i = 0; i < t * n; i++) {
-        const err = Math.abs(y[i] - ref.y[i]);
-        assert.ok(
-          err <= ref.bound[i],
-          `${name} threads=${pool.threads} y[${i}]=${y[i]} ref ${ref.y[i]} err ${err} > ${
-            ref.bound[i]
-          }`,
-        );
-      }
+      const y = matmul(pool, { type: kernelType, weight: packed, k, n, x, t });
+      assertWithinBound(y, ref, `${name} threads=${pool.threads}`);
     }
   });
 }

@@ -15,9 +15,10 @@
 //! streams its weights in order, then stealing) and compute them with the type's ncols-wide dot
 //! products (quants.rowsDot), so each weight block is decoded once per tile of up to 4 tokens
 //! (chunks of 64 tokens; past 64 tokens, of up to 128 rows, as every row chunk streams all the
-//! tokens' activations: Q4_K_R8 t=512 142 → 147 GOP/s per core); with ≥ 8 tokens, a type with a GEMM kernel (quants/gemm32.zig, quants/float.zig) takes chunks
-//! of up to 128 rows × 256 tokens instead, decoding each weight row once per chunk. Row chunks of
-//! an interleaved layout (r8) start at multiples of its row group. compute() calls `pool.barrier()` exactly once on every
+//! tokens' activations: Q4_K_R8 t=512 142 → 147 GOP/s per core); with ≥ 8 tokens, a type with a
+//! GEMM kernel (quants/gemm32.zig, quants/float.zig) takes chunks of up to 128 rows × 256 tokens
+//! instead, decoding each weight row once per chunk. Row chunks of an interleaved layout (r8)
+//! start at multiples of its row group. compute() calls `pool.barrier()` exactly once on every
 //! thread and allocates nothing; the caller must meet a barrier before reading `y` or reusing the
 //! scratch. Scratch layout: [64-byte aligned ChunkQueues lines][T activation rows].
 const std = @import("std");
