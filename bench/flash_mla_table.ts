@@ -13,7 +13,8 @@
  * bench/results/flash_mla_table.json.
  * @module
  */
-import { intFlag, parseBenchArgs } from "./bench_args.ts";
+import { failUsage, intFlag, parseBenchArgs } from "./bench_args.ts";
+import { KV_CACHE_TYPES } from "../src/kv_cache.ts";
 import { ThreadPool } from "../src/thread_pool.ts";
 import {
   type AttentionStrategy,
@@ -320,7 +321,11 @@ if (import.meta.main) {
     sampleTokens: intFlag(usage, "samples", values.samples),
     reps: intFlag(usage, "reps", values.reps),
     depths: values.depths?.split(",").map((depth) => intFlag(usage, "depths", depth)),
-    cacheTypes: values.types?.split(",") as KvCacheType[] | undefined,
+    cacheTypes: values.types?.split(",").map((type) =>
+      KV_CACHE_TYPES.includes(type as KvCacheType)
+        ? type as KvCacheType
+        : failUsage(usage, `unknown cache type "${type}" in --types (${KV_CACHE_TYPES.join(", ")})`)
+    ),
     onRow: (r) =>
       console.error(
         `${r.label} ${r.cacheType}: heads ${r.headsMs.toFixed(2)} ms, kvsplit ${

@@ -25,6 +25,11 @@ for (
     ["gemv_table.ts", ["--seconds=0"], '--seconds wants a number > 0, got "0"'],
     ["probes_table.ts", ["--threads", "two"], '--threads wants an integer ≥ 1, got "two"'],
     ["flash_mla_table.ts", ["--depths", "128,1.5"], '--depths wants an integer ≥ 1, got "1.5"'],
+    [
+      "flash_mla_table.ts",
+      ["--types", "f16,f32"],
+      'unknown cache type "f32" in --types (f16, q8_0, q8_KV)',
+    ],
   ] as const
 ) {
   Deno.test(`bench/${script} ${args.join(" ")}: an error naming the problem, the usage, status 2`, async () => {
