@@ -83,7 +83,8 @@ fn Shifted(comptime Signed8: type) type {
     };
 }
 
-/// Sub-block b (32 elements) of a Q8_K activation row: its quants and the row block's scale.
+/// Sub-block b (32 elements) of a Q8_K activation row: its quants and the row block's scale
+/// (expectTilesMatchDots' activations for IQ4_XS, whose tile is sign_xor_tile.zig's).
 const Q8kSubBlocks = struct {
     fn block(row: [*]const u8, b: usize, n_blocks: usize) Block {
         _ = n_blocks;
@@ -410,6 +411,7 @@ fn expectTilesMatchDots(comptime type_id: u32, comptime k: usize) !void {
 test "GEMM tiles match the per-row dots across K slices, row groups and token tails" {
     // 37 blocks cross the 8- and 32-block slices and end in a Q8A tail block.
     inline for (.{ 8, 2, 3, 6, 7, 20, 1002, 1020 }) |type_id| try expectTilesMatchDots(type_id, 32 * 37);
-    // 5 super-blocks cross gemm_k's 4-super-block slice and the signed kernel's 8-sub-block one.
+    // 5 super-blocks cross gemm_k's 4-super-block slice, and IQ4_XS's 40 sub-blocks cross
+    // sign_xor_tile's 32-block slice (32 + 8).
     inline for (.{ 12, 13, 14, 23 }) |type_id| try expectTilesMatchDots(type_id, 256 * 5);
 }

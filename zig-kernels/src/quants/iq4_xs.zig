@@ -13,7 +13,6 @@ const common = @import("common.zig");
 const kblock = @import("kblock.zig");
 const block32 = @import("block32.zig");
 const iq4_nl = @import("iq4_nl.zig");
-const gemm32 = @import("gemm32.zig");
 const r8 = @import("r8.zig");
 const sign_xor_tile = @import("sign_xor_tile.zig");
 
@@ -96,16 +95,15 @@ const Rows = struct {
     pub const Activations = sign_xor_tile.Q8kActivations;
 
     pub fn decodeBlock(group: [*]const u8, row_bytes: usize, b: usize, w: *[8]simd.I8x32) simd.F32x8 {
-        var words: [8]@Vector(8, u32) = undefined;
-        var d: [8]f32 = undefined;
-        for (&words, &d, 0..) |*row_words, *row_scale, r| {
-            const block = group + r * row_bytes + b / 8 * block_bytes;
-            row_words.* = @bitCast(subBlockValues(block, b % 8));
-            row_scale.* = common.f16At(block) * @as(f32, @floatFromInt(subScale(block, b % 8)));
-        }
-        // Word m of row r (its elements 4m..4m+3) goes to lane r of register m.
-        for (w, gemm32.transpose8(words)) |*reg, column| reg.* = @bitCast(column);
-        return d;
+        return sign_xor_tile.gatherRows(rowBlock, group, row_bytes, b, w);
+    }
+    /// Sub-block b of a row: its codebook values and the scale d·(ls − 32).
+    inline fn rowBlock(row: [*]const u8, b: usize) sign_xor_tile.RowBlock {
+        const block = row + b / 8 * block_bytes;
+        return .{
+            .words = @bitCast(subBlockValues(block, b % 8)),
+            .d = common.f16At(block) * @as(f32, @floatFromInt(subScale(block, b % 8))),
+        };
     }
     pub const rows_dots = r8.perRowDots(dots);
 };

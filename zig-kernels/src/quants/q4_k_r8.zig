@@ -179,8 +179,9 @@ pub inline fn bsumPair(a: *align(1) const common.BlockQ8K, j: usize) I16x16 {
     return @bitCast(words);
 }
 
-/// Row r's scale of sub-block s in 16-bit lanes 2r and 2r+1, from unpackScales' halves.
-inline fn subBlockScales(halves: [4]U8x32, s: usize) I16x16 {
+/// Row r's scale of sub-block s in 16-bit lanes 2r and 2r+1, from unpackScales' halves
+/// (q5_k_r8.zig's too).
+pub inline fn subBlockScales(halves: [4]U8x32, s: usize) I16x16 {
     return @bitCast(simd.shuffleBytes(@bitCast(halves[s / 4]), scale_index[s % 4]));
 }
 

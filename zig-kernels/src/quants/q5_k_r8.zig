@@ -125,16 +125,12 @@ pub inline fn groupSimd(comptime ncols: usize, group: [*]const u8, act: [*]const
         var msum: [ncols]I32x8 = @splat(@splat(0));
         inline for (0..4) |j| {
             const pair = src + pairs_offset + pair_bytes * j;
-            const planes = [2]U8x32{ pair[planes_offset..][0..32].*, pair[planes_offset + 32 ..][0..32].* };
-            var sc: [2]I16x16 = undefined;
-            inline for (0..2) |h| {
-                const s = 2 * j + h;
-                sc[h] = @bitCast(simd.shuffleBytes(@bitCast(halves[s / 4]), k_header.scale_index[s % 4]));
-            }
+            const sc = [2]I16x16{ k_header.subBlockScales(halves, 2 * j), k_header.subBlockScales(halves, 2 * j + 1) };
             if (ncols == 1) {
                 // One token: each piece loaded once for both sub-blocks. Pieces 0..3 and 4..7
                 // of each sub-block: byte products summed in 16 bits, then weighted by the rows'
                 // scales.
+                const planes = [2]U8x32{ pair[planes_offset..][0..32].*, pair[planes_offset + 32 ..][0..32].* };
                 var sum16: [2]I16x16 = undefined;
                 inline for (0..8) |p| {
                     const bytes: U8x32 = pair[32 * p ..][0..32].*;

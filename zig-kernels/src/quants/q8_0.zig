@@ -3,7 +3,6 @@ const std = @import("std");
 const simd = @import("../simd.zig");
 const common = @import("common.zig");
 const block32 = @import("block32.zig");
-const gemm32 = @import("gemm32.zig");
 const r8 = @import("r8.zig");
 const sign_xor_tile = @import("sign_xor_tile.zig");
 
@@ -40,16 +39,11 @@ pub const gemm_tokens_min = 16;
 /// Eight consecutive file rows as one group of sign_xor_tile.
 const FileRows = struct {
     pub fn decodeBlock(group: [*]const u8, row_bytes: usize, b: usize, w: *[8]simd.I8x32) simd.F32x8 {
-        var words: [8]@Vector(8, u32) = undefined;
-        var d: [8]f32 = undefined;
-        for (&words, &d, 0..) |*row_words, *row_scale, r| {
-            const block = group + r * row_bytes + b * block_bytes;
-            row_words.* = @bitCast(block[2..34].*);
-            row_scale.* = scale(block);
-        }
-        // Word m of row r (its elements 4m..4m+3) goes to lane r of register m.
-        for (w, gemm32.transpose8(words)) |*reg, column| reg.* = @bitCast(column);
-        return d;
+        return sign_xor_tile.gatherRows(rowBlock, group, row_bytes, b, w);
+    }
+    inline fn rowBlock(row: [*]const u8, b: usize) sign_xor_tile.RowBlock {
+        const block = row + b * block_bytes;
+        return .{ .words = @bitCast(block[2..34].*), .d = scale(block) };
     }
     pub const rows_dots = r8.perRowDots(dots);
 };

@@ -19,6 +19,7 @@ const cpu_path = @import("../cpu_path.zig");
 const common = @import("common.zig");
 const block32 = @import("block32.zig");
 const r8 = @import("r8.zig");
+const gemm32 = @import("gemm32.zig");
 
 const F32x8 = simd.F32x8;
 const I8x32 = simd.I8x32;
@@ -154,6 +155,25 @@ pub const Q8kActivations = struct {
         return .{ .q = @ptrCast(a.q[32 * (b % 8) ..]), .d = a.d };
     }
 };
+
+/// One row's block as gatherRows takes it: word m holds elements 4m..4m+3; d the block's scale.
+pub const RowBlock = struct { words: @Vector(8, u32), d: f32 };
+
+/// A Tile decodeBlock over 8 consecutive rows of a per-row layout (Q8_0's file rows, IQ4_XS's
+/// sub-blocks): `rowBlock(row, b)` (an inline fn: as a call, IQ4_XS's tile lost a third) gives
+/// one row's block b as a RowBlock, and one 8 × 8 transpose of 32-bit words puts word m of row r
+/// in lane r of register m.
+pub inline fn gatherRows(comptime rowBlock: anytype, group: [*]const u8, row_bytes: usize, b: usize, w: *[8]I8x32) F32x8 {
+    var words: [8]@Vector(8, u32) = undefined;
+    var d: F32x8 = undefined;
+    for (&words, 0..) |*row_words, r| {
+        const block = rowBlock(group + r * row_bytes, b);
+        row_words.* = block.words;
+        d[r] = block.d;
+    }
+    for (w, gemm32.transpose8(words)) |*reg, column| reg.* = @bitCast(column);
+    return d;
+}
 
 /// Tokens per pass of the prefill tile: each panel register is loaded once for 8 tokens.
 const tile_tokens = 8;
