@@ -186,9 +186,10 @@ for (
 
 // Past 64 tokens the row-range dots take row chunks as tall as the GEMM's (up to 128 rows, where
 // fewer tokens take at most 32: zig-kernels/src/matmul.zig). The r8 layouts without a GEMM tile
-// run every token count through their dots: 603 rows (row chunks of 128, or of 72 with 2
-// threads, the last one ending in 3 file-layout rows) × 67 tokens (a chunk of 64 and a tail of
-// 3). Same bound as above.
+// (Q4_0, Q4_K) run every token count through their dots; IQ4_NL's tile takes the same shape: 603
+// rows (row chunks of 128, or of 72 with 2 threads, the last one ending in 3 file-layout rows) ×
+// 67 tokens (a chunk of 64 and a tail of 3 for the dots; 8 octets and 3 tokens for the tile). Same
+// bound as above.
 for (const type of [GgmlType.IQ4_NL, GgmlType.Q4_0, GgmlType.Q4_K]) {
   const name = `${ggmlTypeInfo(type)!.name}_R8`;
   Deno.test(`matmul ${name} past 64 tokens (tall row chunks) matches float64 reference`, () => {

@@ -112,7 +112,7 @@ pub const Traits = struct {
     /// 2048×1408, GEMM against dots in GOP/s: t=4 Q4_K 51/68, Q8_0 34/60, IQ4_NL_X4 36/65; t=8
     /// 76/80, 66/67, 73/63; t=16 GEMM ahead for all). Q4_K_R8 and Q5_0_R8: 128 (their dots need
     /// no decode beyond the GEMV's; Q4_K_R8 127 against 99–120 at t=64, 126 against 130 at 128).
-    /// Q5_K_R8: 48, Q6_K_R8: 96, Q8_0 and Q8_0_R8: 16 (their files).
+    /// Q5_K_R8: 48, Q6_K_R8: 96, IQ4_NL_R8: 32, Q8_0 and Q8_0_R8: 16 (their files).
     gemm_tokens_min: usize = 8,
     /// Rows interleaved together (r8 layouts: 8). Above 1, single rows are not addressable:
     /// `dots`, `dequantizeRow` and `quantizeRow` do not apply, callers go through `rowsDot`
@@ -194,14 +194,21 @@ pub const RowsDotFn = r8.RowsDotFn;
 const Q4_0R8 = r8.R8(@import("q4_0.zig"));
 const IQ4_NLR8 = r8.R8(@import("iq4_nl.zig"));
 
+/// `t` with its GEMM tile dropped: every token count goes through its row-range dots.
+fn withoutTile(t: Traits) Traits {
+    var copy = t;
+    copy.gemm_tile = null;
+    return copy;
+}
+
 /// An r8 layout: grouped rows; the per-row entries are those of the layout its trailing n mod 8
 /// rows keep (x4 for IQ4_NL and Q4_0, the file's for the others), which callers never reach for
-/// grouped rows (group_rows > 1 tells them). IQ4_NL_R8, Q4_0_R8 and Q4_K_R8 have no GEMM tile:
-/// their row-range dots, 4 tokens per decoded block, beat every tile at every token count (per
-/// core on 2048×1408, in GOP/s, dots against the tile: IQ4_NL_R8 116/103 at t=512, 121/76 at
-/// t=16; Q4_0_R8 155/126 and 168/93; Q4_K_R8 142–147/127–129 at t=512). The other r8 layouts
-/// keep a tile, from `gemm_tokens_min` tokens (Q8_0_R8 16, Q5_K_R8 48, Q6_K_R8 96, Q5_0_R8 and
-/// Q5_1_R8 128).
+/// grouped rows (group_rows > 1 tells them). Q4_0_R8 and Q4_K_R8 have no GEMM tile: their
+/// row-range dots, 4 tokens per decoded block, beat every tile at every token count (per core
+/// on 2048×1408, in GOP/s, dots against the tile: Q4_0_R8 155/126 at t=512 and 168/93 at t=16,
+/// against the unsigned panel 176/134 at t=256; Q4_K_R8 142–147/127–129 at t=512). The other r8
+/// layouts keep a tile, from `gemm_tokens_min` tokens (Q8_0_R8 16, IQ4_NL_R8 32, Q5_K_R8 48,
+/// Q6_K_R8 96, Q5_0_R8 and Q5_1_R8 128).
 fn groupedTraitsOf(comptime Module: type, comptime TailRows: type, activation: Activation) Traits {
     var t = traitsOf(TailRows, activation);
     t.gemm_tile = if (@hasDecl(Module, "gemmTile")) Module.gemmTile else null;
@@ -211,7 +218,7 @@ fn groupedTraitsOf(comptime Module: type, comptime TailRows: type, activation: A
     return t;
 }
 const Q4_KR8 = @import("q4_k_r8.zig");
-const table_q4_0_r8 = groupedTraitsOf(Q4_0R8, Q4_0X4, .q8a);
+const table_q4_0_r8 = withoutTile(groupedTraitsOf(Q4_0R8, Q4_0X4, .q8a));
 const table_iq4_nl_r8 = groupedTraitsOf(IQ4_NLR8, IQ4_NLX4, .q8p);
 const table_q4_k_r8 = groupedTraitsOf(Q4_KR8, @import("q4_k.zig"), .q8k);
 const Q5_0R8 = @import("q5_0_r8.zig").Q5_0;

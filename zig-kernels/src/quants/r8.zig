@@ -17,9 +17,10 @@
 //! sign handling, another ~1.3×.
 //!
 //! Rows of a group are not separately addressable, so the kernels take a matrix and a row range
-//! starting at a multiple of 8 (`RowsDotFn`); callers cut their work on 8-row boundaries. There
-//! is no GEMM tile: for many tokens, the same dots 4 tokens at a time are faster than any tile
-//! over decoded panels (quants.zig, groupedTraitsOf).
+//! starting at a multiple of 8 (`RowsDotFn`); callers cut their work on 8-row boundaries. For
+//! many tokens IQ4_NL takes sign_xor_tile's unsigned panel, 8 tokens per decoded register; Q4_0,
+//! whose codes let 8 products share one vpmaddwd, keeps these dots, 4 tokens at a time
+//! (quants.zig, groupedTraitsOf).
 const std = @import("std");
 const simd = @import("../simd.zig");
 const cpu_path = @import("../cpu_path.zig");
@@ -29,6 +30,7 @@ const x4 = @import("x4.zig");
 const r8_layout_test = @import("r8_layout_test.zig");
 const iq4_nl = @import("iq4_nl.zig");
 const q4_0 = @import("q4_0.zig");
+const sign_xor_tile = @import("sign_xor_tile.zig");
 
 const F32x8 = simd.F32x8;
 const I8x32 = simd.I8x32;
@@ -291,20 +293,30 @@ pub fn R8(comptime Base: type) type {
         /// pairs |q_2j| + |q_2j+1| ≤ 136 keep a shifted pair within 240·136 < 2^15.
         const products_per_sum = if (Base.unsigned_quants) 8 else 1;
 
+        /// Registers 2p and 2p + 1 of a block (piece p's low and high nibbles) as the unsigned
+        /// bytes the kernels multiply.
+        inline fn unsignedPair(src: [*]const u8, comptime p: usize) [2]U8x32 {
+            const mask: U8x32 = @splat(0x0F);
+            const bytes: U8x32 = src[16 + 32 * p ..][0..32].*;
+            const codes = [2]U8x32{ bytes & mask, @as(U8x32, @bitCast(@as(@Vector(16, u16), @bitCast(bytes)) >> @splat(4))) & mask };
+            if (Base.unsigned_quants) return codes;
+            var u: [2]U8x32 = undefined;
+            inline for (&u, codes) |*reg, code| reg.* = @bitCast(simd.shuffleBytes(@bitCast(shifted_table), @bitCast(code)));
+            return u;
+        }
+
         /// One block of a group against `ncols` activation blocks (quants at q[c], scales da[c],
         /// sums sa[c]): acc[c] lane r += d_r·da_c·Σ u_r·q_c, off[c] lane r += d_r·sa_c, u the
         /// unsigned bytes (value − kernel_offset).
         inline fn blockSimd(comptime ncols: usize, src: [*]const u8, q: [ncols][*]const u8, da: [ncols]f32, sa: [ncols]f32, acc: *[ncols]F32x8, off: *[ncols]F32x8) void {
             const d8 = scales8(src);
-            const mask: U8x32 = @splat(0x0F);
             var isum: [ncols]I32x8 = @splat(@splat(0));
             var sum16: [ncols]I16x16 = undefined;
             inline for (0..4) |p| {
-                const bytes: U8x32 = src[16 + 32 * p ..][0..32].*;
-                const codes = [2]U8x32{ bytes & mask, @as(U8x32, @bitCast(@as(@Vector(16, u16), @bitCast(bytes)) >> @splat(4))) & mask };
+                const pair = unsignedPair(src, p);
                 inline for (0..2) |h| {
                     const m = 2 * p + h;
-                    const u = if (Base.unsigned_quants) codes[h] else @as(U8x32, @bitCast(simd.shuffleBytes(@bitCast(shifted_table), @bitCast(codes[h]))));
+                    const u = pair[h];
                     inline for (0..ncols) |c| {
                         const prod = simd.mulAddBytes(u, broadcast4(q[c] + 4 * m));
                         sum16[c] = if (m % products_per_sum == 0) prod else sum16[c] + prod;
@@ -356,6 +368,26 @@ pub fn R8(comptime Base: type) type {
                 y[c * y_stride ..][0..group_rows].* = out;
             }
         }
+
+        /// Block b of the group at `group` as 8 registers of unsigned bytes (value = u +
+        /// tile_offset) and the rows' scales: sign_xor_tile's unsigned panel.
+        pub inline fn decodeUnsigned(group: [*]const u8, _: usize, b: usize, u: *[8]U8x32) F32x8 {
+            const src = group + b * group_block_bytes;
+            inline for (0..4) |p| {
+                const pair = unsignedPair(src, p);
+                u[2 * p] = pair[0];
+                u[2 * p + 1] = pair[1];
+            }
+            return scales8(src);
+        }
+        /// What decodeUnsigned's bytes stand for: value = u + tile_offset.
+        pub const tile_offset = kernel_offset;
+        /// Prefill: 8 tokens per panel load (sign_xor_tile.zig, unsigned panel). IQ4_NL's
+        /// traits take it from `gemm_tokens_min` tokens; Q4_0's dots beat it at every count
+        /// (quants.zig).
+        pub const gemmTile = sign_xor_tile.Tile(@This()).gemmTile;
+        /// Below this many tokens IQ4_NL_R8's dots beat the tile (they tie at 16).
+        pub const gemm_tokens_min = 32;
 
         /// Scalar twin of groupSimd: each row's blocks rebuilt in the file layout and judged
         /// like x4's scalar path.

@@ -1,7 +1,8 @@
-//! A prefill tile for signed weights, 8 rows × 8 tokens per decoded register: Q8_0's (over
-//! Q8_0_R8 groups, and over 8 file rows gathered) against Q8A activations, and IQ4_XS's (its
-//! sub-blocks gathered) against Q8_K. (IQ4_NL_R8 through it matched its own dots, which need no
-//! sign work with Q8P activations: 113–119 against 116–120 GOP/s per core, so it keeps them.)
+//! A prefill tile, 8 rows × 8 tokens per decoded register: each group of 8 rows is decoded once
+//! per K slice into a panel, then every token passes 8 at a time through one inline-asm block
+//! per K block. Signed weights: Q8_0's (over Q8_0_R8 groups, and over 8 file rows gathered)
+//! against Q8A activations, and IQ4_XS's (its sub-blocks gathered) against Q8_K. Unsigned
+//! codes with an offset: IQ4_NL_R8's codebook shifted into [0, 240] against Q8P activations.
 //!
 //! vpmaddubsw wants one operand unsigned. The sign trick (|w| against vpsignb(a, w)) costs a
 //! third multiply-pipe µop per 32 products on this core, where vpsignb runs; int16 widening
@@ -12,7 +13,13 @@
 //!
 //! and the last sum involves no activation: it is computed once per block and row when the
 //! group is decoded. That leaves vpmaddubsw + vpmaddwd per 32 products, the int8 peak's pair,
-//! plus a vpxor and a broadcast load that run beside them.
+//! plus a vpxor and a broadcast load that run beside them. Unsigned codes u (value = u +
+//! offset) skip the vpxor, the int8 peak's mix exactly, and take the offset back through the
+//! activation block sums: IQ4_NL_R8 at t=512, 119 → 123 GOP/s per core against its dots.
+//! (With its signed codebook values through the sign-xor panel it had tied them, 113–119
+//! against 116–120.) What is left above the asm is the per-block scaling: 8 tokens × (a
+//! conversion and two multiply-pipe µops) on the pipes the products use, ~20% of the tile's
+//! time (kernel_limits.md §8).
 const std = @import("std");
 const simd = @import("../simd.zig");
 const cpu_path = @import("../cpu_path.zig");
@@ -30,34 +37,36 @@ const ones: I16x16 = @splat(1);
 const group_rows = r8.group_rows;
 const groupedRows = r8.groupedRows;
 
-/// Σ w·a of one block for 8 rows × ncols (≤ 8) activation blocks, exactly, by the sign-xor
-/// trick: |w| · (a xor s) with s = (w < 0 ? −1 : 0) is w·a − |w|·[w < 0] (a xor −1 = −a − 1),
-/// so a vpxor replaces vpsignb (a multiply-pipe µop on this core), and the sums start from the
-/// block's `correction` Σ_{w<0} |w| per row, which no activation enters. |w| ≤ 128 and
-/// a xor s ∈ [−128, 127] keep every vpmaddubsw pair within int16. `codes` holds register m's
-/// |w| at 64m and its s at 64m + 32 (a Panel block); column c's 4 bytes of register m are at
-/// q[c] + q_offset + 4m. Inline asm: written in Zig, LLVM reordered the column loop around
+/// Σ w·a of one block for 8 rows × ncols (≤ 8) activation blocks, exactly. Signed, by the
+/// sign-xor trick: |w| · (a xor s) with s = (w < 0 ? −1 : 0) is w·a − |w|·[w < 0] (a xor −1 =
+/// −a − 1), so a vpxor replaces vpsignb (a multiply-pipe µop on this core), and the sums start
+/// from the block's `correction` Σ_{w<0} |w| per row, which no activation enters. |w| ≤ 128
+/// and a xor s ∈ [−128, 127] keep every vpmaddubsw pair within int16. `codes` holds register
+/// m's |w| at 64m and its s at 64m + 32 (a Panel(true) block). Unsigned: Σ u·a, register m's
+/// u at 32m (a Panel(false) block), the sums starting from `correction` (zero); the caller
+/// keeps each vpmaddubsw pair within int16 (IQ4_NL: u ≤ 240 against Q8P's pairs). Column c's 4
+/// bytes of register m are at q[c] + q_offset + 4m. Inline asm: written in Zig, LLVM reordered the column loop around
 /// hoisted |w| and s registers and spilled them. The asm reads the panel and the activations,
 /// hence the memory clobber (without it the panel's stores could be moved or dropped).
-inline fn blockSums(comptime ncols: usize, codes: [*]const u8, correction: I32x8, q: [ncols][*]const u8, comptime q_offset: usize) [ncols]I32x8 {
+inline fn blockSums(comptime signed: bool, comptime ncols: usize, codes: [*]const u8, correction: I32x8, q: [ncols][*]const u8, comptime q_offset: usize) [ncols]I32x8 {
     comptime std.debug.assert(ncols >= 1 and ncols <= 8);
     @setEvalBranchQuota(10_000_000);
+    const stride = if (signed) 64 else 32;
     comptime var text: []const u8 = "";
     inline for (0..ncols) |c| text = text ++ std.fmt.comptimePrint("vmovdqa %[correction], %[s{d}]\n", .{c});
     inline for (0..8) |m| {
-        text = text ++ std.fmt.comptimePrint(
-            \\vmovdqa {d}(%[codes]), %[abs]
-            \\vmovdqa {d}(%[codes]), %[sign]
-            \\
-        , .{ 64 * m, 64 * m + 32 });
-        inline for (0..ncols) |c| text = text ++ std.fmt.comptimePrint(
-            \\vpbroadcastd {d}(%[q{d}]), %[t]
-            \\vpxor %[sign], %[t], %[t]
-            \\vpmaddubsw %[t], %[abs], %[t]
-            \\vpmaddwd %[ones], %[t], %[t]
-            \\vpaddd %[t], %[s{d}], %[s{d}]
-            \\
-        , .{ q_offset + 4 * m, c, c, c });
+        text = text ++ std.fmt.comptimePrint("vmovdqa {d}(%[codes]), %[abs]\n", .{stride * m});
+        if (signed) text = text ++ std.fmt.comptimePrint("vmovdqa {d}(%[codes]), %[sign]\n", .{stride * m + 32});
+        inline for (0..ncols) |c| {
+            text = text ++ std.fmt.comptimePrint("vpbroadcastd {d}(%[q{d}]), %[t]\n", .{ q_offset + 4 * m, c });
+            if (signed) text = text ++ "vpxor %[sign], %[t], %[t]\n";
+            text = text ++ std.fmt.comptimePrint(
+                \\vpmaddubsw %[t], %[abs], %[t]
+                \\vpmaddwd %[ones], %[t], %[t]
+                \\vpaddd %[t], %[s{d}], %[s{d}]
+                \\
+            , .{ c, c });
+        }
     }
     var s0: I32x8, var s1: I32x8, var s2: I32x8, var s3: I32x8 = .{ undefined, undefined, undefined, undefined };
     var s4: I32x8, var s5: I32x8, var s6: I32x8, var s7: I32x8 = .{ undefined, undefined, undefined, undefined };
@@ -95,15 +104,15 @@ inline fn blockSums(comptime ncols: usize, codes: [*]const u8, correction: I32x8
 }
 
 /// Scalar twin of blockSums: the same sums, element by element.
-fn blockSumsScalar(comptime ncols: usize, codes: [*]const u8, correction: I32x8, q: [ncols][*]const u8, q_offset: usize) [ncols]I32x8 {
+fn blockSumsScalar(comptime signed: bool, comptime ncols: usize, codes: [*]const u8, correction: I32x8, q: [ncols][*]const u8, q_offset: usize) [ncols]I32x8 {
+    const stride: usize = if (signed) 64 else 32;
     var sums: [ncols]I32x8 = @splat(correction);
     for (0..8) |m| {
-        const abs_w = codes[64 * m ..][0..32];
-        const sign = codes[64 * m + 32 ..][0..32];
+        const abs_w = codes[stride * m ..][0..32];
         for (0..ncols) |c| {
             for (0..32) |byte| {
                 const a: u8 = q[c][q_offset + 4 * m + byte % 4];
-                const flipped: i8 = @bitCast(a ^ sign[byte]);
+                const flipped: i8 = @bitCast(if (signed) a ^ codes[stride * m + 32 + byte] else a);
                 sums[c][byte / 4] += @as(i32, abs_w[byte]) * flipped;
             }
         }
@@ -127,10 +136,14 @@ pub const Q8aActivations = struct {
     pub inline fn scale(row: [*]const u8, b: usize) f32 {
         return common.q8aGroup(runBase(row, b)).d[b % 4];
     }
-    /// Block b outside the runs (the last n mod 4): its quants and scale.
-    pub inline fn single(row: [*]const u8, b: usize, n_blocks: usize) struct { q: [*]const u8, d: f32 } {
+    /// Block b's sum d·Σq, b inside a run (unsigned codes' offset term).
+    pub inline fn sum(row: [*]const u8, b: usize) f32 {
+        return common.q8aGroup(runBase(row, b)).s[b % 4];
+    }
+    /// Block b outside the runs (the last n mod 4): its quants, scale and sum.
+    pub inline fn single(row: [*]const u8, b: usize, n_blocks: usize) struct { q: [*]const u8, d: f32, s: f32 } {
         const a = common.activationBlock(row, b, n_blocks / 4 * 4);
-        return .{ .q = @ptrCast(a.q), .d = a.d };
+        return .{ .q = @ptrCast(a.q), .d = a.d, .s = a.s };
     }
 };
 
@@ -150,9 +163,9 @@ pub const Q8kActivations = struct {
     }
     /// Sub-block b with its scale (Q8_K rows have no blocks outside the runs; kept for the
     /// interface).
-    pub inline fn single(row: [*]const u8, b: usize, _: usize) struct { q: [*]const u8, d: f32 } {
+    pub inline fn single(row: [*]const u8, b: usize, _: usize) struct { q: [*]const u8, d: f32, s: f32 } {
         const a = common.q8k(row + b / 8 * @sizeOf(common.BlockQ8K));
-        return .{ .q = @ptrCast(a.q[32 * (b % 8) ..]), .d = a.d };
+        return .{ .q = @ptrCast(a.q[32 * (b % 8) ..]), .d = a.d, .s = 0 };
     }
 };
 
@@ -183,26 +196,37 @@ const token_group = 256;
 /// activations while all the token group passes.
 const slice_blocks = 32;
 
-/// One group's blocks b0..b0+count, decoded once for all tokens: register m's |w| and sign
-/// mask s (−1 where w < 0), the rows' Σ_{w<0} |w| per block (blockSums' correction) and d.
-const Panel = struct {
-    codes: [slice_blocks][8][2]U8x32 align(32),
-    correction: [slice_blocks]I32x8,
-    d: [slice_blocks]F32x8,
+/// One group's blocks b0..b0+count, decoded once for all tokens. Signed: register m's |w| and
+/// sign mask s (−1 where w < 0), and the rows' Σ_{w<0} |w| per block (blockSums' correction).
+/// Unsigned: register m's bytes u as the kernels multiply them (value = u + L.tile_offset).
+/// Both: the rows' scales d.
+fn Panel(comptime signed: bool) type {
+    return struct {
+        codes: [slice_blocks][8][if (signed) 2 else 1]U8x32 align(32),
+        correction: [slice_blocks]I32x8,
+        d: [slice_blocks]F32x8,
 
-    /// Block i of the panel from one block's 8 signed registers and 8 row scales.
-    fn store(panel: *Panel, i: usize, w: *const [8]I8x32, d: F32x8) void {
-        const zero: I8x32 = @splat(0);
-        var negative: I16x16 = @splat(0); // ≥ −8·2·128: no int16 overflow
-        inline for (0..8) |m| {
-            const sign: I8x32 = @select(i8, w[m] < zero, @as(I8x32, @splat(-1)), zero);
-            panel.codes[i][m] = .{ @abs(w[m]), @bitCast(sign) };
-            negative += simd.mulAddBytes(@abs(w[m]), sign);
+        /// Block i of the panel from one block's 8 signed registers and 8 row scales.
+        fn store(panel: *@This(), i: usize, w: *const [8]I8x32, d: F32x8) void {
+            const zero: I8x32 = @splat(0);
+            var negative: I16x16 = @splat(0); // ≥ −8·2·128: no int16 overflow
+            inline for (0..8) |m| {
+                const sign: I8x32 = @select(i8, w[m] < zero, @as(I8x32, @splat(-1)), zero);
+                panel.codes[i][m] = .{ @abs(w[m]), @bitCast(sign) };
+                negative += simd.mulAddBytes(@abs(w[m]), sign);
+            }
+            panel.correction[i] = -simd.mulAddPairs(negative, ones);
+            panel.d[i] = d;
         }
-        panel.correction[i] = -simd.mulAddPairs(negative, ones);
-        panel.d[i] = d;
-    }
-};
+
+        /// Block i of the panel from one block's 8 unsigned registers and 8 row scales.
+        fn storeUnsigned(panel: *@This(), i: usize, u: *const [8]U8x32, d: F32x8) void {
+            inline for (0..8) |m| panel.codes[i][m] = .{u[m]};
+            panel.correction[i] = @splat(0);
+            panel.d[i] = d;
+        }
+    };
+}
 
 /// The prefill tile of layout `L` (gemm32.GemmTileFn): L.decodeBlock(group, row_bytes, b, &w)
 /// writes block b (32 elements) of the 8 rows at `group` as 8 signed registers (register m:
@@ -211,13 +235,14 @@ const Panel = struct {
 /// Q8aActivations) addresses the activation blocks.
 pub fn Tile(comptime L: type) type {
     const Acts = if (@hasDecl(L, "Activations")) L.Activations else Q8aActivations;
+    const signed = !@hasDecl(L, "tile_offset");
     return struct {
         /// Each group of 8 rows is decoded into a Panel once per K slice and token group, then
         /// the tokens pass 8 at a time through blockSums.
         pub fn gemmTile(w: [*]const u8, w_row_bytes: usize, n_rows: usize, act: [*]const u8, act_stride: usize, n_tokens: usize, k: usize, y: [*]f32, y_row_stride: usize) void {
             const simd_rows = if (cpu_path.simd()) groupedRows(n_rows) else 0;
             const n_blocks = k / 32;
-            var panel: Panel = undefined;
+            var panel: Panel(signed) = undefined;
             var acc: [token_group / tile_tokens][tile_tokens]F32x8 = undefined;
             var r: usize = 0;
             while (r < simd_rows) : (r += group_rows) {
@@ -231,14 +256,20 @@ pub fn Tile(comptime L: type) type {
                     while (b0 < n_blocks) : (b0 += slice_blocks) {
                         const count = @min(slice_blocks, n_blocks - b0);
                         for (0..count) |i| {
-                            var regs: [8]I8x32 = undefined;
-                            const d = L.decodeBlock(group, w_row_bytes, b0 + i, &regs);
-                            panel.store(i, &regs, d);
+                            if (signed) {
+                                var regs: [8]I8x32 = undefined;
+                                const d = L.decodeBlock(group, w_row_bytes, b0 + i, &regs);
+                                panel.store(i, &regs, d);
+                            } else {
+                                var regs: [8]U8x32 = undefined;
+                                const d = L.decodeUnsigned(group, w_row_bytes, b0 + i, &regs);
+                                panel.storeUnsigned(i, &regs, d);
+                            }
                         }
                         for (0..octs) |o| {
                             const first = token + o * tile_tokens;
                             switch (@min(tile_tokens, n_tokens - first)) {
-                                inline 1...tile_tokens => |ncols| panelTokens(Acts, ncols, &panel, act + first * act_stride, act_stride, n_blocks, b0, count, acc[o][0..ncols]),
+                                inline 1...tile_tokens => |ncols| panelTokens(Acts, signed, if (signed) 0 else L.tile_offset, ncols, &panel, act + first * act_stride, act_stride, n_blocks, b0, count, acc[o][0..ncols]),
                                 else => unreachable,
                             }
                         }
@@ -259,7 +290,7 @@ pub fn Tile(comptime L: type) type {
 /// Blocks b0..b0+count of the panel against `ncols` tokens: acc[c] lane r += d_r·da_c·Σ w_r·q_c.
 /// Within a run of activation blocks the columns' block addresses are fixed offsets from the
 /// run's, so the asm's pointers change once per run.
-inline fn panelTokens(comptime Acts: type, comptime ncols: usize, panel: *const Panel, act: [*]const u8, act_stride: usize, n_blocks: usize, b0: usize, count: usize, acc: *[ncols]F32x8) void {
+inline fn panelTokens(comptime Acts: type, comptime signed: bool, comptime offset: f32, comptime ncols: usize, panel: *const Panel(signed), act: [*]const u8, act_stride: usize, n_blocks: usize, b0: usize, count: usize, acc: *[ncols]F32x8) void {
     const run = Acts.run_blocks;
     const n_runs = n_blocks / run * run;
     var i: usize = 0;
@@ -267,22 +298,36 @@ inline fn panelTokens(comptime Acts: type, comptime ncols: usize, panel: *const 
         var base: [ncols][*]const u8 = undefined;
         inline for (0..ncols) |c| base[c] = Acts.runBase(act + c * act_stride, b0 + i);
         inline for (0..run) |j| {
-            const isum = blockSums(ncols, @ptrCast(&panel.codes[i + j]), panel.correction[i + j], base, Acts.q_offset + 32 * j);
+            const isum = blockSums(signed, ncols, @ptrCast(&panel.codes[i + j]), panel.correction[i + j], base, Acts.q_offset + 32 * j);
             inline for (0..ncols) |c| {
-                acc[c] = @mulAdd(F32x8, @floatFromInt(isum[c]), panel.d[i + j] * @as(F32x8, @splat(Acts.scale(act + c * act_stride, b0 + i + j))), acc[c]);
+                const row = act + c * act_stride;
+                accumulate(signed, offset, &acc[c], isum[c], panel.d[i + j], Acts.scale(row, b0 + i + j), if (signed) 0 else Acts.sum(row, b0 + i + j));
             }
         }
     }
     while (i < count) : (i += 1) {
         var q: [ncols][*]const u8 = undefined;
         var da: [ncols]f32 = undefined;
+        var sa: [ncols]f32 = undefined;
         inline for (0..ncols) |c| {
             const a = Acts.single(act + c * act_stride, b0 + i, n_blocks);
             q[c] = a.q;
             da[c] = a.d;
+            sa[c] = if (signed) 0 else a.s;
         }
-        const isum = blockSums(ncols, @ptrCast(&panel.codes[i]), panel.correction[i], q, 0);
-        inline for (0..ncols) |c| acc[c] = @mulAdd(F32x8, @floatFromInt(isum[c]), panel.d[i] * @as(F32x8, @splat(da[c])), acc[c]);
+        const isum = blockSums(signed, ncols, @ptrCast(&panel.codes[i]), panel.correction[i], q, 0);
+        inline for (0..ncols) |c| accumulate(signed, offset, &acc[c], isum[c], panel.d[i], da[c], sa[c]);
+    }
+}
+
+/// acc lane r += d_r·(da·isum_r + offset·sa): the block's products for 8 rows, plus for
+/// unsigned codes (value = u + offset) the offset times the activation block's sum sa = da·Σq.
+inline fn accumulate(comptime signed: bool, comptime offset: f32, acc: *F32x8, isum: I32x8, d: F32x8, da: f32, sa: f32) void {
+    if (signed) {
+        acc.* = @mulAdd(F32x8, @floatFromInt(isum), d * @as(F32x8, @splat(da)), acc.*);
+    } else {
+        const block = @mulAdd(F32x8, @floatFromInt(isum), @splat(da), @splat(offset * sa));
+        acc.* = @mulAdd(F32x8, block, d, acc.*);
     }
 }
 
@@ -308,12 +353,12 @@ test "blockSums: the sign-xor sums are w·a exactly, at the int16 edges too (w =
         }
         var regs: [8]I8x32 = undefined;
         for (&regs, 0..) |*reg, m| reg.* = @bitCast(group[codes_offset + 32 * m ..][0..32].*);
-        var panel: Panel = undefined;
+        var panel: Panel(true) = undefined;
         panel.store(0, &regs, @splat(1));
         var q: [8][*]const u8 = undefined;
         for (&q, &acts) |*p, *a| p.* = a;
-        const got = blockSums(8, @ptrCast(&panel.codes[0]), panel.correction[0], q, 0);
-        const twin = blockSumsScalar(8, @ptrCast(&panel.codes[0]), panel.correction[0], q, 0);
+        const got = blockSums(true, 8, @ptrCast(&panel.codes[0]), panel.correction[0], q, 0);
+        const twin = blockSumsScalar(true, 8, @ptrCast(&panel.codes[0]), panel.correction[0], q, 0);
         for (0..8) |c| {
             for (0..group_rows) |r| {
                 var want: i32 = 0;
@@ -321,6 +366,49 @@ test "blockSums: the sign-xor sums are w·a exactly, at the int16 edges too (w =
                     const w: i8 = @bitCast(group[codes_offset + 32 * (e / 4) + 4 * r + e % 4]);
                     const a: i8 = @bitCast(acts[c][e]);
                     want += @as(i32, w) * a;
+                }
+                try std.testing.expectEqual(want, got[c][r]);
+                try std.testing.expectEqual(want, twin[c][r]);
+            }
+        }
+    }
+}
+
+test "blockSums: unsigned codes against pair-bounded activations are Σ u·a exactly, at the int16 edge too (u = 240, pairs 127 + 9)" {
+    var prng = std.Random.DefaultPrng.init(72);
+    const random = prng.random();
+    var u: [8]U8x32 = undefined;
+    var acts: [8][32]u8 = undefined;
+    for (0..40) |round| {
+        const extreme = round % 2 == 0;
+        for (&u) |*reg| {
+            for (0..32) |byte| reg[byte] = if (extreme) 240 else random.intRangeAtMost(u8, 0, 240);
+        }
+        // Q8P's bound (common.q8p_pair_max): |a_2j| + |a_2j+1| ≤ 136; the extremes take it
+        // with one sign per pair, where a vpmaddubsw pair reaches ±240·136 = ±32640.
+        for (&acts) |*a| {
+            var j: usize = 0;
+            while (j < 32) : (j += 2) {
+                const sign: i16 = if (random.boolean()) 1 else -1;
+                const first: i16 = if (extreme) 127 else random.intRangeAtMost(i16, -127, 127);
+                const room: i16 = common.q8p_pair_max - @as(i16, @intCast(@abs(first)));
+                const second: i16 = if (extreme) 9 else random.intRangeAtMost(i16, -@min(room, 127), @min(room, 127));
+                a[j] = @bitCast(@as(i8, @intCast(if (extreme) sign * first else first)));
+                a[j + 1] = @bitCast(@as(i8, @intCast(if (extreme) sign * second else second)));
+            }
+        }
+        var panel: Panel(false) = undefined;
+        panel.storeUnsigned(0, &u, @splat(1));
+        var q: [8][*]const u8 = undefined;
+        for (&q, &acts) |*p, *a| p.* = a;
+        const got = blockSums(false, 8, @ptrCast(&panel.codes[0]), panel.correction[0], q, 0);
+        const twin = blockSumsScalar(false, 8, @ptrCast(&panel.codes[0]), panel.correction[0], q, 0);
+        for (0..8) |c| {
+            for (0..group_rows) |r| {
+                var want: i32 = 0;
+                for (0..32) |e| {
+                    const a: i8 = @bitCast(acts[c][e]);
+                    want += @as(i32, u[e / 4][4 * r + e % 4]) * a;
                 }
                 try std.testing.expectEqual(want, got[c][r]);
                 try std.testing.expectEqual(want, twin[c][r]);
