@@ -88,13 +88,28 @@ pub fn gemmRowsPerChunk(n: usize, nth: usize) usize {
 /// Most rows in a GEMM chunk (a multiple of 8, so the r8 layouts' alignment keeps it).
 pub const gemm_rows_max = 128;
 
-/// Phase 1: quantize this thread's share of the activation rows into `activations`.
+/// Phase 1: quantize this thread's share of the activation rows into `activations`. With fewer
+/// rows than threads (a GEMV), every row is split into pieces over the threads instead, so the
+/// others do not wait at the barrier while one quantizes a long row (10944 elements: ~8 µs of a
+/// ~370 µs GEMV).
 pub fn quantizeActivations(traits: *const quants.Traits, x: [*]const f32, x_row_stride: usize, k: usize, t: usize, activations: [*]u8, ith: usize, nth: usize) void {
-    if (traits.activation == .f32) return;
-    const act_row_bytes = traits.activation.rowBytes(k);
-    const range = ThreadPool.splitRange(t, ith, nth);
-    for (range.start..range.end) |row| {
-        traits.activation.quantizeRow(x[row * x_row_stride ..][0..k], activations + row * act_row_bytes);
+    const format = traits.activation;
+    if (format == .f32) return;
+    const act_row_bytes = format.rowBytes(k);
+    if (t >= nth) {
+        const range = ThreadPool.splitRange(t, ith, nth);
+        for (range.start..range.end) |row| {
+            format.quantizeRow(x[row * x_row_stride ..][0..k], activations + row * act_row_bytes);
+        }
+        return;
+    }
+    const piece = format.pieceElements();
+    const range = ThreadPool.splitRange(std.math.divCeil(usize, k, piece) catch unreachable, ith, nth);
+    if (range.start == range.end) return;
+    const start = range.start * piece;
+    const end = @min(k, range.end * piece);
+    for (0..t) |row| {
+        format.quantizeRow(x[row * x_row_stride ..][start..end], activations + row * act_row_bytes + format.rowBytes(start));
     }
 }
 

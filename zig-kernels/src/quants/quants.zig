@@ -84,6 +84,17 @@ pub const Activation = enum {
         };
     }
 
+    /// Elements from which a row can be quantized in independent pieces: whole Q8A groups (4
+    /// blocks, whose scales sit together) or Q8_K blocks. A piece starting at a multiple of this
+    /// lands at `dst + rowBytes(start)`.
+    pub fn pieceElements(self: Activation) usize {
+        return switch (self) {
+            .f32 => 1,
+            .q8a, .q8p => 4 * 32,
+            .q8k => 256,
+        };
+    }
+
     /// Quantizes one f32 row into this format at `dst` (f32: a copy).
     pub fn quantizeRow(self: Activation, x: []const f32, dst: [*]u8) void {
         switch (self) {

@@ -15,7 +15,7 @@
 //! group is decoded. That leaves vpmaddubsw + vpmaddwd per 32 products, the int8 peak's pair,
 //! plus a vpxor and a broadcast load that run beside them. Unsigned codes u (value = u +
 //! offset) skip the vpxor, the int8 peak's mix exactly, and take the offset back through the
-//! activation block sums: IQ4_NL_R8 at t=512, 119 → 123 GOP/s per core against its dots.
+//! activation block sums: IQ4_NL_R8 at t=512, 118.5 → 124.3 GOP/s per core against its dots.
 //! (With its signed codebook values through the sign-xor panel it had tied them, 113–119
 //! against 116–120.) What is left above the asm is the per-block scaling: 8 tokens × (a
 //! conversion and two multiply-pipe µops) on the pipes the products use, ~20% of the tile's
@@ -45,9 +45,10 @@ const groupedRows = r8.groupedRows;
 /// m's |w| at 64m and its s at 64m + 32 (a Panel(true) block). Unsigned: Σ u·a, register m's
 /// u at 32m (a Panel(false) block), the sums starting from `correction` (zero); the caller
 /// keeps each vpmaddubsw pair within int16 (IQ4_NL: u ≤ 240 against Q8P's pairs). Column c's 4
-/// bytes of register m are at q[c] + q_offset + 4m. Inline asm: written in Zig, LLVM reordered the column loop around
-/// hoisted |w| and s registers and spilled them. The asm reads the panel and the activations,
-/// hence the memory clobber (without it the panel's stores could be moved or dropped).
+/// bytes of register m are at q[c] + q_offset + 4m. Inline asm: written in Zig, LLVM reordered
+/// the column loop around hoisted |w| and s registers and spilled them. The asm reads the panel
+/// and the activations, hence the memory clobber (without it the panel's stores could be moved
+/// or dropped).
 inline fn blockSums(comptime signed: bool, comptime ncols: usize, codes: [*]const u8, correction: I32x8, q: [ncols][*]const u8, comptime q_offset: usize) [ncols]I32x8 {
     comptime std.debug.assert(ncols >= 1 and ncols <= 8);
     @setEvalBranchQuota(10_000_000);
@@ -163,9 +164,9 @@ pub const Q8kActivations = struct {
     }
     /// Sub-block b with its scale (Q8_K rows have no blocks outside the runs; kept for the
     /// interface).
-    pub inline fn single(row: [*]const u8, b: usize, _: usize) struct { q: [*]const u8, d: f32, s: f32 } {
+    pub inline fn single(row: [*]const u8, b: usize, _: usize) struct { q: [*]const u8, d: f32 } {
         const a = common.q8k(row + b / 8 * @sizeOf(common.BlockQ8K));
-        return .{ .q = @ptrCast(a.q[32 * (b % 8) ..]), .d = a.d, .s = 0 };
+        return .{ .q = @ptrCast(a.q[32 * (b % 8) ..]), .d = a.d };
     }
 };
 
@@ -230,7 +231,9 @@ fn Panel(comptime signed: bool) type {
 
 /// The prefill tile of layout `L` (gemm32.GemmTileFn): L.decodeBlock(group, row_bytes, b, &w)
 /// writes block b (32 elements) of the 8 rows at `group` as 8 signed registers (register m:
-/// elements 4m..4m+3 of each row, row r in lane r) and returns the rows' scales; L.rows_dots
+/// elements 4m..4m+3 of each row, row r in lane r) and returns the rows' scales. A layout with
+/// `tile_offset` gives unsigned registers through L.decodeUnsigned instead (value = u +
+/// tile_offset; Q8A/Q8P activations, whose block sums bring the offset back). L.rows_dots
 /// serve the n mod 8 trailing rows, and every row on the scalar path; L.Activations (default
 /// Q8aActivations) addresses the activation blocks.
 pub fn Tile(comptime L: type) type {
