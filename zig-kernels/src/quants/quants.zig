@@ -121,9 +121,9 @@ pub const Traits = struct {
     /// Tokens from which a tile goes to `gemm_tile`: below, its panel decode is not amortised
     /// and the dots (4 tokens per weight decode) are faster. Per-row layouts: 8 (per core on
     /// 2048×1408, GEMM against dots in GOP/s: t=4 Q4_K 51/68, Q8_0 34/60, IQ4_NL_X4 36/65; t=8
-    /// 76/80, 66/67, 73/63; t=16 GEMM ahead for all). Q4_K_R8 and Q5_0_R8: 128 (their dots need
-    /// no decode beyond the GEMV's; Q4_K_R8 127 against 99–120 at t=64, 126 against 130 at 128).
-    /// Q5_K_R8: 48, Q6_K_R8: 96, IQ4_NL_R8: 32, Q8_0 and Q8_0_R8: 16 (their files).
+    /// 76/80, 66/67, 73/63; t=16 GEMM ahead for all). The r8 layouts with a tile set their own
+    /// (groupedTraitsOf lists them): Q5_0_R8 and Q5_1_R8 128 (their dots need no decode beyond
+    /// the GEMV's), Q6_K_R8 96, Q5_K_R8 48, IQ4_NL_R8 32, Q8_0_R8 16; Q8_0's file rows 16 too.
     gemm_tokens_min: usize = 8,
     /// Rows interleaved together (r8 layouts: 8). Above 1, single rows are not addressable:
     /// `dots`, `dequantizeRow` and `quantizeRow` do not apply, callers go through `rowsDot`
@@ -164,7 +164,7 @@ pub fn alignRows(type_traits: *const Traits, rows: usize) usize {
 }
 
 fn traitsOf(comptime Module: type, activation: Activation) Traits {
-    return .{
+    var t: Traits = .{
         .block_elements = Module.block_elements,
         .block_bytes = Module.block_bytes,
         .activation = activation,
@@ -173,6 +173,8 @@ fn traitsOf(comptime Module: type, activation: Activation) Traits {
         .quantizeRow = Module.quantizeRow,
         .gemm_tile = gemmTileOf(Module),
     };
+    if (@hasDecl(Module, "gemm_tokens_min")) t.gemm_tokens_min = Module.gemm_tokens_min;
+    return t;
 }
 
 fn gemmTileOf(comptime Module: type) ?gemm32.GemmTileFn {
@@ -311,6 +313,14 @@ test {
     _ = Q8_0R8;
     _ = Q5_KR8;
     _ = gemm32;
+}
+
+test "a module's gemm_tokens_min reaches its traits (Q8_0's file rows take their tile from 16 tokens)" {
+    try std.testing.expectEqual(@as(usize, 16), traits(@intFromEnum(Type.q8_0)).?.gemm_tokens_min);
+    try std.testing.expectEqual(@as(usize, 16), traits(@intFromEnum(Type.q8_0_r8)).?.gemm_tokens_min);
+    try std.testing.expectEqual(@as(usize, 32), traits(@intFromEnum(Type.iq4_nl_r8)).?.gemm_tokens_min);
+    try std.testing.expectEqual(@as(usize, 96), traits(@intFromEnum(Type.q6_k_r8)).?.gemm_tokens_min);
+    try std.testing.expect(traits(@intFromEnum(Type.q4_0_r8)).?.gemm_tile == null);
 }
 
 test "every type: SIMD and scalar dots match the dequantized weights times dequantized activations" {
