@@ -182,6 +182,7 @@ fn R8Q5(comptime Base: type) type {
         /// One block of a group against `ncols` activation blocks: acc[c] lane r += d_r·da_c·Σ code·q,
         /// off[c] lane r += d_r·sa_c (Q5_1: m_r·sa_c).
         inline fn blockSimd(comptime ncols: usize, src: [*]const u8, q: [ncols][*]const u8, da: [ncols]f32, sa: [ncols]f32, acc: *[ncols]F32x8, off: *[ncols]F32x8) void {
+            r8.prefetchAhead(group_block_bytes, src);
             const d8 = r8.scales8(src);
             const mask: U8x32 = @splat(0x0F);
             const plane: U8x32 = src[high_offset..][0..32].*;

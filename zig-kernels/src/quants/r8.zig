@@ -44,6 +44,20 @@ pub const group_rows = 8;
 /// Bytes of one block of a group.
 const group_block_bytes = group_rows * 18;
 
+/// How far ahead of the block being multiplied the GEMV dots prefetch their weight stream. A
+/// GEMV issues ~55 vector µops per 144 bytes, so few weight loads are in flight at once; when
+/// DRAM latency is high the hardware prefetchers fall behind and the dots read well below the
+/// read probe (IQ4_NL_R8 2048×1408 from DRAM, 2 threads: 15 → 25 GB/s with the probe at ~29;
+/// bench/results/kernel_limits.md §9). 2–16 KiB ahead measured alike.
+pub const prefetch_distance = 4096;
+
+/// Prefetches the block of `bytes` bytes `prefetch_distance` past `block`, one line per 64
+/// bytes: blocks are contiguous through a row range's groups, so prefetch addresses at most 64
+/// bytes apart reach every line of the stream (and prefetching past its end cannot fault).
+pub inline fn prefetchAhead(comptime bytes: usize, block: [*]const u8) void {
+    inline for (0..(bytes + 63) / 64) |i| @prefetch(block + prefetch_distance + 64 * i, .{ .rw = .read, .locality = 3, .cache = .data });
+}
+
 /// `y[c·y_stride + (r − r0)] = row r · activation row c` for rows r0 ≤ r < r1 of a matrix of
 /// `n_rows` rows (`row_bytes` apart from `w`) and c < ncols; r0 is a multiple of group_rows, r1
 /// too unless it lies among the n mod 8 trailing rows.
@@ -309,6 +323,7 @@ pub fn R8(comptime Base: type) type {
         /// sums sa[c]): acc[c] lane r += d_r·da_c·Σ u_r·q_c, off[c] lane r += d_r·sa_c, u the
         /// unsigned bytes (value − kernel_offset).
         inline fn blockSimd(comptime ncols: usize, src: [*]const u8, q: [ncols][*]const u8, da: [ncols]f32, sa: [ncols]f32, acc: *[ncols]F32x8, off: *[ncols]F32x8) void {
+            prefetchAhead(group_block_bytes, src);
             const d8 = scales8(src);
             var isum: [ncols]I32x8 = @splat(@splat(0));
             var sum16: [ncols]I16x16 = undefined;
