@@ -24,6 +24,7 @@ const q4_k = @import("q4_k.zig");
 const kblock = @import("kblock.zig");
 const gemm_k = @import("gemm_k.zig");
 const r8 = @import("r8.zig");
+const prefetch = @import("prefetch.zig");
 const r8_layout_test = @import("r8_layout_test.zig");
 const code_sums = @import("code_sums.zig");
 
@@ -201,7 +202,7 @@ pub inline fn groupSimd(comptime ncols: usize, group: [*]const u8, act: [*]const
         var msum: [ncols]I32x8 = @splat(@splat(0));
         inline for (0..4) |j| {
             // A quarter of the super-block's stream per pair: a burst of 18 lines ran slower.
-            r8.prefetchAhead(group_block_bytes / 4, src + j * group_block_bytes / 4);
+            prefetch.blockAhead(group_block_bytes / 4, src + j * group_block_bytes / 4);
             // Sub-blocks 2j and 2j+1 are the low and high nibbles of pair j's 8 pieces.
             if (ncols == 1) {
                 // One token: each piece loaded once for both sub-blocks, whose 16-bit sums

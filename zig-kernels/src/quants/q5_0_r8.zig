@@ -23,6 +23,7 @@ const common = @import("common.zig");
 const q5_0 = @import("q5_0.zig");
 const q5_1 = @import("q5_1.zig");
 const r8 = @import("r8.zig");
+const prefetch = @import("prefetch.zig");
 const r8_layout_test = @import("r8_layout_test.zig");
 const gemm32 = @import("gemm32.zig");
 
@@ -182,7 +183,7 @@ fn R8Q5(comptime Base: type) type {
         /// One block of a group against `ncols` activation blocks: acc[c] lane r += d_r·da_c·Σ code·q,
         /// off[c] lane r += d_r·sa_c (Q5_1: m_r·sa_c).
         inline fn blockSimd(comptime ncols: usize, src: [*]const u8, q: [ncols][*]const u8, da: [ncols]f32, sa: [ncols]f32, acc: *[ncols]F32x8, off: *[ncols]F32x8) void {
-            r8.prefetchAhead(group_block_bytes, src);
+            prefetch.blockAhead(group_block_bytes, src);
             const d8 = r8.scales8(src);
             const mask: U8x32 = @splat(0x0F);
             const plane: U8x32 = src[high_offset..][0..32].*;

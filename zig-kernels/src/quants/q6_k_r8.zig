@@ -27,6 +27,7 @@ const common = @import("common.zig");
 const q6_k = @import("q6_k.zig");
 const gemm_k = @import("gemm_k.zig");
 const r8 = @import("r8.zig");
+const prefetch = @import("prefetch.zig");
 const r8_layout_test = @import("r8_layout_test.zig");
 const code_sums = @import("code_sums.zig");
 
@@ -187,7 +188,7 @@ pub inline fn groupSimd(comptime ncols: usize, group: [*]const u8, act: [*]const
     var acc: [ncols]F32x8 = @splat(@splat(0));
     for (0..n_supers) |b| {
         const src = group + b * group_block_bytes;
-        r8.prefetchAhead(group_block_bytes, src);
+        prefetch.blockAhead(group_block_bytes, src);
         var a: [ncols]*align(1) const common.BlockQ8K = undefined;
         inline for (0..ncols) |c| a[c] = common.q8k(act + c * act_stride + b * @sizeOf(common.BlockQ8K));
         var isum: [ncols]I32x8 = @splat(@splat(0));

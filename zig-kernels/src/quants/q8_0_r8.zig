@@ -24,6 +24,7 @@ const common = @import("common.zig");
 const q8_0 = @import("q8_0.zig");
 const block32 = @import("block32.zig");
 const r8 = @import("r8.zig");
+const prefetch = @import("prefetch.zig");
 const r8_layout_test = @import("r8_layout_test.zig");
 const quants = @import("quants.zig");
 const sign_xor_tile = @import("sign_xor_tile.zig");
@@ -78,7 +79,7 @@ pub const rows_dots = r8.rowsDots(@This(), q8_0.dots);
 /// One block of a group against `ncols` activation blocks (quants at q[c], scales da[c]):
 /// acc[c] lane r += d_r·da_c·Σ w_r·q_c.
 inline fn blockSimd(comptime ncols: usize, src: [*]const u8, q: [ncols][*]const u8, da: [ncols]f32, acc: *[ncols]F32x8) void {
-    r8.prefetchAhead(group_block_bytes, src);
+    prefetch.blockAhead(group_block_bytes, src);
     var isum: [ncols]I32x8 = @splat(@splat(0));
     inline for (0..8) |m| {
         const w: I8x32 = @bitCast(src[codes_offset + 32 * m ..][0..32].*);

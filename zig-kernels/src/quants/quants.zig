@@ -153,6 +153,7 @@ pub inline fn rowsDot(type_traits: *const Traits, ncols: usize, w: [*]const u8, 
     const dot = type_traits.dots[ncols - 1];
     for (r0..r1) |r| {
         var out: [ncols_max]f32 = undefined;
+        prefetch.rowAhead(w + r * row_bytes, row_bytes);
         dot(w + r * row_bytes, act, act_stride, k, &out);
         for (0..ncols) |c| y[c * y_stride + r - r0] = out[c];
     }
@@ -203,6 +204,7 @@ const IQ4_NLX4 = x4.X4(@import("iq4_nl.zig"));
 const table_q4_0_x4 = traitsOf(Q4_0X4, .q8a);
 const table_iq4_nl_x4 = traitsOf(IQ4_NLX4, .q8p);
 const r8 = @import("r8.zig");
+const prefetch = @import("prefetch.zig");
 pub const RowsDotFn = r8.RowsDotFn;
 const Q4_0R8 = r8.R8(@import("q4_0.zig"));
 const IQ4_NLR8 = r8.R8(@import("iq4_nl.zig"));

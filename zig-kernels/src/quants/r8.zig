@@ -31,6 +31,7 @@ const r8_layout_test = @import("r8_layout_test.zig");
 const iq4_nl = @import("iq4_nl.zig");
 const q4_0 = @import("q4_0.zig");
 const sign_xor_tile = @import("sign_xor_tile.zig");
+const prefetch = @import("prefetch.zig");
 
 const F32x8 = simd.F32x8;
 const I8x32 = simd.I8x32;
@@ -43,20 +44,6 @@ const ones: I16x16 = @splat(1);
 pub const group_rows = 8;
 /// Bytes of one block of a group.
 const group_block_bytes = group_rows * 18;
-
-/// How far ahead of the block being multiplied the GEMV dots prefetch their weight stream. A
-/// GEMV issues ~55 vector µops per 144 bytes, so few weight loads are in flight at once; when
-/// DRAM latency is high the hardware prefetchers fall behind and the dots read well below the
-/// read probe (IQ4_NL_R8 2048×1408 from DRAM, 2 threads: 15 → 25 GB/s with the probe at ~29;
-/// bench/results/kernel_limits.md §9). 2–16 KiB ahead measured alike.
-pub const prefetch_distance = 4096;
-
-/// Prefetches the block of `bytes` bytes `prefetch_distance` past `block`, one line per 64
-/// bytes: blocks are contiguous through a row range's groups, so prefetch addresses at most 64
-/// bytes apart reach every line of the stream (and prefetching past its end cannot fault).
-pub inline fn prefetchAhead(comptime bytes: usize, block: [*]const u8) void {
-    inline for (0..(bytes + 63) / 64) |i| @prefetch(block + prefetch_distance + 64 * i, .{ .rw = .read, .locality = 3, .cache = .data });
-}
 
 /// `y[c·y_stride + (r − r0)] = row r · activation row c` for rows r0 ≤ r < r1 of a matrix of
 /// `n_rows` rows (`row_bytes` apart from `w`) and c < ncols; r0 is a multiple of group_rows, r1
@@ -90,6 +77,7 @@ fn PerRowDot(comptime dot: block32.DotFn, comptime ncols: usize) type {
         fn call(w: [*]const u8, row_bytes: usize, _: usize, r0: usize, r1: usize, act: [*]const u8, act_stride: usize, k: usize, y: [*]f32, y_stride: usize) void {
             for (r0..r1) |r| {
                 var part: [block32.ncols_max]f32 = undefined;
+                prefetch.rowAhead(w + r * row_bytes, row_bytes);
                 dot(w + r * row_bytes, act, act_stride, k, &part);
                 inline for (0..ncols) |c| y[c * y_stride + r - r0] = part[c];
             }
@@ -323,7 +311,7 @@ pub fn R8(comptime Base: type) type {
         /// sums sa[c]): acc[c] lane r += d_r·da_c·Σ u_r·q_c, off[c] lane r += d_r·sa_c, u the
         /// unsigned bytes (value − kernel_offset).
         inline fn blockSimd(comptime ncols: usize, src: [*]const u8, q: [ncols][*]const u8, da: [ncols]f32, sa: [ncols]f32, acc: *[ncols]F32x8, off: *[ncols]F32x8) void {
-            prefetchAhead(group_block_bytes, src);
+            prefetch.blockAhead(group_block_bytes, src);
             const d8 = scales8(src);
             var isum: [ncols]I32x8 = @splat(@splat(0));
             var sum16: [ncols]I16x16 = undefined;
