@@ -25,3 +25,19 @@ pub inline fn rowAhead(row: [*]const u8, row_bytes: usize) void {
     var offset: usize = 0;
     while (offset < row_bytes) : (offset += 64) line(row + distance + offset);
 }
+
+test "prefetching past the end of the weights cannot fault" {
+    // The last block and row of a matrix prefetch up to `distance` + a row past its end; here
+    // that lies in an inaccessible mapping, which a load would fault on.
+    const std = @import("std");
+    const page = std.heap.pageSize();
+    const span = 2 * page + std.mem.alignForward(usize, distance + 8192, page);
+    const region = try std.posix.mmap(null, span, std.posix.PROT.NONE, .{ .TYPE = .PRIVATE, .ANONYMOUS = true }, -1, 0);
+    defer std.posix.munmap(region);
+    try std.posix.mprotect(region[0..page], std.posix.PROT.READ | std.posix.PROT.WRITE);
+    const weights: [*]u8 = region.ptr;
+    @memset(weights[0..page], 1);
+    blockAhead(1152, weights + page - 1152);
+    rowAhead(weights + page - 1088, 1088);
+    try std.testing.expectEqual(@as(u8, 1), weights[page - 1]);
+}

@@ -306,6 +306,7 @@ pub fn repackRows(type_id: u32, src: [*]const u8, dst: [*]u8, row_bytes: usize, 
 
 test {
     _ = common;
+    _ = prefetch;
     _ = @import("kblock.zig");
     _ = @import("x4.zig");
     _ = r8;
