@@ -150,13 +150,7 @@ pub const Traits = struct {
 pub inline fn rowsDot(type_traits: *const Traits, ncols: usize, w: [*]const u8, row_bytes: usize, n_rows: usize, r0: usize, r1: usize, act: [*]const u8, act_stride: usize, k: usize, y: [*]f32, y_stride: usize) void {
     std.debug.assert(r0 % type_traits.group_rows == 0);
     if (type_traits.rows_dots) |fns| return fns[ncols - 1](w, row_bytes, n_rows, r0, r1, act, act_stride, k, y, y_stride);
-    const dot = type_traits.dots[ncols - 1];
-    for (r0..r1) |r| {
-        var out: [ncols_max]f32 = undefined;
-        prefetch.rowAhead(w + r * row_bytes, row_bytes);
-        dot(w + r * row_bytes, act, act_stride, k, &out);
-        for (0..ncols) |c| y[c * y_stride + r - r0] = out[c];
-    }
+    r8.perRowRange(type_traits.dots[ncols - 1], ncols, w, row_bytes, r0, r1, act, act_stride, k, y, y_stride);
 }
 
 /// Rows per work chunk, rounded up to whole groups of the type's interleaved rows.
@@ -204,7 +198,6 @@ const IQ4_NLX4 = x4.X4(@import("iq4_nl.zig"));
 const table_q4_0_x4 = traitsOf(Q4_0X4, .q8a);
 const table_iq4_nl_x4 = traitsOf(IQ4_NLX4, .q8p);
 const r8 = @import("r8.zig");
-const prefetch = @import("prefetch.zig");
 pub const RowsDotFn = r8.RowsDotFn;
 const Q4_0R8 = r8.R8(@import("q4_0.zig"));
 const IQ4_NLR8 = r8.R8(@import("iq4_nl.zig"));
@@ -306,7 +299,7 @@ pub fn repackRows(type_id: u32, src: [*]const u8, dst: [*]u8, row_bytes: usize, 
 
 test {
     _ = common;
-    _ = prefetch;
+    _ = @import("prefetch.zig");
     _ = @import("kblock.zig");
     _ = @import("x4.zig");
     _ = r8;

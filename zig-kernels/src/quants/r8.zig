@@ -75,14 +75,20 @@ pub fn perRowDots(comptime dots: [block32.ncols_max]block32.DotFn) [block32.ncol
 fn PerRowDot(comptime dot: block32.DotFn, comptime ncols: usize) type {
     return struct {
         fn call(w: [*]const u8, row_bytes: usize, _: usize, r0: usize, r1: usize, act: [*]const u8, act_stride: usize, k: usize, y: [*]f32, y_stride: usize) void {
-            for (r0..r1) |r| {
-                var part: [block32.ncols_max]f32 = undefined;
-                prefetch.rowAhead(w + r * row_bytes, row_bytes);
-                dot(w + r * row_bytes, act, act_stride, k, &part);
-                inline for (0..ncols) |c| y[c * y_stride + r - r0] = part[c];
-            }
+            perRowRange(dot, ncols, w, row_bytes, r0, r1, act, act_stride, k, y, y_stride);
         }
     };
+}
+
+/// Rows [r0, r1) one at a time through a per-row `dot` for `ncols` activation rows, each row's
+/// weights prefetched ahead of it (RowsDotFn's contract; quants.rowsDot's fallback too).
+pub inline fn perRowRange(dot: block32.DotFn, ncols: usize, w: [*]const u8, row_bytes: usize, r0: usize, r1: usize, act: [*]const u8, act_stride: usize, k: usize, y: [*]f32, y_stride: usize) void {
+    for (r0..r1) |r| {
+        var part: [block32.ncols_max]f32 = undefined;
+        prefetch.rowAhead(w + r * row_bytes, row_bytes);
+        dot(w + r * row_bytes, act, act_stride, k, &part);
+        for (0..ncols) |c| y[c * y_stride + r - r0] = part[c];
+    }
 }
 
 fn RowsDot(comptime L: type, comptime tail_dot: block32.DotFn, comptime ncols: usize) type {

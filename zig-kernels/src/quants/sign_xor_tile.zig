@@ -337,6 +337,26 @@ inline fn accumulate(comptime signed: bool, comptime offset: f32, acc: *F32x8, i
 /// Where the registers start in the test's block bytes (as in a Q8_0_R8 group block).
 const codes_offset = 16;
 
+/// blockSums and its scalar twin on block 0 of `panel` against 8 activation columns, both
+/// checked against Σ w·a: `w[m][4r + j]` is the weight value register m holds for row r.
+fn expectBlockSumsExact(comptime signed: bool, panel: *const Panel(signed), w: *const [8][32]i16, acts: *const [8][32]u8) !void {
+    var q: [8][*]const u8 = undefined;
+    for (&q, acts) |*p, *a| p.* = a;
+    const got = blockSums(signed, 8, @ptrCast(&panel.codes[0]), panel.correction[0], q, 0);
+    const twin = blockSumsScalar(signed, 8, @ptrCast(&panel.codes[0]), panel.correction[0], q, 0);
+    for (0..8) |c| {
+        for (0..group_rows) |r| {
+            var want: i32 = 0;
+            for (0..32) |e| {
+                const a: i8 = @bitCast(acts[c][e]);
+                want += @as(i32, w[e / 4][4 * r + e % 4]) * a;
+            }
+            try std.testing.expectEqual(want, got[c][r]);
+            try std.testing.expectEqual(want, twin[c][r]);
+        }
+    }
+}
+
 test "blockSums: the sign-xor sums are w·a exactly, at the int16 edges too (w = −128, a = ±127)" {
     var prng = std.Random.DefaultPrng.init(71);
     const random = prng.random();
@@ -358,22 +378,9 @@ test "blockSums: the sign-xor sums are w·a exactly, at the int16 edges too (w =
         for (&regs, 0..) |*reg, m| reg.* = @bitCast(group[codes_offset + 32 * m ..][0..32].*);
         var panel: Panel(true) = undefined;
         panel.store(0, &regs, @splat(1));
-        var q: [8][*]const u8 = undefined;
-        for (&q, &acts) |*p, *a| p.* = a;
-        const got = blockSums(true, 8, @ptrCast(&panel.codes[0]), panel.correction[0], q, 0);
-        const twin = blockSumsScalar(true, 8, @ptrCast(&panel.codes[0]), panel.correction[0], q, 0);
-        for (0..8) |c| {
-            for (0..group_rows) |r| {
-                var want: i32 = 0;
-                for (0..32) |e| {
-                    const w: i8 = @bitCast(group[codes_offset + 32 * (e / 4) + 4 * r + e % 4]);
-                    const a: i8 = @bitCast(acts[c][e]);
-                    want += @as(i32, w) * a;
-                }
-                try std.testing.expectEqual(want, got[c][r]);
-                try std.testing.expectEqual(want, twin[c][r]);
-            }
-        }
+        var w: [8][32]i16 = undefined;
+        for (&w, regs) |*values, reg| values.* = @as(@Vector(32, i16), reg);
+        try expectBlockSumsExact(true, &panel, &w, &acts);
     }
 }
 
@@ -402,20 +409,8 @@ test "blockSums: unsigned codes against pair-bounded activations are Σ u·a exa
         }
         var panel: Panel(false) = undefined;
         panel.storeUnsigned(0, &u, @splat(1));
-        var q: [8][*]const u8 = undefined;
-        for (&q, &acts) |*p, *a| p.* = a;
-        const got = blockSums(false, 8, @ptrCast(&panel.codes[0]), panel.correction[0], q, 0);
-        const twin = blockSumsScalar(false, 8, @ptrCast(&panel.codes[0]), panel.correction[0], q, 0);
-        for (0..8) |c| {
-            for (0..group_rows) |r| {
-                var want: i32 = 0;
-                for (0..32) |e| {
-                    const a: i8 = @bitCast(acts[c][e]);
-                    want += @as(i32, u[e / 4][4 * r + e % 4]) * a;
-                }
-                try std.testing.expectEqual(want, got[c][r]);
-                try std.testing.expectEqual(want, twin[c][r]);
-            }
-        }
+        var w: [8][32]i16 = undefined;
+        for (&w, u) |*values, reg| values.* = @as(@Vector(32, i16), reg);
+        try expectBlockSumsExact(false, &panel, &w, &acts);
     }
 }
