@@ -6,7 +6,6 @@ const simd = @import("../simd.zig");
 const cpu_path = @import("../cpu_path.zig");
 const common = @import("common.zig");
 const block32 = @import("block32.zig");
-const gemm32 = @import("gemm32.zig");
 
 const F32x8 = simd.F32x8;
 const DotFn = block32.DotFn;
@@ -82,97 +81,67 @@ pub fn Float(comptime Element: type) type {
         }
 
         /// The GEMM tile kernel (gemm32.GemmTileFn; `act` holds f32 rows `act_stride` bytes
-        /// apart), in the outer-product form of BLIS: per K slice, 16 rows are converted to f32
-        /// once into a panel with the rows in the lanes, then every 6 tokens meet it in a
-        /// register tile of 16 rows × 6 tokens (12 accumulators): per element of K, 2 panel
-        /// loads and 6 broadcast loads feed 12 FMAs. The 3 × 4 dot-form tile it replaces
-        /// converted each weight vector again for every 4 tokens, reduced horizontally, and kept
-        /// 4 tokens' whole rows (32 KiB at K = 2048) competing for L1 with the weights.
+        /// apart): register tiles of 3 rows × 4 tokens over all of K, so each converted weight
+        /// vector serves 4 tokens and each activation vector 3 rows (12 FMAs per 7 loads, 15 of
+        /// 16 registers; the 4-token dots need 5 loads per 4 FMAs and are load-bound).
         pub fn gemmTile(w: [*]const u8, w_row_bytes: usize, n_rows: usize, act: [*]const u8, act_stride: usize, n_tokens: usize, k: usize, y: [*]f32, y_row_stride: usize) void {
             std.debug.assert(n_rows > 0 and n_tokens > 0 and k > 0);
-            if (!cpu_path.simd()) return gemmScalar(w, w_row_bytes, n_rows, act, act_stride, n_tokens, k, y, y_row_stride);
-            var panel: Panel = undefined;
-            var k0: usize = 0;
-            while (k0 < k) : (k0 += k_slice) {
-                const kc = @min(k_slice, k - k0);
+            const use_simd = cpu_path.simd();
+            var token: usize = 0;
+            while (token < n_tokens) : (token += tile_cols) {
+                const cols: usize = @min(tile_cols, n_tokens - token);
                 var row: usize = 0;
-                while (row < n_rows) : (row += panel_rows) {
-                    const rows = @min(panel_rows, n_rows - row);
-                    // Up to 8 rows (the last panel; small matrices such as the 64-expert
-                    // router) take half a panel, one register per token.
-                    const halves: usize = if (rows > 8) 2 else 1;
-                    packPanel(&panel, w + row * w_row_bytes, w_row_bytes, rows, halves, k0, kc);
-                    var token: usize = 0;
-                    while (token < n_tokens) : (token += kernel_tokens) {
-                        const out = y + token * y_row_stride + row;
-                        const tile_act = act + token * act_stride + k0 * 4;
-                        switch (8 * halves + @min(kernel_tokens, n_tokens - token)) {
-                            inline 9...8 + kernel_tokens, 17...16 + kernel_tokens => |shape| panelTokens(shape / 8, shape % 8, &panel, kc, tile_act, act_stride, out, y_row_stride, rows, k0 == 0),
+                while (row < n_rows) : (row += tile_rows) {
+                    const rows: usize = @min(tile_rows, n_rows - row);
+                    const tile_w = w + row * w_row_bytes;
+                    const tile_act = act + token * act_stride;
+                    var out: [tile_rows][tile_cols]f32 = undefined;
+                    if (use_simd) {
+                        switch (rows * 8 + cols) {
+                            inline 9...12, 17...20, 25...28 => |shape| tileSimd(shape / 8, shape % 8, tile_w, w_row_bytes, tile_act, act_stride, k, &out),
                             else => unreachable,
                         }
+                    } else {
+                        tileScalar(rows, cols, tile_w, w_row_bytes, tile_act, act_stride, k, &out);
+                    }
+                    for (0..cols) |c| {
+                        for (0..rows) |r| y[(token + c) * y_row_stride + row + r] = out[r][c];
                     }
                 }
             }
         }
 
-        /// Rows per panel (two registers), tokens per register tile, and K elements per panel
-        /// (16 KiB of f32, in L1 beside 6 tokens' 6 KiB of activations).
-        const panel_rows = 16;
-        const kernel_tokens = 6;
-        pub const k_slice = 256;
-        /// panel[e][r]: row r's weight at element k0 + e of the slice, as f32 (0 past the rows).
-        const Panel = [k_slice][panel_rows]f32;
+        /// Rows and tokens per GEMM register tile.
+        const tile_rows = 3;
+        const tile_cols = 4;
 
-        /// Converts `rows` rows' elements k0..k0+kc into the panel's first `halves` 8-row
-        /// halves, 8 × 8 at a time transposed.
-        fn packPanel(panel: *Panel, w: [*]const u8, w_row_bytes: usize, rows: usize, halves: usize, k0: usize, kc: usize) void {
-            for (0..halves) |half| {
-                var e: usize = 0;
-                while (e + 8 <= kc) : (e += 8) {
-                    var block: [8]@Vector(8, u32) = undefined;
-                    for (&block, half * 8..) |*v, r| {
-                        v.* = if (r < rows) @bitCast(load8(w + r * w_row_bytes + (k0 + e) * block_bytes)) else @splat(0);
-                    }
-                    for (gemm32.transpose8(block), e..) |column, pe| panel[pe][half * 8 ..][0..8].* = @bitCast(column);
+        inline fn tileSimd(comptime rows: usize, comptime cols: usize, w: [*]const u8, w_row_bytes: usize, act: [*]const u8, act_stride: usize, k: usize, out: *[tile_rows][tile_cols]f32) void {
+            var acc: [rows][cols]F32x8 = @splat(@splat(@splat(0)));
+            var i: usize = 0;
+            while (i + 8 <= k) : (i += 8) {
+                var wv: [rows]F32x8 = undefined;
+                inline for (0..rows) |r| wv[r] = load8(w + r * w_row_bytes + i * block_bytes);
+                inline for (0..cols) |c| {
+                    const a = act8(act + c * act_stride, i);
+                    inline for (0..rows) |r| acc[r][c] = @mulAdd(F32x8, wv[r], a, acc[r][c]);
                 }
-                while (e < kc) : (e += 1) {
-                    for (half * 8..half * 8 + 8) |r| panel[e][r] = if (r < rows) load1(w + r * w_row_bytes + (k0 + e) * block_bytes) else 0;
+            }
+            inline for (0..rows) |r| {
+                inline for (0..cols) |c| {
+                    var sum = @reduce(.Add, acc[r][c]);
+                    for (i..k) |e| sum += load1(w + r * w_row_bytes + e * block_bytes) * act1(act + c * act_stride, e);
+                    out[r][c] = sum;
                 }
             }
         }
 
-        /// `cols` tokens against the panel's first `halves` halves: out[c][r] (+)= Σ_e
-        /// panel[e][r]·act[c][e]. The first K slice stores, later ones add, so each chain of
-        /// roundings in a register spans at most one slice.
-        inline fn panelTokens(comptime halves: usize, comptime cols: usize, panel: *const Panel, kc: usize, act: [*]const u8, act_stride: usize, out: [*]f32, out_stride: usize, rows: usize, first: bool) void {
-            var acc: [cols][halves]F32x8 = @splat(@splat(@splat(0)));
-            var rows_of: [cols][*]align(1) const f32 = undefined;
-            inline for (&rows_of, 0..) |*p, c| p.* = @ptrCast(act + c * act_stride);
-            for (panel[0..kc], 0..) |*weights, e| {
-                var wv: [halves]F32x8 = undefined;
-                inline for (&wv, 0..) |*v, h| v.* = weights[8 * h ..][0..8].*;
-                inline for (&acc, rows_of) |*token_acc, a_row| {
-                    const a: F32x8 = @splat(a_row[e]);
-                    inline for (token_acc, wv) |*lanes, v| lanes.* = @mulAdd(F32x8, v, a, lanes.*);
-                }
-            }
-            inline for (acc, 0..) |token_acc, c| {
-                const dst = out + c * out_stride;
-                var sums: [8 * halves]f32 = @bitCast(token_acc);
-                if (!first) {
-                    for (sums[0..rows], dst) |*sum, prior| sum.* += prior;
-                }
-                @memcpy(dst[0..rows], sums[0..rows]);
-            }
-        }
-
-        /// Scalar twin of gemmTile: each output one sequential sum.
-        fn gemmScalar(w: [*]const u8, w_row_bytes: usize, n_rows: usize, act: [*]const u8, act_stride: usize, n_tokens: usize, k: usize, y: [*]f32, y_row_stride: usize) void {
-            for (0..n_tokens) |c| {
-                for (0..n_rows) |r| {
+        /// Scalar twin of tileSimd.
+        fn tileScalar(rows: usize, cols: usize, w: [*]const u8, w_row_bytes: usize, act: [*]const u8, act_stride: usize, k: usize, out: *[tile_rows][tile_cols]f32) void {
+            for (0..rows) |r| {
+                for (0..cols) |c| {
                     var sum: f32 = 0;
                     for (0..k) |e| sum += load1(w + r * w_row_bytes + e * block_bytes) * act1(act + c * act_stride, e);
-                    y[c * y_row_stride + r] = sum;
+                    out[r][c] = sum;
                 }
             }
         }
@@ -206,11 +175,10 @@ pub const F32 = Float(f32);
 pub const F16 = Float(f16);
 pub const BF16 = Float(Bf16);
 
-test "float GEMM tiles match a float64 reference over row, token and K tails and several K slices" {
-    // 19 rows = a 16-row panel + 3 (a half panel), 27 = 16 + 11 (a partial full panel);
-    // 13 tokens = two 6-token tiles + 1; k = 2·256 + 8·5 + 3: three K slices, the last ending in
-    // a scalar tail.
-    const k = 2 * 256 + 8 * 5 + 3;
+test "float GEMM tiles match a float64 reference over row, token and K tails" {
+    // 19 rows = six 3-row tiles + 1, 27 = nine whole tiles; 13 tokens = three 4-token tiles + 1;
+    // k = 8·69 + 3 ends in a scalar tail.
+    const k = 8 * 69 + 3;
     const n_max = 27;
     const t = 13;
     const allocator = std.testing.allocator;
@@ -242,11 +210,10 @@ test "float GEMM tiles match a float64 reference over row, token and K tails and
                 defer cpu_path.use_simd.store(true, .monotonic);
                 @memset(&y, std.math.nan(f32));
                 T.gemmTile(@ptrCast(weight.ptr), k * 4, n, @ptrCast(x.ptr), k * 4, t, k, &y, n);
-                // Each product and each addition rounds once (2⁻²⁴ relative). SIMD: a chain of
-                // at most one K slice in a register, then one addition per slice into y;
-                // scalar: one chain over all of K. Each rounding is at most 2⁻²⁴·Σ|w·x|.
-                const slices = (k + T.k_slice - 1) / T.k_slice;
-                const roundings: f64 = if (use_simd) T.k_slice + slices + 1 else k + 1;
+                // Each product and each addition rounds once (2⁻²⁴ relative), each rounding at
+                // most 2⁻²⁴·Σ|w·x|. SIMD: a chain of k/8 FMAs per lane, 3 for the horizontal
+                // sum, one per tail element; scalar: one chain over all of K.
+                const roundings: f64 = if (use_simd) k / 8 + 3 + k % 8 + 1 else k + 1;
                 for (0..n) |r| {
                     for (0..t) |c| {
                         var want: f64 = 0;
