@@ -157,6 +157,8 @@ for (
     GgmlType.Q4_K,
     GgmlType.Q5_K,
     GgmlType.F16,
+    GgmlType.BF16,
+    GgmlType.F32,
   ]
 ) {
   const repacked = REPACKABLE_TYPES.includes(type) ? [false, true] : [false];
@@ -164,8 +166,8 @@ for (
     const name = `${ggmlTypeInfo(type)!.name}${repack ? "_R8" : ""}`;
     Deno.test(`matmul ${name} GEMM tiles match float64 reference across slices, row groups and token tails`, () => {
       const blockK = ggmlTypeInfo(type)!.blockElements;
-      // K-quants: 5 super-blocks = 40 sub-blocks cross the 32-sub-block slice; F16: 37·32 + 3
-      // leaves a scalar tail after the 8-wide steps.
+      // K-quants: 5 super-blocks = 40 sub-blocks cross the 32-sub-block slice; float types:
+      // 37·32 + 3 leaves a scalar tail after the 8-wide steps (BF16's 16-wide ones).
       const k = blockK === 256 ? 256 * 5 : 32 * 37 + (blockK === 1 ? 3 : 0);
       const n = 70;
       const t = 37;

@@ -209,6 +209,25 @@ Deno.test("quantizeRow Q6_K round-trips within its derived bound", () => {
   }
 });
 
+Deno.test("quantizeActivationRow BF16 and F16: the row's f32 values, BF16's reordered evens first per 16", () => {
+  // 37 = two whole groups of 16 (reordered) and a tail of 5 (in place).
+  const x = normals(rng(11), 37);
+  const expected = new Float32Array(37);
+  for (let i = 0; i < 37; i++) {
+    const inGroups = i < 32;
+    const j = i % 16;
+    expected[inGroups ? i - j + (j % 2) * 8 + (j >> 1) : i] = x[i];
+  }
+  for (const simd of [true, false]) {
+    setSimd(simd);
+    const bf16 = new Float32Array(quantizeActivationRow(GgmlType.BF16, x).buffer);
+    assert.deepEqual(bf16, expected);
+    const f16 = new Float32Array(quantizeActivationRow(GgmlType.F16, x).buffer);
+    assert.deepEqual(f16, x);
+  }
+  setSimd(true);
+});
+
 const activationCases = [
   [GgmlType.Q4_0, "q8a"],
   [GgmlType.IQ4_NL, "q8p"],

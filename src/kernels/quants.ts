@@ -121,7 +121,8 @@ export function kernelTypeByName(name: string): number | undefined {
 export type ActivationFormat = "f32" | "q8a" | "q8p" | "q8k";
 
 /**
- * The activation format of a weight type: f32 rows for float weights, Q8A (32 elements in 40
+ * The activation format of a weight type: f32 rows for float weights (exact values; BF16's
+ * kernels read them reordered, see `quantizeActivationRow`), Q8A (32 elements in 40
  * bytes) for Q8_0/Q4_0, Q8P (the same bytes, scaled so |q₂ⱼ| + |q₂ⱼ₊₁| ≤ 136) for IQ4_NL in
  * every layout, Q8_K (256 elements in 292 bytes) for the K-quants.
  *
@@ -288,7 +289,8 @@ function refuseGrouped(type: GgmlTypeId): void {
  *
  * @param type The weight type the activations will meet.
  * @param values The row.
- * @returns Q8A or Q8_K blocks (or the f32 bytes for float types).
+ * @returns Q8A or Q8_K blocks, or for float types the f32 bytes (BF16's with each whole 16
+ *   elements reordered evens first, the order its kernels read: zig-kernels quants/float.zig).
  * @example
  * ```ts
  * const blocks = quantizeActivationRow(GgmlType.IQ4_NL, new Float32Array(32).fill(1));

@@ -118,7 +118,8 @@ export fn fm_quantize_row(type_id: u32, src: ?[*]const f32, k: usize, dst: ?[*]u
 }
 
 /// Quantizes one f32 activation row into the format type `type_id`'s dot product consumes
-/// (BlockQ8A for Q8_0/Q4_0/IQ4_NL, BlockQ8K for K-quants, a copy for float types).
+/// (BlockQ8A for Q8_0/Q4_0/IQ4_NL, BlockQ8K for K-quants, a copy for F32 and F16, and for BF16
+/// a copy in the split order of quants/float.zig).
 export fn fm_quantize_activation_row(type_id: u32, src: ?[*]const f32, k: usize, dst: ?[*]u8) i32 {
     const traits = quants.traits(type_id) orelse return status.code(.unsupported_type);
     if (src == null or dst == null) return status.code(.invalid_argument);

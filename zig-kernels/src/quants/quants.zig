@@ -57,8 +57,11 @@ pub const grouped_offset: u32 = 2000;
 
 /// What a type's dot product multiplies its weights with.
 pub const Activation = enum {
-    /// The f32 row itself (float weight types).
+    /// The f32 row itself (F32 and F16 weights).
     f32,
+    /// The f32 row in BF16's split order (float.splitPosition: each whole 16 elements evens
+    /// first, then odds), copied into the scratch.
+    f32_split16,
     /// BlockQ8A, 32 elements per 40 bytes.
     q8a,
     /// BlockQ8K, 256 elements per 292 bytes.
@@ -69,7 +72,7 @@ pub const Activation = enum {
     /// Elements per activation block.
     pub fn blockElements(self: Activation) usize {
         return switch (self) {
-            .f32 => 1,
+            .f32, .f32_split16 => 1,
             .q8a, .q8p => 32,
             .q8k => 256,
         };
@@ -78,18 +81,19 @@ pub const Activation = enum {
     /// Bytes of one activation row of `k` elements (k a multiple of blockElements()).
     pub fn rowBytes(self: Activation, k: usize) usize {
         return switch (self) {
-            .f32 => k * 4,
+            .f32, .f32_split16 => k * 4,
             .q8a, .q8p => k / 32 * @sizeOf(BlockQ8A),
             .q8k => k / 256 * @sizeOf(BlockQ8K),
         };
     }
 
     /// Elements from which a row can be quantized in independent pieces: whole Q8A groups (4
-    /// blocks, whose scales sit together) or Q8_K blocks. A piece starting at a multiple of this
-    /// lands at `dst + rowBytes(start)`.
+    /// blocks, whose scales sit together), Q8_K blocks, or the split order's 16. A piece
+    /// starting at a multiple of this lands at `dst + rowBytes(start)`.
     pub fn pieceElements(self: Activation) usize {
         return switch (self) {
             .f32 => 1,
+            .f32_split16 => 16,
             .q8a, .q8p => 4 * 32,
             .q8k => 256,
         };
@@ -99,6 +103,7 @@ pub const Activation = enum {
     pub fn quantizeRow(self: Activation, x: []const f32, dst: [*]u8) void {
         switch (self) {
             .f32 => @memcpy(dst[0 .. x.len * 4], std.mem.sliceAsBytes(x)),
+            .f32_split16 => float.splitRow(x, dst),
             .q8a => common.quantizeRowQ8A(x, dst),
             .q8p => common.quantizeRowQ8P(x, dst),
             .q8k => common.quantizeRowQ8K(x, dst),
@@ -181,7 +186,7 @@ fn gemmTileOf(comptime Module: type) ?gemm32.GemmTileFn {
 
 const table_f32 = traitsOf(float.F32, .f32);
 const table_f16 = traitsOf(float.F16, .f32);
-const table_bf16 = traitsOf(float.BF16, .f32);
+const table_bf16 = traitsOf(float.BF16, .f32_split16);
 const table_q8_0 = traitsOf(@import("q8_0.zig"), .q8a);
 const table_q4_0 = traitsOf(@import("q4_0.zig"), .q8a);
 const table_q5_0 = traitsOf(@import("q5_0.zig"), .q8a);
@@ -352,7 +357,7 @@ fn expectRowKernelsMatch(name: []const u8, t: *const Traits, w_f32: *const [512]
         for (0..4) |c| {
             t.activation.quantizeRow(&x[c], &act[c]);
             switch (t.activation) {
-                .f32 => act_deq[c] = x[c],
+                .f32, .f32_split16 => act_deq[c] = x[c],
                 .q8a, .q8p => for (0..k / 32) |b| {
                     const blk = common.activationBlock(@as([*]const u8, &act[c]), b, k / 32 / 4 * 4);
                     for (0..32) |i| act_deq[c][b * 32 + i] = blk.d * @as(f32, @floatFromInt(blk.q[i]));
