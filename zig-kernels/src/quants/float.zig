@@ -121,8 +121,9 @@ pub fn Float(comptime Element: type) type {
         /// apart): register tiles of 3 rows × 4 tokens over all of K, so each converted weight
         /// vector serves 4 tokens and each activation vector 3 rows (12 FMAs per 7 loads, 15 of
         /// 16 registers; the 4-token dots need 5 loads per 4 FMAs and are load-bound). The
-        /// conversions share the FMA pipes: 3 per 12 FMAs cap F16's mix near 80% of the FMA
-        /// peak, BF16's split conversion 1.5 per 12 near 88% (kernel_limits.md §11).
+        /// conversions share the FMA pipes: F16's 3 vcvtph2ps per 12 FMAs hold the step to
+        /// 77–82% of the FMA-only rate, BF16's split conversion to 83% (widening 8 at a time
+        /// made 74–77%; kernel_limits.md §11).
         pub fn gemmTile(w: [*]const u8, w_row_bytes: usize, n_rows: usize, act: [*]const u8, act_stride: usize, n_tokens: usize, k: usize, y: [*]f32, y_row_stride: usize) void {
             std.debug.assert(n_rows > 0 and n_tokens > 0 and k > 0);
             const use_simd = cpu_path.simd();
