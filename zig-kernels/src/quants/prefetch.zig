@@ -19,6 +19,12 @@ pub inline fn blockAhead(comptime bytes: usize, block: [*]const u8) void {
     inline for (0..(bytes + 63) / 64) |i| line(block + distance + 64 * i);
 }
 
+/// The line `distance` past `p`: for dots that walk a row and prefetch as they go (the float
+/// types, quants/float.zig).
+pub inline fn lineAhead(p: [*]const u8) void {
+    line(p + distance);
+}
+
 /// The same for a whole row before its dot product (per-row layouts: file rows, IQ4_XS, x4),
 /// which cannot interleave its prefetches with the row's blocks: one burst per row.
 pub inline fn rowAhead(row: [*]const u8, row_bytes: usize) void {
@@ -39,5 +45,6 @@ test "prefetching past the end of the weights cannot fault" {
     @memset(weights[0..page], 1);
     blockAhead(1152, weights + page - 1152);
     rowAhead(weights + page - 1088, 1088);
+    lineAhead(weights + page - 64);
     try std.testing.expectEqual(@as(u8, 1), weights[page - 1]);
 }

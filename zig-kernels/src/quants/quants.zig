@@ -174,6 +174,7 @@ fn traitsOf(comptime Module: type, activation: Activation) Traits {
         .gemm_tile = gemmTileOf(Module),
     };
     if (@hasDecl(Module, "gemm_tokens_min")) t.gemm_tokens_min = Module.gemm_tokens_min;
+    if (@hasDecl(Module, "rows_dots")) t.rows_dots = Module.rows_dots;
     return t;
 }
 

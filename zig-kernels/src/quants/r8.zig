@@ -80,12 +80,31 @@ fn PerRowDot(comptime dot: block32.DotFn, comptime ncols: usize) type {
     };
 }
 
+/// Row-range dots of a per-row layout whose `dots` prefetch their own weight stream as they go
+/// (the float types): every row through `dots`, without perRowDots' burst ahead of each row.
+pub fn streamedRowDots(comptime dots: [block32.ncols_max]block32.DotFn) [block32.ncols_max]RowsDotFn {
+    var fns: [block32.ncols_max]RowsDotFn = undefined;
+    for (&fns, 1..) |*f, ncols| {
+        f.* = struct {
+            fn call(w: [*]const u8, row_bytes: usize, _: usize, r0: usize, r1: usize, act: [*]const u8, act_stride: usize, k: usize, y: [*]f32, y_stride: usize) void {
+                rowRange(false, dots[ncols - 1], ncols, w, row_bytes, r0, r1, act, act_stride, k, y, y_stride);
+            }
+        }.call;
+    }
+    return fns;
+}
+
 /// Rows [r0, r1) one at a time through a per-row `dot` for `ncols` activation rows, each row's
 /// weights prefetched ahead of it (RowsDotFn's contract; quants.rowsDot's fallback too).
 pub inline fn perRowRange(dot: block32.DotFn, ncols: usize, w: [*]const u8, row_bytes: usize, r0: usize, r1: usize, act: [*]const u8, act_stride: usize, k: usize, y: [*]f32, y_stride: usize) void {
+    rowRange(true, dot, ncols, w, row_bytes, r0, r1, act, act_stride, k, y, y_stride);
+}
+
+/// perRowRange's loop; `burst` prefetches each row's bytes ahead of its dot.
+inline fn rowRange(comptime burst: bool, dot: block32.DotFn, ncols: usize, w: [*]const u8, row_bytes: usize, r0: usize, r1: usize, act: [*]const u8, act_stride: usize, k: usize, y: [*]f32, y_stride: usize) void {
     for (r0..r1) |r| {
         var part: [block32.ncols_max]f32 = undefined;
-        prefetch.rowAhead(w + r * row_bytes, row_bytes);
+        if (burst) prefetch.rowAhead(w + r * row_bytes, row_bytes);
         dot(w + r * row_bytes, act, act_stride, k, &part);
         for (0..ncols) |c| y[c * y_stride + r - r0] = part[c];
     }
