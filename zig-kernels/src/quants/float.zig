@@ -20,6 +20,9 @@ const DotFn = block32.DotFn;
 /// One float element type: `Element` is f32, f16 or the marker `Bf16`.
 pub const Bf16 = struct {};
 
+/// BF16's high halves of 8 words: a word & this is its odd element as f32 (loadSplit, splitTile).
+const bf16_high_half: @Vector(8, u32) = @splat(0xFFFF0000);
+
 /// Where element i of a k-element row sits in BF16's activation rows: within each whole 16
 /// elements the 8 even ones come first, then the 8 odd ones; the k mod 16 last stay in place.
 pub fn splitPosition(i: usize, k: usize) usize {
@@ -75,7 +78,7 @@ pub fn Float(comptime Element: type) type {
         inline fn loadSplit(w: [*]const u8) [2]F32x8 {
             const words: *align(1) const @Vector(8, u32) = @ptrCast(w);
             const v = words.*;
-            return .{ @bitCast(v << @splat(16)), @bitCast(v & @as(@Vector(8, u32), @splat(0xFFFF0000))) };
+            return .{ @bitCast(v << @splat(16)), @bitCast(v & bf16_high_half) };
         }
 
         /// Element i of a k-element activation row.
@@ -261,7 +264,7 @@ inline fn splitTile(comptime rows: usize, comptime cols: usize, w: [rows][*]cons
         }
     }
     text = text ++ "add $16, %[i]\ncmp %[end], %[i]\njb 1b\n";
-    const mask: @Vector(8, u32) align(32) = @splat(0xFFFF0000);
+    const mask: @Vector(8, u32) align(32) = bf16_high_half;
     var a00: F32x8, var a01: F32x8, var a02: F32x8, var a03: F32x8 = .{ undefined, undefined, undefined, undefined };
     var a10: F32x8, var a11: F32x8, var a12: F32x8, var a13: F32x8 = .{ undefined, undefined, undefined, undefined };
     var a20: F32x8, var a21: F32x8, var a22: F32x8, var a23: F32x8 = .{ undefined, undefined, undefined, undefined };

@@ -67,31 +67,27 @@ pub fn rowsDots(comptime L: type, comptime tail_dots: [block32.ncols_max]block32
 /// Row-range dots of a per-row layout: every row through `dots` (a grouped tile's fallback for
 /// file rows, sign_xor_tile.zig).
 pub fn perRowDots(comptime dots: [block32.ncols_max]block32.DotFn) [block32.ncols_max]RowsDotFn {
-    var fns: [block32.ncols_max]RowsDotFn = undefined;
-    for (&fns, 1..) |*f, ncols| f.* = PerRowDot(dots[ncols - 1], ncols).call;
-    return fns;
-}
-
-fn PerRowDot(comptime dot: block32.DotFn, comptime ncols: usize) type {
-    return struct {
-        fn call(w: [*]const u8, row_bytes: usize, _: usize, r0: usize, r1: usize, act: [*]const u8, act_stride: usize, k: usize, y: [*]f32, y_stride: usize) void {
-            perRowRange(dot, ncols, w, row_bytes, r0, r1, act, act_stride, k, y, y_stride);
-        }
-    };
+    return perRowDotsOf(dots, true);
 }
 
 /// Row-range dots of a per-row layout whose `dots` prefetch their own weight stream as they go
 /// (the float types): every row through `dots`, without perRowDots' burst ahead of each row.
 pub fn streamedRowDots(comptime dots: [block32.ncols_max]block32.DotFn) [block32.ncols_max]RowsDotFn {
+    return perRowDotsOf(dots, false);
+}
+
+fn perRowDotsOf(comptime dots: [block32.ncols_max]block32.DotFn, comptime burst: bool) [block32.ncols_max]RowsDotFn {
     var fns: [block32.ncols_max]RowsDotFn = undefined;
-    for (&fns, 1..) |*f, ncols| {
-        f.* = struct {
-            fn call(w: [*]const u8, row_bytes: usize, _: usize, r0: usize, r1: usize, act: [*]const u8, act_stride: usize, k: usize, y: [*]f32, y_stride: usize) void {
-                rowRange(false, dots[ncols - 1], ncols, w, row_bytes, r0, r1, act, act_stride, k, y, y_stride);
-            }
-        }.call;
-    }
+    for (&fns, 1..) |*f, ncols| f.* = PerRowDot(dots[ncols - 1], ncols, burst).call;
     return fns;
+}
+
+fn PerRowDot(comptime dot: block32.DotFn, comptime ncols: usize, comptime burst: bool) type {
+    return struct {
+        fn call(w: [*]const u8, row_bytes: usize, _: usize, r0: usize, r1: usize, act: [*]const u8, act_stride: usize, k: usize, y: [*]f32, y_stride: usize) void {
+            rowRange(burst, dot, ncols, w, row_bytes, r0, r1, act, act_stride, k, y, y_stride);
+        }
+    };
 }
 
 /// Rows [r0, r1) one at a time through a per-row `dot` for `ncols` activation rows, each row's
@@ -124,7 +120,7 @@ fn RowsDot(comptime L: type, comptime tail_dot: block32.DotFn, comptime ncols: u
                 const out = y + (r - r0);
                 if (use_simd) L.groupSimd(ncols, group, act, act_stride, k, out, y_stride) else L.groupScalar(ncols, group, act, act_stride, k, out, y_stride);
             }
-            PerRowDot(tail_dot, ncols).call(w, row_bytes, n_rows, r, r1, act, act_stride, k, y + (r - r0), y_stride);
+            PerRowDot(tail_dot, ncols, true).call(w, row_bytes, n_rows, r, r1, act, act_stride, k, y + (r - r0), y_stride);
         }
     };
 }
