@@ -17,6 +17,8 @@ pub const F32x8 = @Vector(8, f32);
 extern fn @"llvm.x86.avx2.pshuf.b"(I8x32, I8x32) I8x32;
 extern fn @"llvm.x86.avx2.pmadd.ub.sw"(U8x32, I8x32) I16x16;
 extern fn @"llvm.x86.avx2.pmadd.wd"(I16x16, I16x16) I32x8;
+extern fn @"llvm.x86.avx2.packssdw"(I32x8, I32x8) I16x16;
+extern fn @"llvm.x86.avx2.packsswb"(I16x16, I16x16) I8x32;
 
 /// vpshufb: per 128-bit lane, out[i] = table[index[i] & 15], or 0 when index[i] has its top bit.
 pub inline fn shuffleBytes(table: I8x32, index: I8x32) I8x32 {
@@ -40,6 +42,28 @@ pub inline fn dotBytes(a: I8x32, b: I8x32) I32x8 {
     const abs_a: U8x32 = @bitCast(@select(i8, a < zero, -%a, a));
     const signed_b = @select(i8, a < zero, -%b, @select(i8, a == zero, zero, b));
     return mulAddPairs(mulAddBytes(abs_a, signed_b), @as(I16x16, @splat(1)));
+}
+
+/// 32 i32 lanes (4 registers, each lane in [−128, 127]) narrowed to 32 bytes in order: two
+/// vpackssdw and a vpacksswb (which interleave the registers per 128-bit lane) and one vpermd
+/// to undo the interleave. Out-of-range lanes saturate.
+pub inline fn narrowToBytes(q: [4]I32x8) I8x32 {
+    const words = @"llvm.x86.avx2.packsswb"(@"llvm.x86.avx2.packssdw"(q[0], q[1]), @"llvm.x86.avx2.packssdw"(q[2], q[3]));
+    // Dword j of `words`: 4 bytes of register j % 4, from its low half (j < 4) or high half.
+    const dwords: I32x8 = @bitCast(words);
+    return @bitCast(@shuffle(i32, dwords, undefined, [8]i32{ 0, 4, 1, 5, 2, 6, 3, 7 }));
+}
+
+/// The largest lane of non-negative, non-NaN floats: their bit patterns order as integers,
+/// so a tree of integer maxima finds it (a float @reduce(.Max) lowers to a serial chain with
+/// NaN blends, the slowest part of an activation block's quantization).
+pub inline fn maxNonNegative(v: F32x8) f32 {
+    const U32x8 = @Vector(8, u32);
+    var m: U32x8 = @bitCast(v);
+    m = @max(m, @shuffle(u32, m, undefined, [8]i32{ 4, 5, 6, 7, 0, 1, 2, 3 }));
+    m = @max(m, @shuffle(u32, m, undefined, [8]i32{ 2, 3, 0, 1, 6, 7, 4, 5 }));
+    m = @max(m, @shuffle(u32, m, undefined, [8]i32{ 1, 0, 3, 2, 5, 4, 7, 6 }));
+    return @bitCast(m[0]);
 }
 
 /// Horizontal sum of 8 i32 lanes.
@@ -67,6 +91,23 @@ test "dotBytes matches a scalar dot product including the saturation corner" {
         var expected: i32 = 0;
         for (a, b) |x, y| expected += @as(i32, x) * y;
         try std.testing.expectEqual(expected, sumI32(dotBytes(a, b)));
+    }
+}
+
+test "narrowToBytes keeps element order and saturates; maxNonNegative finds the largest lane" {
+    var prng = std.Random.DefaultPrng.init(8);
+    const random = prng.random();
+    for (0..50) |_| {
+        var values: [32]i32 = undefined;
+        for (&values) |*v| v.* = random.intRangeAtMost(i32, -300, 300);
+        var q: [4]I32x8 = undefined;
+        for (&q, 0..) |*reg, j| reg.* = values[8 * j ..][0..8].*;
+        const bytes: [32]i8 = narrowToBytes(q);
+        for (bytes, values) |b, v| try std.testing.expectEqual(@as(i8, @intCast(std.math.clamp(v, -128, 127))), b);
+        var lanes: [8]f32 = undefined;
+        for (&lanes) |*l| l.* = @abs(random.floatNorm(f32)) * 1e3;
+        lanes[random.uintLessThan(usize, 8)] = 0;
+        try std.testing.expectEqual(std.mem.max(f32, &lanes), maxNonNegative(lanes));
     }
 }
 

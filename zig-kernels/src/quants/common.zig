@@ -128,20 +128,27 @@ pub fn quantizeRowQ8P(x: []const f32, dst: [*]u8) void {
 fn quantizeRow32(comptime pair_bounded: bool, x: []const f32, dst: [*]u8) void {
     std.debug.assert(x.len % 32 == 0);
     const nb = x.len / 32;
+    const grouped = nb / 4 * 4;
     const use_simd = cpu_path.simd();
-    var one: BlockQ8A = undefined;
     for (0..nb) |b| {
-        if (use_simd) quantizeBlock32Simd(pair_bounded, x[b * 32 ..][0..32], &one) else quantizeBlock32Scalar(pair_bounded, x[b * 32 ..][0..32], &one);
-        if (b < nb / 4 * 4) {
-            const g: *align(1) GroupQ8A = @ptrCast(dst + (b / 4) * @sizeOf(GroupQ8A));
-            g.d[b % 4] = one.d;
-            g.s[b % 4] = one.s;
-            g.q[32 * (b % 4) ..][0..32].* = one.q;
+        const src = x[b * 32 ..][0..32];
+        var one: BlockQ8A = undefined;
+        const single: *align(1) BlockQ8A = @ptrCast(dst + b * @sizeOf(BlockQ8A));
+        const q: *align(1) [32]i8 = if (b < grouped) groupAt(dst, b).q[32 * (b % 4) ..][0..32] else &single.q;
+        if (use_simd) quantizeBlock32Simd(pair_bounded, src, &one, q) else quantizeBlock32Scalar(pair_bounded, src, &one, q);
+        if (b < grouped) {
+            groupAt(dst, b).d[b % 4] = one.d;
+            groupAt(dst, b).s[b % 4] = one.s;
         } else {
-            const blocks: *align(1) BlockQ8A = @ptrCast(dst + b * @sizeOf(BlockQ8A));
-            blocks.* = one;
+            single.d = one.d;
+            single.s = one.s;
         }
     }
+}
+
+/// The group holding block b of a Q8A row being written.
+inline fn groupAt(dst: [*]u8, b: usize) *align(1) GroupQ8A {
+    return @ptrCast(dst + (b / 4) * @sizeOf(GroupQ8A));
 }
 
 /// A block's scale: amax/127, or for Q8P the larger of that and pmax/135 (one less than the
@@ -151,7 +158,16 @@ inline fn blockScale(comptime pair_bounded: bool, amax: f32, pmax: f32) f32 {
     return if (pair_bounded) @max(d, pmax / @as(f32, q8p_pair_max - 1)) else d;
 }
 
-fn quantizeBlock32Simd(comptime pair_bounded: bool, x: *const [32]f32, out: *align(1) BlockQ8A) void {
+/// Round to nearest-even as an integer, for |x| < 2^22: after adding 1.5·2^23 the integer
+/// sits in the low mantissa bits, so one integer subtraction replaces the float subtraction
+/// and the conversion (the same values as @intFromFloat(roundEven(x))).
+inline fn roundToInt(x: F32x8) @Vector(8, i32) {
+    const magic: F32x8 = @splat(12582912.0);
+    return @as(@Vector(8, i32), @bitCast(x + magic)) - @as(@Vector(8, i32), @bitCast(magic));
+}
+
+/// One block: its scale and sum into `out.d`, `out.s`, its quants into `q`.
+fn quantizeBlock32Simd(comptime pair_bounded: bool, x: *const [32]f32, out: *BlockQ8A, q: *align(1) [32]i8) void {
     var v: [4]F32x8 = undefined;
     var amax: F32x8 = @splat(0);
     var pmax: F32x8 = @splat(0);
@@ -164,20 +180,17 @@ fn quantizeBlock32Simd(comptime pair_bounded: bool, x: *const [32]f32, out: *ali
             pmax = @max(pmax, a + @shuffle(f32, a, undefined, [8]i32{ 1, 0, 3, 2, 5, 4, 7, 6 }));
         }
     }
-    const d = blockScale(pair_bounded, @reduce(.Max, amax), @reduce(.Max, pmax));
-    const id: f32 = if (d != 0) 1.0 / d else 0;
-    var sum: @Vector(8, i32) = @splat(0);
-    inline for (0..4) |i| {
-        const qi: @Vector(8, i32) = @intFromFloat(roundEven(v[i] * @as(F32x8, @splat(id))));
-        sum += qi;
-        const q8: @Vector(8, i8) = @intCast(qi);
-        out.q[i * 8 ..][0..8].* = q8;
-    }
+    // @max drops NaN lanes (as the scalar twin's), so both maxima are non-negative and not NaN.
+    const d = blockScale(pair_bounded, simd.maxNonNegative(amax), if (pair_bounded) simd.maxNonNegative(pmax) else 0);
+    const id: F32x8 = @splat(if (d != 0) 1.0 / d else 0);
+    var qi: [4]@Vector(8, i32) = undefined;
+    inline for (0..4) |i| qi[i] = roundToInt(v[i] * id);
+    q.* = simd.narrowToBytes(qi);
     out.d = d;
-    out.s = d * @as(f32, @floatFromInt(@reduce(.Add, sum)));
+    out.s = d * @as(f32, @floatFromInt(@reduce(.Add, (qi[0] + qi[1]) + (qi[2] + qi[3]))));
 }
 
-fn quantizeBlock32Scalar(comptime pair_bounded: bool, x: *const [32]f32, out: *align(1) BlockQ8A) void {
+fn quantizeBlock32Scalar(comptime pair_bounded: bool, x: *const [32]f32, out: *BlockQ8A, q_out: *align(1) [32]i8) void {
     var amax: f32 = 0;
     var pmax: f32 = 0;
     for (x) |value| amax = @max(amax, @abs(value));
@@ -187,7 +200,7 @@ fn quantizeBlock32Scalar(comptime pair_bounded: bool, x: *const [32]f32, out: *a
     var sum: i32 = 0;
     for (x, 0..) |value, i| {
         const q: i32 = @intFromFloat(roundEven(value * id));
-        out.q[i] = @intCast(q);
+        q_out[i] = @intCast(q);
         sum += q;
     }
     out.d = d;
@@ -258,34 +271,55 @@ pub fn quantizeRowQ8K(x: []const f32, dst: [*]u8) void {
     const use_simd = cpu_path.simd();
     for (0..x.len / 256) |b| {
         const src = x[b * 256 ..][0..256];
-        const out = &blocks[b];
-        const max = signedAbsMax(src);
-        const amax = @abs(max);
-        if (amax == 0) {
-            out.d = 0;
-            out.q = @splat(0);
-            out.bsums = @splat(0);
-            continue;
-        }
-        const iscale = -127.0 / max;
-        if (use_simd) {
-            var g: usize = 0;
-            while (g < 256) : (g += 8) {
-                const v: F32x8 = src[g..][0..8].*;
-                const r = @min(roundEven(v * @as(F32x8, @splat(iscale))), @as(F32x8, @splat(127)));
-                const q: @Vector(8, i8) = @intFromFloat(r);
-                out.q[g..][0..8].* = q;
-            }
-        } else {
-            for (src, 0..) |value, i| out.q[i] = @intFromFloat(@min(127, roundEven(iscale * value)));
-        }
-        for (0..16) |j| {
-            var sum: i16 = 0;
-            for (out.q[j * 16 ..][0..16]) |q| sum += q;
-            out.bsums[j] = sum;
-        }
-        out.d = 1.0 / iscale;
+        if (use_simd) quantizeBlockQ8KSimd(src, &blocks[b]) else quantizeBlockQ8KScalar(src, &blocks[b]);
     }
+}
+
+fn quantizeBlockQ8KScalar(src: *const [256]f32, out: *align(1) BlockQ8K) void {
+    const max = signedAbsMax(src);
+    if (max == 0) {
+        out.d = 0;
+        out.q = @splat(0);
+        out.bsums = @splat(0);
+        return;
+    }
+    const iscale = -127.0 / max;
+    for (src, 0..) |value, i| out.q[i] = @intFromFloat(@min(127, roundEven(iscale * value)));
+    for (0..16) |j| {
+        var sum: i16 = 0;
+        for (out.q[j * 16 ..][0..16]) |q| sum += q;
+        out.bsums[j] = sum;
+    }
+    out.d = 1.0 / iscale;
+}
+
+/// quantizeBlockQ8KScalar's values: the signed maximum found as the first element whose
+/// magnitude equals the vector maximum, the quants and block sums 8 lanes at a time.
+fn quantizeBlockQ8KSimd(src: *const [256]f32, out: *align(1) BlockQ8K) void {
+    var amax: F32x8 = @splat(0);
+    for (0..32) |i| amax = @max(amax, @abs(@as(F32x8, src[8 * i ..][0..8].*)));
+    const magnitude = simd.maxNonNegative(amax); // @max drops NaN lanes, as signedAbsMax does
+    if (magnitude == 0) {
+        out.d = 0;
+        out.q = @splat(0);
+        out.bsums = @splat(0);
+        return;
+    }
+    const max = for (0..32) |i| {
+        const v: F32x8 = src[8 * i ..][0..8].*;
+        const hits: u8 = @bitCast(@abs(v) == @as(F32x8, @splat(magnitude)));
+        if (hits != 0) break v[@ctz(hits)];
+    } else unreachable;
+    const iscale = -127.0 / max;
+    const top: @Vector(8, i32) = @splat(127);
+    for (0..8) |g| {
+        var qi: [4]@Vector(8, i32) = undefined;
+        inline for (0..4) |i| qi[i] = @min(top, roundToInt(@as(F32x8, src[32 * g + 8 * i ..][0..8].*) * @as(F32x8, @splat(iscale))));
+        out.q[32 * g ..][0..32].* = simd.narrowToBytes(qi);
+        out.bsums[2 * g] = @intCast(@reduce(.Add, qi[0] + qi[1]));
+        out.bsums[2 * g + 1] = @intCast(@reduce(.Add, qi[2] + qi[3]));
+    }
+    out.d = 1.0 / iscale;
 }
 
 test "quantizeRowQ8A SIMD and scalar agree and bound the error by d/2" {
@@ -303,6 +337,7 @@ test "quantizeRowQ8A SIMD and scalar agree and bound the error by d/2" {
     cpu_path.use_simd.store(true, .monotonic);
     for (a, b, 0..) |ba, bb, blk| {
         try std.testing.expectEqual(ba.d, bb.d);
+        try std.testing.expectEqual(ba.s, bb.s);
         try std.testing.expectEqual(ba.q, bb.q);
         for (0..32) |i| {
             const err = @abs(x[blk * 32 + i] - ba.d * @as(f32, @floatFromInt(ba.q[i])));
@@ -334,6 +369,7 @@ test "quantizeRowQ8P keeps every pair within the bound, SIMD and scalar alike" {
         const one = activationBlock(&a, blk, 4);
         const two = activationBlock(&b, blk, 4);
         try std.testing.expectEqual(one.d, two.d);
+        try std.testing.expectEqual(one.s, two.s);
         try std.testing.expectEqual(one.q.*, two.q.*);
         var widest: u32 = 0;
         for (0..16) |j| {
@@ -349,6 +385,36 @@ test "quantizeRowQ8P keeps every pair within the bound, SIMD and scalar alike" {
         if (blk == 2) try std.testing.expect(widest >= q8p_pair_max - 1);
         if (blk == 3) try std.testing.expectEqual(@as(f32, 0), one.d);
     }
+}
+
+test "quantizeRowQ8K SIMD and scalar agree: the first extreme sets the sign, zero blocks stay zero" {
+    var prng = std.Random.DefaultPrng.init(9);
+    const random = prng.random();
+    var x: [4 * 256]f32 = undefined;
+    for (&x) |*v| v.* = random.floatNorm(f32) * 3;
+    // Block 1: +50 before −50 (the first extreme maps to −127); block 2: −50 before +50;
+    // block 3: all zero.
+    x[256 + 17] = 50;
+    x[256 + 200] = -50;
+    x[512 + 3] = -50;
+    x[512 + 250] = 50;
+    @memset(x[768..], 0);
+    var a: [4]BlockQ8K = undefined;
+    var b: [4]BlockQ8K = undefined;
+    cpu_path.use_simd.store(true, .monotonic);
+    quantizeRowQ8K(&x, @ptrCast(&a));
+    cpu_path.use_simd.store(false, .monotonic);
+    quantizeRowQ8K(&x, @ptrCast(&b));
+    cpu_path.use_simd.store(true, .monotonic);
+    for (a, b) |one, two| {
+        try std.testing.expectEqual(two.d, one.d);
+        try std.testing.expectEqual(two.q, one.q);
+        try std.testing.expectEqual(two.bsums, one.bsums);
+    }
+    try std.testing.expectEqual(@as(i8, -127), a[1].q[17]);
+    try std.testing.expectEqual(@as(i8, 127), a[1].q[200]);
+    try std.testing.expectEqual(@as(i8, -127), a[2].q[3]);
+    try std.testing.expectEqual(@as(f32, 0), a[3].d);
 }
 
 test "quantizeRowQ8K bsums are sums of 16 quants" {
