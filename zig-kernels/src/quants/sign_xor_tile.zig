@@ -141,9 +141,9 @@ pub const Q8aActivations = struct {
     pub inline fn scale(row: [*]const u8, b: usize) f32 {
         return common.q8aGroup(runBase(row, b)).d[b % 4];
     }
-    /// Block b's sum d·Σq, b inside a run (unsigned codes' offset term).
-    pub inline fn sum(row: [*]const u8, b: usize) f32 {
-        return common.q8aGroup(runBase(row, b)).s[b % 4];
+    /// The sums d·Σq of the run's 4 blocks (unsigned codes' offset term), b a multiple of 4.
+    pub inline fn runSums(row: [*]const u8, b: usize) @Vector(4, f32) {
+        return common.q8aGroup(runBase(row, b)).s;
     }
     /// Block b outside the runs (the last n mod 4): its quants, scale and sum.
     pub inline fn single(row: [*]const u8, b: usize, n_blocks: usize) struct { q: [*]const u8, d: f32, s: f32 } {
@@ -304,36 +304,43 @@ inline fn panelTokens(comptime Acts: type, comptime signed: bool, comptime offse
     while (i + run <= count and b0 + i + run <= n_runs) : (i += run) {
         var base: [ncols][*]const u8 = undefined;
         inline for (0..ncols) |c| base[c] = Acts.runBase(act + c * act_stride, b0 + i);
+        // Unsigned: offset·sa for the run's blocks, one vector multiply per token instead of a
+        // scalar multiply and a register broadcast per block (IQ4_NL_R8 t=512, ~+4% per core).
+        var offset_sums: [ncols]@Vector(4, f32) = undefined;
+        if (!signed) {
+            inline for (0..ncols) |c| offset_sums[c] = @as(@Vector(4, f32), @splat(offset)) * Acts.runSums(act + c * act_stride, b0 + i);
+        }
         inline for (0..run) |j| {
             const isum = blockSums(signed, ncols, @ptrCast(&panel.codes[i + j]), panel.correction[i + j], base, Acts.q_offset + 32 * j);
             inline for (0..ncols) |c| {
                 const row = act + c * act_stride;
-                accumulate(signed, offset, &acc[c], isum[c], panel.d[i + j], Acts.scale(row, b0 + i + j), if (signed) 0 else Acts.sum(row, b0 + i + j));
+                accumulate(signed, &acc[c], isum[c], panel.d[i + j], Acts.scale(row, b0 + i + j), if (signed) 0 else offset_sums[c][j]);
             }
         }
     }
     while (i < count) : (i += 1) {
         var q: [ncols][*]const u8 = undefined;
         var da: [ncols]f32 = undefined;
-        var sa: [ncols]f32 = undefined;
+        var offset_sum: [ncols]f32 = undefined;
         inline for (0..ncols) |c| {
             const a = Acts.single(act + c * act_stride, b0 + i, n_blocks);
             q[c] = a.q;
             da[c] = a.d;
-            sa[c] = if (signed) 0 else a.s;
+            offset_sum[c] = if (signed) 0 else offset * a.s;
         }
         const isum = blockSums(signed, ncols, @ptrCast(&panel.codes[i]), panel.correction[i], q, 0);
-        inline for (0..ncols) |c| accumulate(signed, offset, &acc[c], isum[c], panel.d[i], da[c], sa[c]);
+        inline for (0..ncols) |c| accumulate(signed, &acc[c], isum[c], panel.d[i], da[c], offset_sum[c]);
     }
 }
 
-/// acc lane r += d_r·(da·isum_r + offset·sa): the block's products for 8 rows, plus for
-/// unsigned codes (value = u + offset) the offset times the activation block's sum sa = da·Σq.
-inline fn accumulate(comptime signed: bool, comptime offset: f32, acc: *F32x8, isum: I32x8, d: F32x8, da: f32, sa: f32) void {
+/// acc lane r += d_r·(da·isum_r + offset_sum): the block's products for 8 rows, plus for
+/// unsigned codes (value = u + offset) offset_sum = offset·sa, the offset times the activation
+/// block's sum sa = da·Σq.
+inline fn accumulate(comptime signed: bool, acc: *F32x8, isum: I32x8, d: F32x8, da: f32, offset_sum: f32) void {
     if (signed) {
         acc.* = @mulAdd(F32x8, @floatFromInt(isum), d * @as(F32x8, @splat(da)), acc.*);
     } else {
-        const block = @mulAdd(F32x8, @floatFromInt(isum), @splat(da), @splat(offset * sa));
+        const block = @mulAdd(F32x8, @floatFromInt(isum), @splat(da), @splat(offset_sum));
         acc.* = @mulAdd(F32x8, block, d, acc.*);
     }
 }
