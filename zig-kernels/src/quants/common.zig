@@ -73,9 +73,12 @@ pub inline fn f32ToBf16(value: f32) u16 {
     return @truncate((bits +% 0x7FFF +% ((bits >> 16) & 1)) >> 16);
 }
 
+/// 1.5·2^23: added to |x| < 2^22, it leaves round-to-nearest-even(x) in the low mantissa bits.
+const round_magic: f32 = 12582912.0;
+
 /// Round to nearest, ties to even, for |x| < 2^22: adding 1.5·2^23 pushes the fraction out.
 pub inline fn roundEven(x: anytype) @TypeOf(x) {
-    const magic: @TypeOf(x) = if (@typeInfo(@TypeOf(x)) == .vector) @splat(12582912.0) else 12582912.0;
+    const magic: @TypeOf(x) = if (@typeInfo(@TypeOf(x)) == .vector) @splat(round_magic) else round_magic;
     return (x + magic) - magic;
 }
 
@@ -132,21 +135,24 @@ fn quantizeRow32(comptime pair_bounded: bool, x: []const f32, dst: [*]u8) void {
     const use_simd = cpu_path.simd();
     for (0..nb) |b| {
         const src = x[b * 32 ..][0..32];
-        var one: BlockQ8A = undefined;
         const single: *align(1) BlockQ8A = @ptrCast(dst + b * @sizeOf(BlockQ8A));
-        const q: *align(1) [32]i8 = if (b < grouped) groupAt(dst, b).q[32 * (b % 4) ..][0..32] else &single.q;
-        if (use_simd) quantizeBlock32Simd(pair_bounded, src, &one, q) else quantizeBlock32Scalar(pair_bounded, src, &one, q);
+        const group = groupAt(dst, b);
+        const q: *align(1) [32]i8 = if (b < grouped) group.q[32 * (b % 4) ..][0..32] else &single.q;
+        const scales = if (use_simd) quantizeBlock32Simd(pair_bounded, src, q) else quantizeBlock32Scalar(pair_bounded, src, q);
         if (b < grouped) {
-            groupAt(dst, b).d[b % 4] = one.d;
-            groupAt(dst, b).s[b % 4] = one.s;
+            group.d[b % 4] = scales.d;
+            group.s[b % 4] = scales.s;
         } else {
-            single.d = one.d;
-            single.s = one.s;
+            single.d = scales.d;
+            single.s = scales.s;
         }
     }
 }
 
-/// The group holding block b of a Q8A row being written.
+/// A quantized 32-block's scale d and its sum s = d·Σq.
+const BlockScales = struct { d: f32, s: f32 };
+
+/// The group holding block b of a Q8A row being written (for b in the grouped part).
 inline fn groupAt(dst: [*]u8, b: usize) *align(1) GroupQ8A {
     return @ptrCast(dst + (b / 4) * @sizeOf(GroupQ8A));
 }
@@ -162,12 +168,12 @@ inline fn blockScale(comptime pair_bounded: bool, amax: f32, pmax: f32) f32 {
 /// sits in the low mantissa bits, so one integer subtraction replaces the float subtraction
 /// and the conversion (the same values as @intFromFloat(roundEven(x))).
 inline fn roundToInt(x: F32x8) @Vector(8, i32) {
-    const magic: F32x8 = @splat(12582912.0);
+    const magic: F32x8 = @splat(round_magic);
     return @as(@Vector(8, i32), @bitCast(x + magic)) - @as(@Vector(8, i32), @bitCast(magic));
 }
 
-/// One block: its scale and sum into `out.d`, `out.s`, its quants into `q`.
-fn quantizeBlock32Simd(comptime pair_bounded: bool, x: *const [32]f32, out: *BlockQ8A, q: *align(1) [32]i8) void {
+/// One block: its quants into `q`; returns its scale and sum.
+fn quantizeBlock32Simd(comptime pair_bounded: bool, x: *const [32]f32, q: *align(1) [32]i8) BlockScales {
     var v: [4]F32x8 = undefined;
     var amax: F32x8 = @splat(0);
     var pmax: F32x8 = @splat(0);
@@ -186,11 +192,10 @@ fn quantizeBlock32Simd(comptime pair_bounded: bool, x: *const [32]f32, out: *Blo
     var qi: [4]@Vector(8, i32) = undefined;
     inline for (0..4) |i| qi[i] = roundToInt(v[i] * id);
     q.* = simd.narrowToBytes(qi);
-    out.d = d;
-    out.s = d * @as(f32, @floatFromInt(@reduce(.Add, (qi[0] + qi[1]) + (qi[2] + qi[3]))));
+    return .{ .d = d, .s = d * @as(f32, @floatFromInt(@reduce(.Add, (qi[0] + qi[1]) + (qi[2] + qi[3])))) };
 }
 
-fn quantizeBlock32Scalar(comptime pair_bounded: bool, x: *const [32]f32, out: *BlockQ8A, q_out: *align(1) [32]i8) void {
+fn quantizeBlock32Scalar(comptime pair_bounded: bool, x: *const [32]f32, q_out: *align(1) [32]i8) BlockScales {
     var amax: f32 = 0;
     var pmax: f32 = 0;
     for (x) |value| amax = @max(amax, @abs(value));
@@ -203,8 +208,7 @@ fn quantizeBlock32Scalar(comptime pair_bounded: bool, x: *const [32]f32, out: *B
         q_out[i] = @intCast(q);
         sum += q;
     }
-    out.d = d;
-    out.s = d * @as(f32, @floatFromInt(sum));
+    return .{ .d = d, .s = d * @as(f32, @floatFromInt(sum)) };
 }
 
 /// The signed element of largest magnitude (the first on ties; 0 for an all-zero slice): ggml's
@@ -278,9 +282,7 @@ pub fn quantizeRowQ8K(x: []const f32, dst: [*]u8) void {
 fn quantizeBlockQ8KScalar(src: *const [256]f32, out: *align(1) BlockQ8K) void {
     const max = signedAbsMax(src);
     if (max == 0) {
-        out.d = 0;
-        out.q = @splat(0);
-        out.bsums = @splat(0);
+        out.* = std.mem.zeroes(BlockQ8K);
         return;
     }
     const iscale = -127.0 / max;
@@ -300,9 +302,7 @@ fn quantizeBlockQ8KSimd(src: *const [256]f32, out: *align(1) BlockQ8K) void {
     for (0..32) |i| amax = @max(amax, @abs(@as(F32x8, src[8 * i ..][0..8].*)));
     const magnitude = simd.maxNonNegative(amax); // @max drops NaN lanes, as signedAbsMax does
     if (magnitude == 0) {
-        out.d = 0;
-        out.q = @splat(0);
-        out.bsums = @splat(0);
+        out.* = std.mem.zeroes(BlockQ8K);
         return;
     }
     const max = for (0..32) |i| {
@@ -322,6 +322,16 @@ fn quantizeBlockQ8KSimd(src: *const [256]f32, out: *align(1) BlockQ8K) void {
     out.d = 1.0 / iscale;
 }
 
+/// Test helper: `x` quantized by the SIMD path into `simd_out` and by the scalar twin into
+/// `scalar_out`, leaving SIMD on.
+fn quantizeBothPaths(quantize: fn ([]const f32, [*]u8) void, x: []const f32, simd_out: [*]u8, scalar_out: [*]u8) void {
+    cpu_path.use_simd.store(true, .monotonic);
+    quantize(x, simd_out);
+    cpu_path.use_simd.store(false, .monotonic);
+    quantize(x, scalar_out);
+    cpu_path.use_simd.store(true, .monotonic);
+}
+
 test "quantizeRowQ8A SIMD and scalar agree and bound the error by d/2" {
     var prng = std.Random.DefaultPrng.init(3);
     const random = prng.random();
@@ -330,11 +340,7 @@ test "quantizeRowQ8A SIMD and scalar agree and bound the error by d/2" {
     x[40] = 0;
     var a: [3]BlockQ8A = undefined;
     var b: [3]BlockQ8A = undefined;
-    cpu_path.use_simd.store(true, .monotonic);
-    quantizeRowQ8A(&x, @ptrCast(&a));
-    cpu_path.use_simd.store(false, .monotonic);
-    quantizeRowQ8A(&x, @ptrCast(&b));
-    cpu_path.use_simd.store(true, .monotonic);
+    quantizeBothPaths(quantizeRowQ8A, &x, @ptrCast(&a), @ptrCast(&b));
     for (a, b, 0..) |ba, bb, blk| {
         try std.testing.expectEqual(ba.d, bb.d);
         try std.testing.expectEqual(ba.s, bb.s);
@@ -360,11 +366,7 @@ test "quantizeRowQ8P keeps every pair within the bound, SIMD and scalar alike" {
     @memset(x[96..128], 0);
     var a: [5 * @sizeOf(BlockQ8A)]u8 = undefined;
     var b: [5 * @sizeOf(BlockQ8A)]u8 = undefined;
-    cpu_path.use_simd.store(true, .monotonic);
-    quantizeRowQ8P(&x, &a);
-    cpu_path.use_simd.store(false, .monotonic);
-    quantizeRowQ8P(&x, &b);
-    cpu_path.use_simd.store(true, .monotonic);
+    quantizeBothPaths(quantizeRowQ8P, &x, &a, &b);
     for (0..5) |blk| {
         const one = activationBlock(&a, blk, 4);
         const two = activationBlock(&b, blk, 4);
@@ -401,11 +403,7 @@ test "quantizeRowQ8K SIMD and scalar agree: the first extreme sets the sign, zer
     @memset(x[768..], 0);
     var a: [4]BlockQ8K = undefined;
     var b: [4]BlockQ8K = undefined;
-    cpu_path.use_simd.store(true, .monotonic);
-    quantizeRowQ8K(&x, @ptrCast(&a));
-    cpu_path.use_simd.store(false, .monotonic);
-    quantizeRowQ8K(&x, @ptrCast(&b));
-    cpu_path.use_simd.store(true, .monotonic);
+    quantizeBothPaths(quantizeRowQ8K, &x, @ptrCast(&a), @ptrCast(&b));
     for (a, b) |one, two| {
         try std.testing.expectEqual(two.d, one.d);
         try std.testing.expectEqual(two.q, one.q);
